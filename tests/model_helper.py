@@ -1,0 +1,96 @@
+"""The one test helper every model test calls (keras-hub's pattern).
+
+``run_model_test`` builds a registered model with tiny overrides and checks, in
+order: the output shape, the parameter count (when a hand count is given), that
+a few training steps on a tiny batch lower the loss, that a ``.keras`` save and
+reload gives identical outputs, and (optionally) that padding a variable-length
+input does not change a named masked layer's output.
+"""
+
+import numpy as np
+import keras
+import tensorflow as tf
+
+from keras_ser import models
+
+
+def _flat(outputs):
+    return [np.asarray(o) for o in tf.nest.flatten(outputs)]
+
+
+def run_model_test(
+    name,
+    *,
+    input_data,
+    targets,
+    expected_output_shape,
+    overrides=None,
+    num_classes=None,
+    expected_params=None,
+    loss="sparse_categorical_crossentropy",
+    train_steps=5,
+    learning_rate=1e-3,
+    padding=None,
+    tmp_path=None,
+):
+    """Build ``name`` from the registry and run the shared checks.
+
+    Parameters
+    ----------
+    name : str
+        Registry name.
+    input_data, targets
+        A tiny batch (arrays, or lists/dicts of arrays for multi-input models).
+    expected_output_shape : tuple or list of tuples
+        Shape(s) of the model output(s) on ``input_data``.
+    overrides : dict, optional
+        Builder keyword arguments that make the model tiny.
+    expected_params : int, optional
+        Hand-counted ``model.count_params()``.
+    loss : str or keras loss
+        Loss for the training check.
+    padding : dict, optional
+        ``{"layer": layer_name, "padded_input": same_as_input_data_but_padded}``.
+        The named layer's output must be the same for both inputs (to 1e-5).
+    tmp_path : pathlib.Path
+        Where the ``.keras`` file is written (pytest's ``tmp_path``).
+
+    Returns
+    -------
+    keras.Model
+        The trained model, for further model-specific assertions.
+    """
+    keras.utils.set_random_seed(0)
+    model = models.build(name, num_classes=num_classes, **(overrides or {}))
+    assert isinstance(model, keras.Model)
+
+    outputs = _flat(model(input_data, training=False))
+    shapes = expected_output_shape if isinstance(expected_output_shape, list) else [expected_output_shape]
+    assert [tuple(o.shape) for o in outputs] == [tuple(s) for s in shapes]
+    for o in outputs:
+        assert np.all(np.isfinite(o)), f"{name}: non-finite output"
+
+    if expected_params is not None:
+        assert model.count_params() == expected_params, (
+            f"{name}: {model.count_params()} parameters, hand count {expected_params}"
+        )
+
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=loss)
+    before = float(model.evaluate(input_data, targets, verbose=0, return_dict=True)["loss"])
+    batch = len(tf.nest.flatten(input_data)[0])
+    model.fit(input_data, targets, epochs=train_steps, batch_size=batch, verbose=0, shuffle=False)
+    after = float(model.evaluate(input_data, targets, verbose=0, return_dict=True)["loss"])
+    assert np.isfinite(after) and after < before, f"{name}: loss {before:.4f} -> {after:.4f}"
+
+    if tmp_path is not None:
+        path = tmp_path / f"{name}.keras"
+        model.save(path)
+        reloaded = keras.models.load_model(path)
+        for a, b in zip(_flat(model(input_data, training=False)), _flat(reloaded(input_data, training=False))):
+            np.testing.assert_allclose(a, b, rtol=0, atol=1e-6)
+
+    if padding is not None:
+        probe = keras.Model(model.inputs, model.get_layer(padding["layer"]).output)
+        for a, b in zip(_flat(probe(input_data, training=False)), _flat(probe(padding["padded_input"], training=False))):
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+    return model

@@ -1,0 +1,337 @@
+"""Evaluation measures of the five papers.
+
+* WA, weighted accuracy = plain accuracy (000 Sec. IV-B; 004 Sec. 5.1).
+* UA, unweighted accuracy = unweighted average recall, the mean of the
+  per-class recalls (000 Sec. IV-B; 002 "UAR", Sec. 3.2).
+* macro-F1, per-class recall and F1 (001 Tables 8-9) and the confusion matrix.
+* CCC, the concordance correlation coefficient of 003 eq. 8, as a NumPy
+  function, a streaming Keras metric and a Keras loss ``1 - CCC``.
+* The one-tailed z-test that 000 uses for "significant improvement"
+  (Sec. IV-C): a two-proportion z-test on two systems' accuracies.
+
+UA over a test set where some class never occurs (e.g. one EMO-DB speaker
+who recorded no disgust) averages over the classes present in ``y_true`` only,
+as ``sklearn.metrics.balanced_accuracy_score`` does; a recall of an absent class
+is undefined, not zero.
+
+Example
+-------
+>>> from keras_ser import metrics
+>>> round(metrics.unweighted_accuracy([0, 0, 1, 2], [0, 1, 1, 2]), 4)
+0.8333
+"""
+
+import math
+
+import numpy as np
+
+from keras_ser.errors import ParameterError
+
+
+def _labels(y_true, y_pred, num_classes):
+    y_true = np.asarray(y_true).astype(np.int64).ravel()
+    y_pred = np.asarray(y_pred).astype(np.int64).ravel()
+    if y_true.shape != y_pred.shape:
+        raise ParameterError(
+            f"y_true and y_pred differ in length: {y_true.shape[0]} vs {y_pred.shape[0]}"
+        )
+    if y_true.size == 0:
+        raise ParameterError("cannot score an empty set of predictions")
+    if num_classes is None:
+        num_classes = int(max(y_true.max(), y_pred.max())) + 1
+    if min(y_true.min(), y_pred.min()) < 0 or max(y_true.max(), y_pred.max()) >= num_classes:
+        raise ParameterError(f"class indices must lie in [0, {num_classes})")
+    return y_true, y_pred, num_classes
+
+
+def confusion_matrix(y_true, y_pred, num_classes=None):
+    """Counts ``C[i, j]`` of true class ``i`` predicted as ``j``.
+
+    Parameters
+    ----------
+    y_true, y_pred : array-like of int
+        Class indices.
+    num_classes : int, optional
+        Size of the matrix; defaults to the largest index seen + 1.
+
+    Returns
+    -------
+    np.ndarray of int64, shape ``[num_classes, num_classes]``
+
+    Example
+    -------
+    >>> confusion_matrix([0, 1, 1], [0, 1, 0], 2).tolist()
+    [[1, 0], [1, 1]]
+    """
+    y_true, y_pred, num_classes = _labels(y_true, y_pred, num_classes)
+    matrix = np.zeros((num_classes, num_classes), np.int64)
+    np.add.at(matrix, (y_true, y_pred), 1)
+    return matrix
+
+
+def weighted_accuracy(y_true, y_pred):
+    """WA: the fraction of correctly classified utterances."""
+    y_true, y_pred, _ = _labels(y_true, y_pred, None)
+    return float(np.mean(y_true == y_pred))
+
+
+def per_class_recall(y_true, y_pred, num_classes=None):
+    """Recall of every class; NaN for a class absent from ``y_true``."""
+    matrix = confusion_matrix(y_true, y_pred, num_classes)
+    support = matrix.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(support > 0, np.diag(matrix) / np.maximum(support, 1), np.nan)
+
+
+def unweighted_accuracy(y_true, y_pred, num_classes=None):
+    """UA (UAR): mean recall over the classes present in ``y_true``."""
+    return float(np.nanmean(per_class_recall(y_true, y_pred, num_classes)))
+
+
+def per_class_f1(y_true, y_pred, num_classes=None):
+    """F1 of every class; 0 where precision and recall are both 0 or undefined.
+
+    A class that is neither present nor predicted gets NaN (nothing to score),
+    so :func:`macro_f1` ignores it.
+    """
+    matrix = confusion_matrix(y_true, y_pred, num_classes)
+    true_positive = np.diag(matrix).astype(np.float64)
+    support = matrix.sum(axis=1)
+    predicted = matrix.sum(axis=0)
+    denominator = support + predicted
+    with np.errstate(invalid="ignore", divide="ignore"):
+        f1 = np.where(denominator > 0, 2.0 * true_positive / np.maximum(denominator, 1), np.nan)
+    return f1
+
+
+def macro_f1(y_true, y_pred, num_classes=None):
+    """Unweighted mean of the per-class F1 over classes present or predicted."""
+    return float(np.nanmean(per_class_f1(y_true, y_pred, num_classes)))
+
+
+def classification_scores(y_true, y_pred, label_names):
+    """All classification measures of one test set, as a JSON-ready dict.
+
+    Parameters
+    ----------
+    y_true, y_pred : array-like of int
+        Class indices into ``label_names``.
+    label_names : sequence of str
+        Class names in model output order.
+
+    Returns
+    -------
+    dict
+        ``wa``, ``ua``, ``macro_f1``, ``n``, ``per_class`` (name -> recall, f1,
+        support; NaN written as None) and ``confusion`` (list of lists).
+
+    Example
+    -------
+    >>> s = classification_scores([0, 1], [0, 0], ["anger", "sadness"])
+    >>> s["wa"], s["per_class"]["sadness"]["recall"]
+    (0.5, 0.0)
+    """
+    num_classes = len(label_names)
+    matrix = confusion_matrix(y_true, y_pred, num_classes)
+    recall = per_class_recall(y_true, y_pred, num_classes)
+    f1 = per_class_f1(y_true, y_pred, num_classes)
+
+    def finite(value):
+        return None if np.isnan(value) else float(value)
+
+    return {
+        "wa": weighted_accuracy(y_true, y_pred),
+        "ua": float(np.nanmean(recall)),
+        "macro_f1": float(np.nanmean(f1)),
+        "n": int(matrix.sum()),
+        "per_class": {
+            name: {
+                "recall": finite(recall[k]),
+                "f1": finite(f1[k]),
+                "support": int(matrix[k].sum()),
+            }
+            for k, name in enumerate(label_names)
+        },
+        "confusion": matrix.tolist(),
+    }
+
+
+def ccc(x, y):
+    """Concordance correlation coefficient (003 eq. 8) of two 1-D sequences.
+
+    ``2 cov(x, y) / (var(x) + var(y) + (mean(x) - mean(y))**2)`` with population
+    (biased) moments, as in the AVEC 2017 evaluation script.
+
+    Example
+    -------
+    >>> ccc([1.0, 2.0, 3.0], [1.0, 2.0, 3.0])
+    1.0
+    """
+    x = np.asarray(x, np.float64).ravel()
+    y = np.asarray(y, np.float64).ravel()
+    if x.shape != y.shape or x.size < 2:
+        raise ParameterError("ccc needs two sequences of equal length >= 2")
+    mean_x, mean_y = x.mean(), y.mean()
+    covariance = np.mean((x - mean_x) * (y - mean_y))
+    denominator = x.var() + y.var() + (mean_x - mean_y) ** 2
+    if denominator == 0:
+        raise ParameterError("ccc is undefined for two identical constant sequences")
+    return float(2.0 * covariance / denominator)
+
+
+def _keras():
+    import keras
+
+    return keras
+
+
+def _ccc_tensor(y_true, y_pred):
+    """Per-output CCC over all leading axes (batch, and time if present)."""
+    ops = _keras().ops
+    y_true = ops.cast(y_true, "float32")
+    y_pred = ops.cast(y_pred, y_true.dtype)
+    dims = ops.shape(y_pred)[-1]
+    y_true = ops.reshape(y_true, (-1, dims))
+    y_pred = ops.reshape(y_pred, (-1, dims))
+    mean_true = ops.mean(y_true, axis=0)
+    mean_pred = ops.mean(y_pred, axis=0)
+    var_true = ops.mean(ops.square(y_true - mean_true), axis=0)
+    var_pred = ops.mean(ops.square(y_pred - mean_pred), axis=0)
+    covariance = ops.mean((y_true - mean_true) * (y_pred - mean_pred), axis=0)
+    denominator = var_true + var_pred + ops.square(mean_true - mean_pred)
+    return 2.0 * covariance / (denominator + _keras().backend.epsilon())
+
+
+def ccc_loss(y_true, y_pred):
+    """Keras loss ``1 - CCC`` averaged over outputs (003 eq. 8 and Sec. 5.2).
+
+    Tensors are ``[batch, outputs]`` or ``[batch, time, outputs]``; the CCC of each
+    output (arousal, valence, liking) is computed over all batch/time steps and
+    the three losses are averaged, as 003 does. Returns a scalar.
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> y = np.array([[0.1], [0.5], [0.9]], "float32")
+    >>> float(ccc_loss(y, y)) < 1e-5
+    True
+    """
+    return 1.0 - _keras().ops.mean(_ccc_tensor(y_true, y_pred))
+
+
+def _make_ccc_metric():
+    keras = _keras()
+
+    @keras.saving.register_keras_serializable(package="keras_ser")
+    class ConcordanceCorrelation(keras.metrics.Metric):
+        """Streaming CCC: exact over everything seen since the last reset.
+
+        Accumulates first and second moments per output, so the epoch value is
+        the CCC of the whole epoch, not a mean of per-batch CCCs.
+        """
+
+        def __init__(self, num_outputs=1, name="ccc", **kwargs):
+            super().__init__(name=name, **kwargs)
+            self.num_outputs = int(num_outputs)
+            shape = (self.num_outputs,)
+            self.count = self.add_variable(shape=(), initializer="zeros", name="count")
+            self.sums = {
+                key: self.add_variable(shape=shape, initializer="zeros", name=key)
+                for key in ("x", "y", "xx", "yy", "xy")
+            }
+
+        def update_state(self, y_true, y_pred, sample_weight=None):
+            ops = keras.ops
+            y_true = ops.reshape(ops.cast(y_true, "float32"), (-1, self.num_outputs))
+            y_pred = ops.reshape(ops.cast(y_pred, "float32"), (-1, self.num_outputs))
+            self.count.assign_add(ops.cast(ops.shape(y_true)[0], "float32"))
+            for key, value in (
+                ("x", y_true),
+                ("y", y_pred),
+                ("xx", y_true * y_true),
+                ("yy", y_pred * y_pred),
+                ("xy", y_true * y_pred),
+            ):
+                self.sums[key].assign_add(ops.sum(value, axis=0))
+
+        def result(self):
+            ops = keras.ops
+            n = ops.maximum(self.count, 1.0)
+            mean_x = self.sums["x"] / n
+            mean_y = self.sums["y"] / n
+            var_x = self.sums["xx"] / n - mean_x**2
+            var_y = self.sums["yy"] / n - mean_y**2
+            covariance = self.sums["xy"] / n - mean_x * mean_y
+            value = 2.0 * covariance / (var_x + var_y + (mean_x - mean_y) ** 2 + keras.backend.epsilon())
+            return ops.mean(value)
+
+        def reset_state(self):
+            self.count.assign(0.0)
+            for variable in self.sums.values():
+                variable.assign(keras.ops.zeros_like(variable))
+
+        def get_config(self):
+            return {**super().get_config(), "num_outputs": self.num_outputs}
+
+    return ConcordanceCorrelation
+
+
+_CCC_METRIC = None
+
+
+def ConcordanceCorrelation(num_outputs=1, name="ccc", **kwargs):
+    """Keras metric: mean CCC over ``num_outputs`` outputs (003 eq. 8).
+
+    Built lazily so that importing :mod:`keras_ser.metrics` does not import Keras.
+
+    Example
+    -------
+    >>> metric = ConcordanceCorrelation(num_outputs=3)
+    """
+    global _CCC_METRIC
+    if _CCC_METRIC is None:
+        _CCC_METRIC = _make_ccc_metric()
+    return _CCC_METRIC(num_outputs=num_outputs, name=name, **kwargs)
+
+
+def accuracy_z_test(correct_a, n_a, correct_b, n_b):
+    """One-tailed two-proportion z-test that system A is more accurate than B.
+
+    000 (Sec. IV-C) reports improvements as "p < .05 in a one-tailed z-test".
+    With accuracies ``p_a = correct_a / n_a`` and ``p_b = correct_b / n_b`` and
+    the pooled proportion ``p = (correct_a + correct_b) / (n_a + n_b)``:
+    ``z = (p_a - p_b) / sqrt(p (1 - p) (1/n_a + 1/n_b))``, ``p_value = 1 - Phi(z)``.
+
+    Parameters
+    ----------
+    correct_a, correct_b : int
+        Correctly classified test items of each system.
+    n_a, n_b : int
+        Test-set sizes (equal when both systems were scored on the same set).
+
+    Returns
+    -------
+    (float, float)
+        ``z`` and the one-tailed ``p_value``.
+
+    Example
+    -------
+    >>> z, p = accuracy_z_test(70, 100, 60, 100)
+    >>> round(z, 3), round(p, 4)
+    (1.482, 0.0691)
+    """
+    for name, value in (("n_a", n_a), ("n_b", n_b)):
+        if int(value) != value or value <= 0:
+            raise ParameterError(f"{name} must be a positive integer, got {value!r}")
+    for name, correct, n in (("correct_a", correct_a, n_a), ("correct_b", correct_b, n_b)):
+        if not 0 <= correct <= n:
+            raise ParameterError(f"{name} must lie in [0, {n}], got {correct!r}")
+    p_a, p_b = correct_a / n_a, correct_b / n_b
+    pooled = (correct_a + correct_b) / (n_a + n_b)
+    variance = pooled * (1.0 - pooled) * (1.0 / n_a + 1.0 / n_b)
+    if variance == 0:
+        # Both systems all right or all wrong: no evidence of a difference.
+        return 0.0, 0.5
+    z = (p_a - p_b) / math.sqrt(variance)
+    p_value = 0.5 * math.erfc(z / math.sqrt(2.0))
+    return float(z), float(p_value)

@@ -1,0 +1,378 @@
+"""Recipes: one small TOML file per paper system and ablation row.
+
+A recipe names the front end, the model, the optimiser, class weighting,
+augmentation, the evaluation protocol and what the paper itself reported for
+that row. Files live in ``keras_ser/recipes/<name>.toml``; a recipe may start
+from another with ``[recipe] extends = "<name>"`` (tables are merged key by key,
+the child wins), which keeps an ablation row to a few lines.
+
+Sections and keys (``*`` = free-form table passed on as keyword arguments):
+
+``[recipe]``      ``name``, ``paper``, ``description``, ``extends``
+``[experiment]``  ``kind`` (``"neural"``, ``"two_stage"``, ``"features_svm"``,
+                  ``"fusion"``), ``corpus``, ``protocol``, ``seed``, ``pooling``
+                  (``"none"`` or ``"mean_segments"``: 001's segment-to-utterance
+                  score averaging), ``protocol_options`` (*, for ``make_folds``)
+``[frontend]``    ``preset`` + * (``keras_ser.features.FrontEnd`` arguments)
+``[model]``       ``name`` + * (``keras_ser.models.build`` overrides)
+``[train]``       optimiser and fit settings, see :data:`TRAIN_KEYS`
+``[stage1]``      two-stage recipes (002): the first network, same keys as
+                  ``[train]`` plus ``model`` (name) and ``model_options`` (*)
+``[fusion]``      ``members`` (recipe names), ``level``, ``tune_on``, ``step``,
+                  ``svm_c``
+``[features]``, ``[svm]``  * (``keras_ser.svm.run_fold``, contract E)
+``[paper]``       ``corpus``, ``protocol``, ``note`` and ``[[paper.reported]]``
+                  rows (``table``, ``corpus``, ``protocol`` and numbers such as
+                  ``WA``, ``UA``, ``accuracy``), shown beside ours in results.md
+
+Command-line overrides are ``key=value`` with a dotted key (``train.epochs=2``,
+``model.units=4``); a bare key (``epochs=2``) is accepted when exactly one
+section holds it. Values are parsed as TOML (``1e-3``, ``true``, ``[0.9, 1.1]``,
+``"x"``) and fall back to a plain string (``corpus=emodb``).
+
+Example
+-------
+>>> from keras_ser.recipe import load_recipe
+>>> r = load_recipe("zhao2019_attention_blstm_fcn", ["epochs=1", "train.batch_size=8"])
+>>> r["train"]["epochs"], r["train"]["batch_size"], r["experiment"]["protocol"]
+(1, 8, 'loso')
+"""
+
+import copy
+import difflib
+import pathlib
+import tomllib
+
+from keras_ser.errors import ParameterError
+
+RECIPE_DIR = pathlib.Path(__file__).resolve().parent / "recipes"
+
+KINDS = ("neural", "two_stage", "features_svm", "fusion")
+POOLINGS = ("none", "mean_segments")
+OPTIMIZERS = ("adam", "nadam", "sgd")
+CLASS_WEIGHTS = ("none", "inverse_frequency")
+LOSSES = ("sparse_categorical_crossentropy", "ccc")
+FUSION_LEVELS = ("score", "feature", "both")
+TUNE_ON = ("validation", "test")
+
+#: ``[train]`` keys, their types and defaults. ``decay`` is Keras 2's legacy
+#: per-iteration decay ``lr / (1 + decay * iterations)`` (000 Sec. IV-B).
+TRAIN_KEYS = {
+    "optimizer": (str, "adam"),
+    "learning_rate": (float, 1e-3),
+    "decay": (float, 0.0),
+    "momentum": (float, 0.0),
+    "beta_1": (float, 0.9),
+    "clipnorm": (float, 0.0),
+    "batch_size": (int, 32),
+    "epochs": (int, 100),
+    "class_weight": (str, "none"),
+    "loss": (str, "sparse_categorical_crossentropy"),
+    "early_stopping": (bool, True),
+    "monitor": (str, "val_loss"),
+    "patience": (int, 10),
+    "speed_perturbation": (list, []),
+    "verbose": (int, 1),
+}
+
+STAGE1_KEYS = dict(TRAIN_KEYS, model=(str, ""), model_options=(dict, {}))
+
+SCHEMA = {
+    "recipe": {
+        "name": (str, ""),
+        "paper": (str, ""),
+        "description": (str, ""),
+        "extends": (str, ""),
+    },
+    "experiment": {
+        "kind": (str, "neural"),
+        "corpus": (str, "emodb"),
+        "protocol": (str, "loso"),
+        "protocol_options": (dict, {}),
+        "seed": (int, 42),
+        "pooling": (str, "none"),
+    },
+    "train": TRAIN_KEYS,
+    "stage1": STAGE1_KEYS,
+    "fusion": {
+        "members": (list, []),
+        "level": (str, "both"),
+        "tune_on": (str, "validation"),
+        "step": (float, 0.1),
+        "svm_c": (float, 1.0),
+    },
+    "paper": {
+        "corpus": (str, ""),
+        "protocol": (str, ""),
+        "note": (str, ""),
+        "reported": (list, []),
+    },
+}
+
+#: Sections whose keys are passed through unchecked (builder kwargs, SVM options).
+FREE_SECTIONS = ("frontend", "model", "features", "svm")
+
+#: Sections every resolved recipe has, filled from :data:`SCHEMA` defaults.
+_ALWAYS = ("recipe", "experiment", "train", "paper")
+
+
+def available_recipes():
+    """Sorted names of the recipes shipped in ``keras_ser/recipes``."""
+    return sorted(path.stem for path in RECIPE_DIR.glob("*.toml"))
+
+
+def recipe_path(name_or_path):
+    """The TOML file of a recipe given by name or by path."""
+    text = str(name_or_path)
+    path = pathlib.Path(text).expanduser()
+    if text.endswith(".toml") or path.is_file():
+        if not path.is_file():
+            raise ParameterError(f"recipe file {path} does not exist")
+        return path
+    path = RECIPE_DIR / f"{text}.toml"
+    if not path.is_file():
+        close = difflib.get_close_matches(text, available_recipes(), n=3)
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        raise ParameterError(
+            f"unknown recipe {text!r}{hint} (available: {', '.join(available_recipes())})"
+        )
+    return path
+
+
+def _read(path):
+    try:
+        with open(path, "rb") as handle:
+            return tomllib.load(handle)
+    except tomllib.TOMLDecodeError as error:
+        raise ParameterError(f"recipe {path} is not valid TOML: {error}") from None
+
+
+def _merge(base, child):
+    merged = copy.deepcopy(base)
+    for key, value in child.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def _raw_recipe(name_or_path, seen=()):
+    path = recipe_path(name_or_path)
+    raw = _read(path)
+    own_name = raw.get("recipe", {}).get("name", path.stem)
+    parent = raw.get("recipe", {}).get("extends")
+    if parent:
+        if parent in seen:
+            raise ParameterError(f"recipe {path}: circular 'extends' through {parent!r}")
+        base = _raw_recipe(parent, seen + (parent,))
+        # [paper] describes one row; a child never inherits its parent's numbers.
+        base.pop("paper", None)
+        raw = _merge(base, raw)
+    raw.setdefault("recipe", {})["name"] = own_name
+    return raw
+
+
+def parse_value(text):
+    """A ``key=value`` override's value, typed by TOML rules, else a string.
+
+    Example
+    -------
+    >>> parse_value("1e-3"), parse_value("true"), parse_value("[0.9, 1.1]"), parse_value("emodb")
+    (0.001, True, [0.9, 1.1], 'emodb')
+    """
+    try:
+        return tomllib.loads(f"value = {text}")["value"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def parse_overrides(items):
+    """``["train.epochs=2", "lr=..."]`` -> ``[(key, value), ...]`` in order."""
+    parsed = []
+    for item in items:
+        key, sep, value = str(item).partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ParameterError(f"override {item!r} is not of the form key=value")
+        parsed.append((key, parse_value(value.strip())))
+    return parsed
+
+
+def _resolve_key(recipe, key):
+    if "." in key:
+        section, _, rest = key.partition(".")
+        if section not in SCHEMA and section not in FREE_SECTIONS:
+            raise ParameterError(
+                f"override {key!r}: unknown section {section!r} "
+                f"(sections: {', '.join(sorted(set(SCHEMA) | set(FREE_SECTIONS)))})"
+            )
+        return [section] + rest.split(".")
+    holders = sorted(
+        section
+        for section, table in recipe.items()
+        # [recipe] and [paper] describe the row; they are never the target of a bare key.
+        if section not in ("recipe", "paper") and isinstance(table, dict) and key in table
+    )
+    if len(holders) == 1:
+        return [holders[0], key]
+    if not holders:
+        raise ParameterError(
+            f"override {key!r}: no section of this recipe has that key; "
+            f"write it as section.{key} (e.g. model.{key})"
+        )
+    raise ParameterError(f"override {key!r} is ambiguous (in {holders}); write section.{key}")
+
+
+def apply_overrides(recipe, overrides):
+    """Return a copy of ``recipe`` with ``key=value`` overrides applied and validated.
+
+    Parameters
+    ----------
+    recipe : dict
+        A resolved recipe (see :func:`load_recipe`).
+    overrides : sequence of str or of (key, value)
+
+    Returns
+    -------
+    dict
+    """
+    recipe = copy.deepcopy(recipe)
+    pairs = [
+        item if isinstance(item, tuple) else parse_overrides([item])[0] for item in overrides
+    ]
+    for key, value in pairs:
+        parts = _resolve_key(recipe, key)
+        table = recipe
+        for part in parts[:-1]:
+            table = table.setdefault(part, {})
+            if not isinstance(table, dict):
+                raise ParameterError(f"override {key!r}: {part!r} is not a table")
+        table[parts[-1]] = value
+    return validate(recipe)
+
+
+def _check_type(section, key, value, expected):
+    if expected is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if expected is int and isinstance(value, bool):
+        raise ParameterError(f"[{section}] {key} must be an integer, got {value!r}")
+    if not isinstance(value, expected):
+        raise ParameterError(
+            f"[{section}] {key} must be {expected.__name__}, got {type(value).__name__} {value!r}"
+        )
+    return value
+
+
+def _check_choice(section, key, value, choices):
+    if value not in choices:
+        raise ParameterError(f"[{section}] {key} must be one of {choices}, got {value!r}")
+
+
+def _check_training(section, table):
+    _check_choice(section, "optimizer", table["optimizer"], OPTIMIZERS)
+    _check_choice(section, "class_weight", table["class_weight"], CLASS_WEIGHTS)
+    _check_choice(section, "loss", table["loss"], LOSSES)
+    for key in ("learning_rate", "batch_size", "epochs"):
+        if table[key] <= 0:
+            raise ParameterError(f"[{section}] {key} must be > 0, got {table[key]!r}")
+    for key in ("decay", "momentum", "clipnorm", "patience"):
+        if table[key] < 0:
+            raise ParameterError(f"[{section}] {key} must be >= 0, got {table[key]!r}")
+    factors = table["speed_perturbation"]
+    if any(isinstance(f, bool) or not isinstance(f, (int, float)) or f <= 0 for f in factors):
+        raise ParameterError(
+            f"[{section}] speed_perturbation must list positive factors, got {factors!r}"
+        )
+
+
+def validate(recipe):
+    """Fill defaults and check every known key; return the resolved recipe.
+
+    Raises
+    ------
+    ParameterError
+        For an unknown section or key, a wrong type or a value out of range; the
+        message names the section and key.
+    """
+    recipe = copy.deepcopy(recipe)
+    unknown = set(recipe) - set(SCHEMA) - set(FREE_SECTIONS)
+    if unknown:
+        raise ParameterError(
+            f"unknown recipe section(s) {sorted(unknown)}; "
+            f"known: {sorted(set(SCHEMA) | set(FREE_SECTIONS))}"
+        )
+    for section in FREE_SECTIONS:
+        if section in recipe and not isinstance(recipe[section], dict):
+            raise ParameterError(f"[{section}] must be a table")
+    for section, keys in SCHEMA.items():
+        if section not in recipe and section not in _ALWAYS:
+            continue
+        table = recipe.setdefault(section, {})
+        if not isinstance(table, dict):
+            raise ParameterError(f"[{section}] must be a table")
+        extra = set(table) - set(keys)
+        if extra:
+            close = {k: difflib.get_close_matches(k, keys, n=1) for k in extra}
+            hints = "; ".join(f"{k!r} (did you mean {v[0]!r}?)" if v else repr(k) for k, v in close.items())
+            raise ParameterError(f"unknown key(s) in [{section}]: {hints}")
+        for key, (expected, default) in keys.items():
+            if key in table:
+                table[key] = _check_type(section, key, table[key], expected)
+            else:
+                table[key] = copy.deepcopy(default)
+
+    experiment = recipe["experiment"]
+    _check_choice("experiment", "kind", experiment["kind"], KINDS)
+    _check_choice("experiment", "pooling", experiment["pooling"], POOLINGS)
+    _check_training("train", recipe["train"])
+    kind = experiment["kind"]
+    if kind in ("neural", "two_stage"):
+        if not recipe.get("model", {}).get("name"):
+            raise ParameterError(f"a {kind!r} recipe needs [model] name")
+        if "preset" not in recipe.get("frontend", {}):
+            raise ParameterError(f"a {kind!r} recipe needs [frontend] preset")
+    if kind == "two_stage":
+        if "stage1" not in recipe or not recipe["stage1"]["model"]:
+            raise ParameterError("a 'two_stage' recipe needs [stage1] model")
+        _check_training("stage1", recipe["stage1"])
+    if kind == "features_svm" and not recipe.get("features", {}).get("name"):
+        raise ParameterError("a 'features_svm' recipe needs [features] name")
+    if kind == "fusion":
+        fusion = recipe.get("fusion")
+        if not fusion or len(fusion["members"]) < 2:
+            raise ParameterError("a 'fusion' recipe needs [fusion] members = [two or more recipes]")
+        _check_choice("fusion", "level", fusion["level"], FUSION_LEVELS)
+        _check_choice("fusion", "tune_on", fusion["tune_on"], TUNE_ON)
+        if not 0 < fusion["step"] <= 1 or abs(round(1 / fusion["step"]) * fusion["step"] - 1) > 1e-9:
+            raise ParameterError(f"[fusion] step must divide 1, got {fusion['step']!r}")
+    for row in recipe["paper"]["reported"]:
+        if not isinstance(row, dict) or "table" not in row:
+            raise ParameterError("every [[paper.reported]] row needs a 'table' reference")
+    return recipe
+
+
+def load_recipe(name_or_path, overrides=()):
+    """Load, merge (``extends``), override and validate a recipe.
+
+    Parameters
+    ----------
+    name_or_path : str or path
+        A name from :func:`available_recipes` or a path to a ``.toml`` file.
+    overrides : sequence of str
+        ``key=value`` items, applied in order (later wins).
+
+    Returns
+    -------
+    dict
+        The resolved recipe, every known key present.
+
+    Raises
+    ------
+    ParameterError
+        Unknown recipe, invalid TOML, unknown key, wrong type or bad value.
+    """
+    recipe = validate(_raw_recipe(name_or_path))
+    if overrides:
+        recipe = apply_overrides(recipe, overrides)
+    return recipe

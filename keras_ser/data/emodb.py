@@ -1,0 +1,308 @@
+"""EMO-DB (Berlin Database of Emotional Speech) reader, with word timings.
+
+Burkhardt et al., "A Database of German Emotional Speech", Interspeech 2005;
+used with leave-one-speaker-out by paper 002 (Zhang et al. 2021, Sec. 3.1).
+"""
+
+import functools
+import pathlib
+import zipfile
+
+from keras_ser.data._common import missing_corpus_error, require_file
+from keras_ser.data.records import Utterance
+from keras_ser.errors import DataError
+from keras_ser.paths import corpus_dir
+
+NAME = "emodb"
+URL = "http://emodb.bilderbar.info/download/download.zip"
+
+#: German emotion initial in the file name -> canonical English label.
+EMOTION_CODES = {
+    "W": "anger",  # Wut
+    "L": "boredom",  # Langeweile
+    "E": "disgust",  # Ekel
+    "A": "fear",  # Angst
+    "F": "happiness",  # Freude
+    "T": "sadness",  # Trauer
+    "N": "neutral",
+}
+LABELS = list(EMOTION_CODES.values())
+
+SPEAKER_GENDER = {
+    "03": "male", "08": "female", "09": "female", "10": "male", "11": "male",
+    "12": "male", "13": "female", "14": "female", "15": "male", "16": "female",
+}
+
+#: The ten read sentences. a05 reads "Blatt Papier": every silb/ segmentation of
+#: a05 has the syllable "blatt" where some text lists print "Stück Papier".
+SENTENCES = {
+    "a01": "Der Lappen liegt auf dem Eisschrank.",
+    "a02": "Das will sie am Mittwoch abgeben.",
+    "a04": "Heute abend könnte ich es ihm sagen.",
+    "a05": "Das schwarze Blatt Papier befindet sich da oben neben dem Holzstück.",
+    "a07": "In sieben Stunden wird es soweit sein.",
+    "b01": "Was sind denn das für Tüten, die da unter dem Tisch stehen?",
+    "b02": "Sie haben es gerade hochgetragen und jetzt gehen sie wieder runter.",
+    "b03": "An den Wochenenden bin ich jetzt immer nach Hause gefahren und habe Agnes besucht.",
+    "b09": "Ich will das eben wegbringen und dann mit Karl was trinken gehen.",
+    "b10": "Die wird auf dem Platz sein, wo wir sie immer hinlegen.",
+}
+
+_PAUSE = "("
+_END = "."
+
+
+def sentence_words(text_id):
+    """The words of sentence ``text_id`` without punctuation, e.g. ``["Der", "Lappen", ...]``."""
+    return [w.strip(",.?") for w in SENTENCES[text_id].split()]
+
+
+def parse_name(path):
+    """Labels encoded in an EMO-DB file name ``SSTTTEV.wav``.
+
+    Returns
+    -------
+    dict
+        ``speaker``, ``text_id``, ``label``, ``version``.
+
+    Raises
+    ------
+    DataError
+        When the name does not follow the scheme, or the speaker, text or
+        emotion code is unknown; the message names the file.
+
+    Examples
+    --------
+    >>> parse_name("03a01Fa.wav")["label"]
+    'happiness'
+    """
+    path = pathlib.Path(path)
+    stem = path.stem
+    if len(stem) != 7:
+        raise DataError(f"EMO-DB file {path}: name must be SSTTTEV (7 characters), got {stem!r}")
+    speaker, text_id, code, version = stem[:2], stem[2:5], stem[5], stem[6]
+    if code not in EMOTION_CODES:
+        raise DataError(
+            f"EMO-DB file {path}: unknown emotion code {code!r} (expected one of "
+            f"{''.join(EMOTION_CODES)})"
+        )
+    if speaker not in SPEAKER_GENDER:
+        raise DataError(f"EMO-DB file {path}: unknown speaker {speaker!r}")
+    if text_id not in SENTENCES:
+        raise DataError(f"EMO-DB file {path}: unknown text code {text_id!r}")
+    return {"speaker": speaker, "text_id": text_id, "label": EMOTION_CODES[code], "version": version}
+
+
+def read_silb(path):
+    """Read one ``silb/`` syllable segmentation as ``[(start_s, token), ...]``.
+
+    The files are ISO-8859-1, one ``<time> <token>`` per line (tab or spaces).
+    Each time is where the token **starts**: the first time lies at the speech
+    onset and the final ``.`` at the end of speech, which the 126 zero-padded
+    files of the 2-s copy confirm (``tests/test_data_emodb.py`` checks the onset).
+    ``(`` marks a pause. Returns ``[]`` for an empty file (13a01Wb).
+    """
+    entries = []
+    text = pathlib.Path(path).read_bytes().decode("latin-1")
+    for line_number, line in enumerate(text.splitlines(), 1):
+        fields = line.split()
+        if not fields:
+            continue
+        try:
+            entries.append((float(fields[0]), fields[1].lower()))
+        except (ValueError, IndexError) as exc:
+            raise DataError(f"EMO-DB segmentation {path}, line {line_number}: cannot parse {line!r}") from exc
+    return entries
+
+
+def _lcs_length(a, b):
+    """Length of the longest common subsequence of two short strings."""
+    previous = [0] * (len(b) + 1)
+    for char in a:
+        current = [0]
+        for k, other in enumerate(b):
+            current.append(previous[k] + 1 if char == other else max(previous[k + 1], current[k]))
+        previous = current
+    return previous[-1]
+
+
+def _segment_score(tokens, word):
+    """How well a run of syllable tokens spells ``word``.
+
+    The similarity ``2 * LCS / (len(tokens) + len(word))`` of the concatenated
+    tokens and the word, plus 1 when the run starts with the word's first
+    letter, so that trailing reduced-syllable marks (``"haben bm"``,
+    ``"oben ben"``, ``"bring gn"``) stay with the word they end instead of
+    starting the next one.
+    """
+    joined = "".join(tokens)
+    similarity = 2.0 * _lcs_length(joined, word) / (len(joined) + len(word))
+    return similarity + (1.0 if joined[0] == word[0] else 0.0)
+
+
+#: Longest run of silb tokens one word may take (the longest words have four
+#: syllables plus, at most, a reduced-syllable mark and a repetition).
+MAX_TOKENS_PER_WORD = 6
+
+
+def align_syllables(entries, words):
+    """Map silb syllable tokens onto the sentence's words.
+
+    The segmentation is phonetic and irregular (``"stehen hn"``, ``"ge gera de"``,
+    ``"bring gn"``, ``"oben ben ne ben"``), so consecutive runs of tokens are
+    assigned to words by dynamic programming: every word takes one run of 1 to
+    :data:`MAX_TOKENS_PER_WORD` tokens, in order, maximising the summed
+    :func:`_segment_score`. A word spans from its first token's start to the
+    start of whatever follows its last token (next syllable, pause ``(`` or the
+    end mark ``.``), so a pause inside a sentence belongs to no word.
+
+    Parameters
+    ----------
+    entries : list of (float, str)
+        Output of :func:`read_silb`.
+    words : list of str
+        The sentence's words, in order.
+
+    Returns
+    -------
+    tuple of (str, float, float) or None
+        ``None`` when the segmentation is empty or cannot be split into one run
+        per word.
+
+    Examples
+    --------
+    >>> entries = [(0.1, "ha"), (0.2, "ben"), (0.4, "bm"), (0.5, "es"), (0.6, ".")]
+    >>> align_syllables(entries, ["haben", "es"])
+    (('haben', 0.1, 0.5), ('es', 0.5, 0.6))
+    """
+    syllables = []  # (token, start, end)
+    for (start, token), (next_start, _) in zip(entries, entries[1:]):
+        if token not in (_PAUSE, _END):
+            syllables.append((token, start, next_start))
+    n_tok, n_word = len(syllables), len(words)
+    if n_word == 0 or n_tok < n_word or n_tok > n_word * MAX_TOKENS_PER_WORD:
+        return None
+    runs = _best_runs(tuple(tok for tok, _, _ in syllables), tuple(w.lower() for w in words))
+    if runs is None:
+        return None
+    return tuple(
+        (word, round(syllables[k][1], 6), round(syllables[i - 1][2], 6))
+        for word, (k, i) in zip(words, runs)
+    )
+
+
+@functools.lru_cache(maxsize=4096)
+def _best_runs(tokens, keys):
+    """Token runs ``[(start, stop), ...]`` per word of the best alignment, or ``None``.
+
+    Cached: most of the 535 segmentations share one of a few token sequences.
+    """
+    n_tok, n_word = len(tokens), len(keys)
+    neg = float("-inf")
+    # best[j][i]: best score for the first j words taking the first i tokens.
+    best = [[neg] * (n_tok + 1) for _ in range(n_word + 1)]
+    run_start = [[0] * (n_tok + 1) for _ in range(n_word + 1)]
+    best[0][0] = 0.0
+    for j in range(1, n_word + 1):
+        # Leave at least one token for each of the remaining words.
+        for i in range(j, n_tok - (n_word - j) + 1):
+            for k in range(max(j - 1, i - MAX_TOKENS_PER_WORD), i):
+                if best[j - 1][k] == neg:
+                    continue
+                score = best[j - 1][k] + _segment_score(tokens[k:i], keys[j - 1])
+                if score > best[j][i]:
+                    best[j][i], run_start[j][i] = score, k
+    if best[n_word][n_tok] == neg:
+        return None
+    runs = []
+    i = n_tok
+    for j in range(n_word, 0, -1):
+        k = run_start[j][i]
+        runs.append((k, i))
+        i = k
+    return tuple(reversed(runs))
+
+
+def download(target):
+    """Fetch the original EMO-DB release into ``target`` with ``keras.utils.get_file``.
+
+    The zip from :data:`URL` unpacks to ``wav/``, ``silb/`` and the other label
+    folders; it is downloaded into ``target`` and extracted there.
+    """
+    import keras  # deferred: keras_ser.data stays importable without TensorFlow
+
+    target = pathlib.Path(target)
+    target.mkdir(parents=True, exist_ok=True)
+    archive = keras.utils.get_file(
+        fname="emodb_download.zip", origin=URL, cache_dir=str(target.parent), cache_subdir=target.name
+    )
+    with zipfile.ZipFile(archive) as zf:
+        zf.extractall(target)
+
+
+def load(data_dir=None, *, download_if_missing=True, downloader=download):
+    """Load EMO-DB as a list of :class:`~keras_ser.data.Utterance`.
+
+    Layout: ``<data dir>/emodb/wav/SSTTTEV.wav`` and optionally
+    ``<data dir>/emodb/silb/SSTTTEV.silb``. File names carry speaker (``SS``),
+    text (``TTT``), emotion (``E``, German initial) and version (``V``).
+
+    Labels are the canonical English names of :data:`LABELS` (anger, boredom,
+    disgust, fear, happiness, sadness, neutral). ``transcript`` is the German
+    sentence, ``text_id`` its code. ``words`` come from ``silb/`` aligned onto
+    the sentence's words by :func:`align_syllables`; their times refer to the
+    **original full-length** recording. The 2-s redistributed copy keeps the first
+    2 s (truncated or zero-padded at the end, after resampling), so the times hold
+    for it too, but words may extend past 2 s: apply
+    :func:`keras_ser.data.records.clip_words` with the audio's duration to keep
+    only what is audible. Utterances whose segmentation is missing or empty
+    (13a01Wb) get ``words=None``.
+
+    When ``wav/`` is absent and ``download_if_missing`` is true, the release is
+    fetched from :data:`URL`; if that fails (no network) a :class:`DataError`
+    names the folder to fill.
+
+    Examples
+    --------
+    >>> utts = load("/work/shared/data")  # doctest: +SKIP
+    >>> len(utts), utts[0].id, utts[0].label
+    (535, '03a01Fa', 'happiness')
+    """
+    root = corpus_dir(NAME, data_dir)
+    wav_dir = root / "wav"
+    if not wav_dir.is_dir() and download_if_missing:
+        try:
+            downloader(root)
+        except Exception as exc:  # any failure to fetch leads to the same instruction
+            raise missing_corpus_error(
+                NAME, wav_dir, f"Put the EMO-DB wav/ and silb/ folders there (official release: {URL})",
+                reason=f"download from {URL} failed: {exc}",
+            ) from exc
+    if not wav_dir.is_dir():
+        raise missing_corpus_error(
+            NAME, wav_dir, f"Put the EMO-DB wav/ and silb/ folders there (official release: {URL})"
+        )
+    wavs = sorted(wav_dir.glob("*.wav"))
+    if not wavs:
+        raise DataError(f"EMO-DB: no .wav files in {wav_dir}")
+    utterances = []
+    for path in wavs:
+        info = parse_name(path)
+        silb = root / "silb" / f"{path.stem}.silb"
+        words = None
+        if silb.is_file():
+            words = align_syllables(read_silb(require_file(silb)), sentence_words(info["text_id"]))
+        utterances.append(
+            Utterance(
+                id=path.stem,
+                path=path,
+                label=info["label"],
+                speaker=info["speaker"],
+                gender=SPEAKER_GENDER[info["speaker"]],
+                transcript=SENTENCES[info["text_id"]],
+                words=words,
+                corpus=NAME,
+                text_id=info["text_id"],
+            )
+        )
+    return utterances

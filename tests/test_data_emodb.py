@@ -1,0 +1,146 @@
+"""EMO-DB reader on the real corpus (../shared/data/emodb) and on fake trees."""
+
+import collections
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from keras_ser.data import clip_words, label_names, load_corpus
+from keras_ser.data import emodb
+from keras_ser.errors import DataError, ParameterError
+
+# From the corpus README, independent of the reader.
+README_CLASS_COUNTS = {"W": 127, "L": 81, "N": 79, "F": 71, "A": 69, "T": 62, "E": 46}
+README_SPEAKER_COUNTS = {"03": 49, "08": 58, "09": 43, "10": 38, "11": 55, "12": 35, "13": 61,
+                         "14": 69, "15": 56, "16": 71}
+README_MALE = {"03", "10", "11", "12", "15"}
+GERMAN_TO_ENGLISH = {"W": "anger", "L": "boredom", "E": "disgust", "A": "fear", "F": "happiness",
+                     "T": "sadness", "N": "neutral"}
+
+
+@pytest.fixture(scope="module")
+def utterances(emodb_dir):
+    return load_corpus("emodb", emodb_dir.parent, download_if_missing=False)
+
+
+def test_counts_speakers_genders(utterances):
+    assert len(utterances) == 535
+    assert len({u.id for u in utterances}) == 535
+    counts = collections.Counter(u.label for u in utterances)
+    assert counts == {GERMAN_TO_ENGLISH[c]: n for c, n in README_CLASS_COUNTS.items()}
+    assert collections.Counter(u.speaker for u in utterances) == README_SPEAKER_COUNTS
+    for u in utterances:
+        assert u.gender == ("male" if u.speaker in README_MALE else "female")
+        assert u.corpus == "emodb" and u.path.is_file()
+        assert u.path.stem == u.id
+        assert u.session is None and u.split is None
+    assert set(label_names("emodb")) == set(GERMAN_TO_ENGLISH.values())
+    assert len(label_names("emodb")) == 7
+
+
+def test_text_codes_and_transcripts(utterances):
+    assert {u.text_id for u in utterances} == {"a01", "a02", "a04", "a05", "a07",
+                                              "b01", "b02", "b03", "b09", "b10"}
+    by_id = {u.id: u for u in utterances}
+    assert by_id["03a01Fa"].transcript == "Der Lappen liegt auf dem Eisschrank."
+    assert by_id["03a01Fa"].label == "happiness"
+    assert by_id["16b10Wb"].text_id == "b10"
+    for u in utterances:
+        assert u.id[2:5] == u.text_id
+        if u.words is not None:
+            assert [w for w, _, _ in u.words] == emodb.sentence_words(u.text_id)
+
+
+def test_word_timings_by_hand(utterances):
+    by_id = {u.id: u for u in utterances}
+    # silb/03a01Fa.silb: der .080080, la .244195, pen .427094, liegt .643428, auf .865570,
+    # dem .981748, eis 1.146357, schrank 1.404778, "." 1.841390 (start times, "." = end).
+    expected = [("Der", 0.080080, 0.244195), ("Lappen", 0.244195, 0.643428),
+                ("liegt", 0.643428, 0.865570), ("auf", 0.865570, 0.981748),
+                ("dem", 0.981748, 1.146357), ("Eisschrank", 1.146357, 1.841390)]
+    np.testing.assert_allclose([w[1:] for w in by_id["03a01Fa"].words], [w[1:] for w in expected])
+    # silb/03b09La.silb: "... das .387115, e .556618, ben .697344, weg .822430, bring 1.004774,
+    # gn 1.234149, und 1.309109 ...": "gn" is the reduced ending of wegbringen.
+    words = dict((w, (s, e)) for w, s, e in by_id["03b09La"].words)
+    np.testing.assert_allclose(words["eben"], (0.556618, 0.822430))
+    np.testing.assert_allclose(words["wegbringen"], (0.822430, 1.309109))
+    # 13a01Wb.silb is empty in the release.
+    assert by_id["13a01Wb"].words is None
+    assert sum(u.words is None for u in utterances) == 1
+
+
+def test_word_times_are_start_times_matching_speech(utterances):
+    """The first word starts at the speech onset (energy), the last ends at its offset."""
+    onset_gap, offset_gap = [], []
+    for u in utterances[::3]:
+        if u.words is None:
+            continue
+        audio, sr = sf.read(u.path)
+        hop = int(0.01 * sr)
+        energy = np.sqrt(np.mean(audio[: len(audio) // hop * hop].reshape(-1, hop) ** 2, axis=1))
+        active = np.flatnonzero(energy > 0.02 * energy.max())
+        onset_gap.append(abs(active[0] * 0.01 - u.words[0][1]))
+        if (np.flatnonzero(audio)[-1] + 1) / sr < 1.95:  # zero-padded: whole utterance present
+            offset_gap.append(abs((active[-1] + 1) * 0.01 - u.words[-1][2]))
+    assert np.median(onset_gap) < 0.03
+    assert len(offset_gap) > 20 and np.median(offset_gap) < 0.06
+    for u in utterances:
+        if u.words:
+            starts = [s for _, s, _ in u.words]
+            assert starts == sorted(starts)
+            assert all(e > s for _, s, e in u.words)
+
+
+def test_clip_words():
+    words = (("a", 0.1, 0.5), ("b", 1.8, 2.3), ("c", 2.3, 2.9))
+    assert clip_words(words, 2.0) == (("a", 0.1, 0.5), ("b", 1.8, 2.0))
+    assert clip_words(None, 2.0) is None
+    with pytest.raises(ParameterError):
+        clip_words(words, 0)
+
+
+def _fake_tree(root, names):
+    wav = root / "emodb" / "wav"
+    wav.mkdir(parents=True)
+    for name in names:
+        sf.write(wav / name, np.full(160, 0.01, dtype=np.float32), 16000)
+    return root
+
+
+def test_unknown_emotion_code_names_file(tmp_path):
+    root = _fake_tree(tmp_path, ["03a01Fa.wav", "03a01Xa.wav"])
+    with pytest.raises(DataError, match="03a01Xa.wav.*emotion code 'X'"):
+        load_corpus("emodb", root, download_if_missing=False)
+
+
+def test_fake_tree_without_silb(tmp_path):
+    root = _fake_tree(tmp_path, ["08b10Lb.wav"])
+    (u,) = load_corpus("emodb", root, download_if_missing=False)
+    assert (u.label, u.speaker, u.gender, u.text_id, u.words) == ("boredom", "08", "female", "b10", None)
+
+
+def test_missing_corpus_error_names_folder(tmp_path):
+    with pytest.raises(DataError, match=str(tmp_path / "emodb" / "wav")) as info:
+        load_corpus("emodb", tmp_path, download_if_missing=False)
+    assert "KERAS_SER_DATA" in str(info.value) and emodb.URL in str(info.value)
+
+
+def test_failed_download_gives_clear_error(tmp_path):
+    calls = []
+
+    def offline(target):
+        calls.append(target)
+        raise OSError("network unreachable")
+
+    with pytest.raises(DataError, match="download .* failed: network unreachable"):
+        emodb.load(tmp_path, downloader=offline)
+    assert calls == [tmp_path / "emodb"]
+
+
+def test_importable_without_tensorflow():
+    code = ("import sys, keras_ser.data, keras_ser.data.splits, keras_ser.data.emodb;"
+            "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules")
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -5,7 +5,17 @@ import keras
 import pytest
 
 from keras_ser.errors import ParameterError
-from keras_ser.layers import AttentionPooling, ScaledAttentionPooling
+from keras_ser.layers import (
+    BLSTM,
+    ApplyPaddingMask,
+    AttentionPooling,
+    CellStateLSTMCell,
+    DimensionShuffle,
+    MaskedGlobalPooling,
+    MaskedMaxPooling2D,
+    PaddingMask,
+    ScaledAttentionPooling,
+)
 
 RNG = np.random.default_rng(0)
 
@@ -126,3 +136,132 @@ class TestScaledAttentionPooling:
     def test_rejects_bad_settings(self, kwargs):
         with pytest.raises(ParameterError):
             ScaledAttentionPooling(**kwargs)
+
+
+def _sigmoid(z):
+    return 1.0 / (1.0 + np.exp(-z))
+
+
+def _np_lstm(x, kernel, recurrent, bias):
+    """Keras-convention LSTM (gates i, f, c, o) over ``x`` [T, d]; returns (h, c) sequences."""
+    units = recurrent.shape[0]
+    h, c = np.zeros(units), np.zeros(units)
+    hs, cs = [], []
+    for x_t in x:
+        z = x_t @ kernel + h @ recurrent + bias
+        i, f, g, o = np.split(z, 4)
+        c = _sigmoid(f) * c + _sigmoid(i) * np.tanh(g)
+        h = _sigmoid(o) * np.tanh(c)
+        hs.append(h)
+        cs.append(c)
+    return np.array(hs), np.array(cs)
+
+
+class TestBLSTM:
+    @pytest.mark.parametrize("states", ["hidden", "cell"])
+    def test_matches_numpy_eq3_eq4_with_padding(self, states):
+        units, d, proj = 3, 4, 5
+        x = RNG.normal(size=(2, 6, d)).astype("float32")
+        lengths = [6, 4]
+        mask = np.arange(6)[None, :] < np.array(lengths)[:, None]
+        layer = BLSTM(units, states=states, output_units=proj)
+        layer.build((None, 6, d))
+        weights = [RNG.normal(scale=0.5, size=w.shape).astype("float32") for w in layer.get_weights()]
+        layer.set_weights(weights)
+        fk, fr, fb, bk, br, bb, wy, by = weights
+        out = np.asarray(layer(x, mask=mask))
+        pick = 0 if states == "hidden" else 1
+        for i, n in enumerate(lengths):
+            fwd = _np_lstm(x[i, :n], fk, fr, fb)[pick]
+            bwd = _np_lstm(x[i, :n][::-1], bk, br, bb)[pick][::-1]
+            ref = np.concatenate([fwd, bwd], axis=1) @ wy + by  # eq. 3 / eq. 4
+            np.testing.assert_allclose(out[i, :n], ref, rtol=1e-4, atol=1e-5)
+            assert np.all(out[i, n:] == 0.0)
+
+    def test_concat_output_without_projection(self):
+        layer = BLSTM(2)
+        x = RNG.normal(size=(1, 3, 2)).astype("float32")
+        out = np.asarray(layer(x))
+        fk, fr, fb, bk, br, bb = layer.get_weights()
+        np.testing.assert_allclose(out[0, :, :2], _np_lstm(x[0], fk, fr, fb)[0], rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(out[0, :, 2:], _np_lstm(x[0][::-1], bk, br, bb)[0][::-1], rtol=1e-4, atol=1e-5)
+
+    def test_cell_state_cell_inside_keras_rnn(self):
+        x = RNG.normal(size=(1, 4, 3)).astype("float32")
+        rnn = keras.layers.RNN(CellStateLSTMCell(2), return_sequences=True)
+        out = np.asarray(rnn(x))
+        np.testing.assert_allclose(out[0], _np_lstm(x[0], *rnn.get_weights())[1], rtol=1e-4, atol=1e-5)
+
+    def test_roundtrip_and_mask_propagation(self, tmp_path):
+        inputs = keras.Input((None, 3))
+        hidden = BLSTM(2, states="cell", output_units=4)(keras.layers.Masking()(inputs))
+        model = keras.Model(inputs, AttentionPooling()(hidden))
+        x = RNG.normal(size=(2, 5, 3)).astype("float32")
+        padded = np.concatenate([x, np.zeros((2, 2, 3), "float32")], axis=1)
+        np.testing.assert_allclose(np.asarray(model(x)), np.asarray(model(padded)), atol=1e-5)
+        _roundtrip(model, tmp_path, padded)
+
+    @pytest.mark.parametrize("kwargs", [{"units": 0}, {"units": 2, "states": "carry"}, {"units": 2, "output_units": 0}])
+    def test_rejects_bad_settings(self, kwargs):
+        with pytest.raises(ParameterError):
+            BLSTM(**kwargs)
+
+
+class TestDimensionShuffle:
+    def test_transposes_and_roundtrips(self, tmp_path):
+        x = RNG.normal(size=(2, 5, 3)).astype("float32")
+        np.testing.assert_array_equal(np.asarray(DimensionShuffle()(x)), x.transpose(0, 2, 1))
+        inputs = keras.Input((5, 3))
+        _roundtrip(keras.Model(inputs, DimensionShuffle()(inputs)), tmp_path, x)
+
+    def test_drops_time_mask(self):
+        inputs = keras.Input((5, 3))
+        shuffled = DimensionShuffle()(keras.layers.Masking()(inputs))
+        assert getattr(shuffled, "_keras_mask", None) is None
+
+    def test_rejects_wrong_rank(self):
+        with pytest.raises(ParameterError, match="DimensionShuffle"):
+            DimensionShuffle()(np.zeros((2, 5, 3, 1), "float32"))
+
+
+class TestMasking:
+    def test_padding_mask(self):
+        x = np.zeros((2, 4, 3), "float32")
+        x[0, :3] = 1.0
+        x[1, :1, 1] = -2.0
+        np.testing.assert_array_equal(np.asarray(PaddingMask()(x)), [[1, 1, 1, 0], [1, 0, 0, 0]])
+        np.testing.assert_array_equal(np.asarray(PaddingMask(None)(x)), np.ones((2, 4), bool))
+        np.testing.assert_array_equal(np.asarray(PaddingMask(1.0)(x)), [[0, 0, 0, 1], [1, 1, 1, 1]])
+
+    def test_masked_max_pooling_matches_unpadded(self):
+        x = RNG.normal(size=(1, 7, 4, 2)).astype("float32")
+        padded = np.concatenate([x, RNG.normal(size=(1, 3, 4, 2)).astype("float32")], axis=1)
+        mask = np.array([[True] * 7 + [False] * 3])
+        pooled, pooled_mask = MaskedMaxPooling2D((2, 2))([padded, mask])
+        ref = x[:, :6].reshape(1, 3, 2, 2, 2, 2).max(axis=(2, 4))  # 'valid' pooling of the real frames
+        np.testing.assert_allclose(np.asarray(pooled)[:, :3], ref)
+        np.testing.assert_array_equal(np.asarray(pooled_mask), [[True, True, True, False, False]])
+        assert np.all(np.asarray(pooled)[:, 3:] == 0.0)
+
+    @pytest.mark.parametrize("mode", ["average", "max"])
+    def test_masked_global_pooling(self, mode):
+        x = RNG.normal(size=(2, 5, 3, 4)).astype("float32")
+        mask = np.array([[True] * 5, [True, True, False, False, False]])
+        out = np.asarray(MaskedGlobalPooling(mode)([x, mask]))
+        reduce = np.mean if mode == "average" else np.max
+        np.testing.assert_allclose(out[0], reduce(x[0], axis=(0, 1)), rtol=1e-5)
+        np.testing.assert_allclose(out[1], reduce(x[1, :2], axis=(0, 1)), rtol=1e-5)
+        empty = np.asarray(MaskedGlobalPooling(mode)([x, np.zeros((2, 5), bool)]))
+        assert np.all(empty == 0.0)
+
+    def test_apply_padding_mask(self):
+        x = np.ones((1, 3, 2, 2), "float32")
+        out = np.asarray(ApplyPaddingMask()([x, np.array([[True, False, True]])]))
+        assert out[0, 1].sum() == 0.0 and out[0, 0].sum() == 4.0
+
+    @pytest.mark.parametrize(
+        "make", [lambda: PaddingMask("x"), lambda: MaskedMaxPooling2D(0), lambda: MaskedGlobalPooling("median")]
+    )
+    def test_rejects_bad_settings(self, make):
+        with pytest.raises(ParameterError):
+            make()

@@ -5,5 +5,19 @@ Every layer is registered for ``.keras`` serialisation under the package name
 """
 
 from keras_ser.layers.attention import AttentionPooling, ScaledAttentionPooling, masked_softmax
+from keras_ser.layers.masking import ApplyPaddingMask, MaskedGlobalPooling, MaskedMaxPooling2D, PaddingMask
+from keras_ser.layers.recurrent import BLSTM, CellStateLSTMCell
+from keras_ser.layers.shuffle import DimensionShuffle
 
-__all__ = ["AttentionPooling", "ScaledAttentionPooling", "masked_softmax"]
+__all__ = [
+    "ApplyPaddingMask",
+    "AttentionPooling",
+    "BLSTM",
+    "CellStateLSTMCell",
+    "DimensionShuffle",
+    "MaskedGlobalPooling",
+    "MaskedMaxPooling2D",
+    "PaddingMask",
+    "ScaledAttentionPooling",
+    "masked_softmax",
+]

@@ -1,0 +1,220 @@
+"""Waveform loading and waveform-level preprocessing (NumPy).
+
+Everything here works on one mono utterance as a float32 NumPy array. The
+TensorFlow front end (:mod:`keras_ser.features`) starts from the output of
+:func:`load`.
+
+Bad input handling of :func:`load` (issue 2, Sec. 7):
+
+============================  ===============================================
+input                         handling
+============================  ===============================================
+missing file                  ``DataError`` naming the file
+truncated / corrupt header    ``DataError`` naming the file
+zero-length file              ``DataError`` naming the file
+file with no samples          ``DataError`` naming the file
+NaN or infinite samples       ``DataError`` naming the file
+all-zero (silent) file        ``DataError`` naming the file
+shorter than ``min_duration`` ``DataError`` naming the file (default 25 ms,
+                              one analysis window of every paper)
+more than one channel         downmixed to mono by averaging the channels
+other sample rate (8, 48 kHz) resampled to ``sr`` with ``librosa.resample``
+                              (soxr "HQ", librosa's default)
+============================  ===============================================
+"""
+
+import pathlib
+
+import librosa
+import numpy as np
+import soundfile
+
+from keras_ser.errors import DataError, ParameterError
+
+#: Speed-perturbation factors of paper 002, Sec. 3.2 (Table 2, five times the data).
+SPEED_FACTORS = (0.8, 0.9, 1.0, 1.1, 1.2)
+
+#: Shortest accepted utterance in seconds: one 25 ms analysis window (all papers).
+MIN_DURATION = 0.025
+
+
+def _check_signal(x, name="x"):
+    x = np.asarray(x)
+    if x.ndim != 1:
+        raise ParameterError(f"{name} must be a 1-D mono waveform, got shape {x.shape}")
+    if not np.issubdtype(x.dtype, np.floating):
+        raise ParameterError(f"{name} must be floating point, got dtype {x.dtype}")
+    return x
+
+
+def load(path, sr=16000, min_duration=MIN_DURATION):
+    """Read an audio file as a float32 mono waveform at ``sr`` Hz.
+
+    The file is decoded with ``soundfile`` (wav, flac, ogg and the other
+    formats of libsndfile) into [-1, 1] floats, multi-channel audio is
+    downmixed by averaging the channels, and audio at another rate is
+    resampled with ``librosa.resample`` (soxr "HQ", as ``librosa.load`` does,
+    so the result equals ``librosa.load(path, sr=sr)`` up to float rounding).
+    See the module docstring for the handling of broken files.
+
+    Parameters
+    ----------
+    path : str or path-like
+        Audio file.
+    sr : int or None
+        Target sample rate; ``None`` keeps the file's own rate.
+    min_duration : float
+        Shortest accepted duration in seconds (measured before resampling).
+
+    Returns
+    -------
+    np.ndarray
+        float32 array of shape ``[samples]``.
+
+    Raises
+    ------
+    DataError
+        The file is missing, unreadable, empty, non-finite, silent or too short;
+        the message names the file.
+    ParameterError
+        ``sr`` or ``min_duration`` is invalid.
+
+    Examples
+    --------
+    >>> y = load("03a01Fa.wav", sr=16000)  # doctest: +SKIP
+    >>> y.dtype, y.ndim  # doctest: +SKIP
+    (dtype('float32'), 1)
+    """
+    if sr is not None and (not isinstance(sr, (int, np.integer)) or sr <= 0):
+        raise ParameterError(f"sr must be a positive integer or None, got {sr!r}")
+    if min_duration < 0:
+        raise ParameterError(f"min_duration must be >= 0, got {min_duration!r}")
+    path = pathlib.Path(path)
+    if not path.is_file():
+        raise DataError(f"audio file not found: {path}")
+    try:
+        data, native_sr = soundfile.read(str(path), dtype="float32", always_2d=True)
+    except Exception as err:  # libsndfile raises several error types for broken files
+        raise DataError(f"cannot decode audio file {path}: {err}") from err
+    if data.shape[0] == 0:
+        raise DataError(f"audio file {path} contains no samples")
+    y = data.mean(axis=1, dtype=np.float32) if data.shape[1] > 1 else data[:, 0]
+    if not np.all(np.isfinite(y)):
+        raise DataError(f"audio file {path} contains NaN or infinite samples")
+    if not np.any(y):
+        raise DataError(f"audio file {path} is silent (all samples are zero)")
+    duration = y.shape[0] / native_sr
+    if duration < min_duration:
+        raise DataError(
+            f"audio file {path} is too short: {duration * 1000:.1f} ms < "
+            f"min_duration {min_duration * 1000:.1f} ms"
+        )
+    if sr is not None and native_sr != sr:
+        y = librosa.resample(y, orig_sr=native_sr, target_sr=sr)
+    return np.ascontiguousarray(y, dtype=np.float32)
+
+
+def preemphasis(x, coef=0.97):
+    """First-order pre-emphasis ``y[n] = x[n] - coef * x[n-1]``, ``y[0] = x[0]``.
+
+    Paper 002 (Sec. 2.2) pre-emphasises before the STFT "to amplify the high
+    frequency part"; it gives no coefficient, 0.97 is the customary value.
+
+    Examples
+    --------
+    >>> preemphasis(np.array([1.0, 1.0, 1.0], np.float32), 0.5)
+    array([1. , 0.5, 0.5], dtype=float32)
+    """
+    x = _check_signal(x)
+    if not 0.0 <= coef < 1.0:
+        raise ParameterError(f"preemphasis coef must lie in [0, 1), got {coef!r}")
+    y = np.empty_like(x)
+    y[:1] = x[:1]
+    y[1:] = x[1:] - coef * x[:-1]
+    return y
+
+
+def normalize(x):
+    """Per-utterance standardisation to zero mean and unit variance (paper 002, Sec. 2.1).
+
+    Raises ``DataError`` for a constant signal, whose variance is zero.
+
+    Examples
+    --------
+    >>> y = normalize(np.array([1.0, 2.0, 3.0], np.float32))
+    >>> float(y.mean()), round(float(y.std()), 6)
+    (0.0, 1.0)
+    """
+    x = _check_signal(x)
+    std = float(np.std(x, dtype=np.float64))
+    if std == 0.0:
+        raise DataError("cannot normalise a constant waveform (zero variance)")
+    return ((x - np.mean(x, dtype=np.float64)) / std).astype(x.dtype)
+
+
+def scale_raw(x, bound=256.0, peak_normalize=False):
+    """Scale a [-1, 1] waveform into ``[-bound, bound]`` (paper 001, Sec. 2.2 (1)).
+
+    Paper 001 only says that the raw waveforms "are scaled into [-256, 256]" and
+    are "naturally near zero". By default the full-scale range [-1, 1] of the
+    decoded audio is mapped linearly onto [-bound, bound] (``x * bound``), which
+    keeps loudness differences between utterances; ``peak_normalize=True``
+    instead maps each utterance's own peak onto ``bound``.
+
+    Examples
+    --------
+    >>> scale_raw(np.array([0.5, -1.0], np.float32))
+    array([ 128., -256.], dtype=float32)
+    """
+    x = _check_signal(x)
+    if bound <= 0:
+        raise ParameterError(f"bound must be positive, got {bound!r}")
+    if peak_normalize:
+        peak = float(np.max(np.abs(x)))
+        if peak == 0.0:
+            raise DataError("cannot peak-normalise a silent waveform")
+        return (x * (bound / peak)).astype(x.dtype)
+    return (x * bound).astype(x.dtype)
+
+
+def fix_length(x, length):
+    """Crop the end of ``x`` or zero-pad it at the end to exactly ``length`` samples.
+
+    Paper 002 (Sec. 3.2) cuts utterances longer than 3 s and zero-pads shorter
+    ones (``length = 3 * sr``).
+
+    Examples
+    --------
+    >>> fix_length(np.ones(3, np.float32), 5)
+    array([1., 1., 1., 0., 0.], dtype=float32)
+    """
+    x = _check_signal(x)
+    if not isinstance(length, (int, np.integer)) or length <= 0:
+        raise ParameterError(f"length must be a positive integer, got {length!r}")
+    if x.shape[0] >= length:
+        return x[:length].copy()
+    return np.pad(x, (0, length - x.shape[0]))
+
+
+def speed_perturb(x, factor, sr):
+    """Change the playing speed by ``factor`` through resampling (paper 002, Sec. 3.2).
+
+    The waveform is resampled from ``sr`` to ``sr / factor`` and then read at
+    ``sr``: duration is divided by ``factor`` and every frequency multiplied by
+    it (tempo and pitch change together, as when a recording is played faster).
+    Paper 002 uses the factors :data:`SPEED_FACTORS`.
+
+    Examples
+    --------
+    >>> y = speed_perturb(np.random.default_rng(0).standard_normal(16000).astype("float32"), 1.25, 16000)
+    >>> y.shape
+    (12800,)
+    """
+    x = _check_signal(x)
+    if not np.isfinite(factor) or factor <= 0:
+        raise ParameterError(f"speed factor must be positive, got {factor!r}")
+    if not isinstance(sr, (int, np.integer)) or sr <= 0:
+        raise ParameterError(f"sr must be a positive integer, got {sr!r}")
+    if factor == 1.0:
+        return x.copy()
+    return librosa.resample(x, orig_sr=float(sr), target_sr=float(sr) / factor).astype(x.dtype)

@@ -1,0 +1,363 @@
+"""Deep-spectrum features: spectrogram images through ImageNet CNNs, and learned embeddings.
+
+Paper 000 (Zhao et al. 2019, Sec. IV-B, Table 3, Figs. 3-4) feeds Mel-spectrograms,
+as images, to AlexNet, VGG16 and VGG19 and uses the activations of the second fully
+connected layer (fc7, 4096-D) as features for a linear SVM -- the DeepSpectrum
+approach. It compares them with the representation of its own Attention-BLSTM-FCN
+(the layer named ``"embedding"``, Sec. III).
+
+The DeepSpectrum tool draws every spectrogram with matplotlib, saves a PNG and
+reloads it. Here the whole waveform -> image path runs in TensorFlow:
+
+1. power Mel spectrogram (Hann window, centred frames, Slaney Mel filters: the
+   values ``librosa.feature.melspectrogram`` gives);
+2. decibels relative to the image's maximum, floored at ``-top_db`` (the values of
+   ``librosa.power_to_db(S, ref=np.max)``);
+3. min-max normalisation to [0, 1] (what matplotlib's colour normalisation does with
+   automatic limits), low frequencies at the bottom;
+4. the colour map as a 256-entry lookup table gathered in-graph (matplotlib's own
+   quantisation: index ``min(floor(v * 256), 255)``);
+5. resize to the CNN's input size (227 AlexNet, 224 VGG) and scale to [0, 255].
+
+The defaults follow paper 000's front end (25 ms Hann window, 10 ms hop, 16 kHz,
+Sec. IV-B) with DeepSpectrum's 128 Mel bands and ``viridis`` colour map; 000 varies
+the number of Mel bands in Figs. 3-4 (30-100), so ``n_mels`` is a parameter.
+
+Weights: ImageNet weights cannot be downloaded in this project's environment. With
+``weights=None`` the CNN is randomly initialised (seeded); every description this
+module produces says "random-init, NOT pretrained" in that case.
+"""
+
+import json
+import pathlib
+
+import numpy as np
+
+from keras_ser.errors import DataError, ParameterError
+
+#: fc7 extractor name -> (backbone name of ``keras_ser.models.backbones.fc7_model``, image size).
+CNN_FEATURES = {
+    "alexnet_fc7": ("alexnet", 227),
+    "vgg16_fc7": ("vgg16", 224),
+    "vgg19_fc7": ("vgg19", 224),
+}
+
+
+def colormap_table(name="viridis", size=256):
+    """RGB lookup table of a matplotlib colour map, float32 [size, 3] in [0, 1].
+
+    Examples
+    --------
+    >>> colormap_table("gray", 256)[[0, -1]].tolist()
+    [[0.0, 0.0, 0.0], [1.0, 1.0, 1.0]]
+    """
+    import matplotlib
+
+    try:
+        cmap = matplotlib.colormaps[name]
+    except KeyError:
+        raise ParameterError(f"unknown matplotlib colour map {name!r}") from None
+    return cmap.resampled(size)(np.arange(size))[:, :3].astype(np.float32)
+
+
+def mel_filterbank(sample_rate, n_fft, n_mels, fmin=0.0, fmax=None):
+    """Slaney-style Mel filters ``[n_fft // 2 + 1, n_mels]`` (librosa's defaults), float32."""
+    import librosa
+
+    return librosa.filters.mel(
+        sr=sample_rate, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax
+    ).T.astype(np.float32)
+
+
+def weights_description(weights):
+    """Human-readable statement of which CNN weights are in use.
+
+    Examples
+    --------
+    >>> weights_description(None)
+    'random-init, NOT pretrained'
+    """
+    if weights is None:
+        return "random-init, NOT pretrained"
+    if weights == "imagenet":
+        return "ImageNet-pretrained (keras)"
+    return f"weights from {weights}"
+
+
+class SpectrogramImage:
+    """Waveform -> RGB spectrogram image, entirely in TensorFlow.
+
+    Parameters
+    ----------
+    sample_rate : int
+        Rate of the input waveforms (16000).
+    n_mels : int
+        Mel bands (rows of the spectrogram before resizing).
+    win_length, hop_length : float
+        Window and hop in seconds (000: 25 ms, 10 ms).
+    n_fft : int, optional
+        FFT size; default the next power of two >= the window.
+    fmin, fmax : float
+        Mel range; ``fmax`` defaults to ``sample_rate / 2``.
+    top_db : float
+        Dynamic range kept below the maximum (librosa's ``power_to_db`` default).
+    colormap : str
+        matplotlib colour map turned into an in-graph lookup table.
+    image_size : int
+        Output side in pixels (227 AlexNet, 224 VGG).
+    resize_method : str
+        ``tf.image.resize`` method.
+
+    Examples
+    --------
+    >>> to_image = SpectrogramImage(image_size=224)              # doctest: +SKIP
+    >>> to_image(np.zeros(16000, np.float32) + 0.1).shape         # doctest: +SKIP
+    TensorShape([224, 224, 3])
+    """
+
+    def __init__(self, sample_rate=16000, n_mels=128, win_length=0.025, hop_length=0.010, n_fft=None,
+                 fmin=0.0, fmax=None, top_db=80.0, colormap="viridis", image_size=224,
+                 resize_method="bilinear"):
+        import tensorflow as tf
+
+        for key, value in (("sample_rate", sample_rate), ("n_mels", n_mels), ("image_size", image_size)):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
+                raise ParameterError(f"{key} must be a positive int, got {value!r}")
+        if not (0 < hop_length and 0 < win_length):
+            raise ParameterError(f"win_length and hop_length must be positive seconds, got {win_length}, {hop_length}")
+        if top_db is None or top_db <= 0:
+            raise ParameterError(f"top_db must be positive, got {top_db!r}")
+        self.sample_rate = int(sample_rate)
+        self.win_samples = int(round(win_length * sample_rate))
+        self.hop_samples = int(round(hop_length * sample_rate))
+        if self.win_samples < 2 or self.hop_samples < 1:
+            raise ParameterError(f"window {win_length}s / hop {hop_length}s too short at {sample_rate} Hz")
+        self.n_fft = int(n_fft) if n_fft else int(2 ** np.ceil(np.log2(self.win_samples)))
+        if self.n_fft < self.win_samples:
+            raise ParameterError(f"n_fft={self.n_fft} is shorter than the window ({self.win_samples} samples)")
+        self.top_db = float(top_db)
+        self.image_size = int(image_size)
+        self.resize_method = resize_method
+        self.colormap = colormap
+        self._mel = tf.constant(mel_filterbank(sample_rate, self.n_fft, n_mels, fmin, fmax))
+        self._table = tf.constant(colormap_table(colormap))
+        self._fn = tf.function(self._image, input_signature=[tf.TensorSpec([None], tf.float32)])
+
+    def mel_power(self, waveform):
+        """Power Mel spectrogram ``[frames, n_mels]`` of a 1-D waveform tensor (librosa's centring)."""
+        import tensorflow as tf
+
+        # librosa centres each frame on t * hop with the window in the middle of the FFT
+        # frame; padding by half a *window* and framing at the window length gives the
+        # same windowed samples (the FFT's zero padding changes phase only).
+        half = self.win_samples // 2
+        padded = tf.pad(waveform, [[half, half]])
+        stft = tf.signal.stft(padded, frame_length=self.win_samples, frame_step=self.hop_samples,
+                              fft_length=self.n_fft, window_fn=tf.signal.hann_window, pad_end=False)
+        power = tf.math.square(tf.math.abs(stft))
+        return tf.matmul(power, self._mel)
+
+    def _image(self, waveform):
+        import tensorflow as tf
+
+        mel = self.mel_power(waveform)
+        db = 10.0 * tf.math.log(tf.maximum(mel, 1e-10)) / tf.math.log(10.0)
+        db = tf.maximum(db - tf.reduce_max(db), -self.top_db)
+        low, high = tf.reduce_min(db), tf.reduce_max(db)
+        unit = tf.math.divide_no_nan(db - low, high - low)
+        index = tf.minimum(tf.cast(tf.floor(unit * 256.0), tf.int32), 255)
+        # [frames, mels] -> rows = Mel bands with the highest band on top, columns = time.
+        rgb = tf.gather(self._table, tf.reverse(tf.transpose(index), axis=[0]))
+        rgb = tf.image.resize(rgb, [self.image_size, self.image_size], method=self.resize_method)
+        return tf.clip_by_value(rgb, 0.0, 1.0) * 255.0
+
+    def __call__(self, waveform):
+        """RGB image ``[image_size, image_size, 3]`` float32 in [0, 255] of one waveform."""
+        import tensorflow as tf
+
+        signal = np.asarray(waveform, dtype=np.float32)
+        if signal.ndim != 1 or signal.size < self.win_samples:
+            raise ParameterError(
+                f"waveform must be 1-D with at least {self.win_samples} samples, got shape {signal.shape}"
+            )
+        return self._fn(tf.constant(signal))
+
+
+class DeepSpectrumExtractor:
+    """fc7 activations of an image CNN on in-graph spectrogram images (000, Figs. 3-4).
+
+    Parameters
+    ----------
+    features : {"alexnet_fc7", "vgg16_fc7", "vgg19_fc7"}
+        Which CNN (000, Table 3).
+    weights : None, "imagenet" or path
+        Passed to ``keras_ser.models.backbones.fc7_model``. ``None`` is a seeded
+        random initialisation, NOT pretrained.
+    model : keras.Model, optional
+        Use this CNN instead of ``fc7_model`` (any model mapping ``[b, S, S, 3]``
+        images in [0, 255] to ``[b, d]``); for small tests and custom backbones.
+    image_size : int, optional
+        Override of the CNN's image side (227 AlexNet, 224 VGG).
+    seed : int
+        Seed of the random initialisation when ``weights`` is None.
+    sample_rate : int
+        Rate the waveforms arrive at.
+    **image_options
+        Passed to :class:`SpectrogramImage` (``n_mels``, ``colormap``, ...).
+
+    Examples
+    --------
+    >>> ex = DeepSpectrumExtractor("vgg16_fc7")                         # doctest: +SKIP
+    >>> ex.extract_batch([np.random.randn(32000).astype("float32")]).shape  # doctest: +SKIP
+    (1, 4096)
+    """
+
+    framewise = False
+
+    def __init__(self, features="vgg16_fc7", weights=None, *, model=None, image_size=None, seed=0,
+                 sample_rate=16000, **image_options):
+        if features not in CNN_FEATURES:
+            raise ParameterError(f"unknown CNN feature {features!r}; expected one of {sorted(CNN_FEATURES)}")
+        backbone, default_size = CNN_FEATURES[features]
+        self.features = features
+        self.weights = None if model is not None else weights
+        self.sample_rate = sample_rate
+        self.image = SpectrogramImage(sample_rate=sample_rate, image_size=image_size or default_size,
+                                      **image_options)
+        if model is None:
+            if weights is not None and weights != "imagenet" and not pathlib.Path(weights).is_file():
+                raise DataError(f"CNN weight file not found: {weights}")
+            import keras
+
+            from keras_ser.models.backbones import fc7_model
+
+            keras.utils.set_random_seed(seed)
+            model = fc7_model(backbone, weights=weights)
+            self.description = f"{features} ({weights_description(weights)}), {self.image.colormap} " \
+                               f"Mel image {self.image.image_size}px"
+        else:
+            self.description = f"{features} (custom model {model.name}), {self.image.colormap} Mel image " \
+                               f"{self.image.image_size}px"
+        self.model = model
+        self.dimension = int(model.output_shape[-1])
+        self.feature_names = [f"{features}_{i}" for i in range(self.dimension)]
+        import tensorflow as tf
+
+        size = self.image.image_size
+        self._forward = tf.function(lambda images: model(images, training=False),
+                                    input_signature=[tf.TensorSpec([None, size, size, 3], tf.float32)])
+
+    def images(self, waveforms):
+        """Stacked RGB images ``[n, S, S, 3]`` in [0, 255] of a list of waveforms."""
+        import tensorflow as tf
+
+        return tf.stack([self.image(w) for w in waveforms])
+
+    def extract_batch(self, waveforms):
+        """fc7 features ``[n, dimension]`` of a list of waveforms (one CNN call)."""
+        if not len(waveforms):
+            return np.zeros((0, self.dimension), np.float32)
+        return self._forward(self.images(waveforms)).numpy().astype(np.float32)
+
+
+def resolve_model_dir(run_dir, fold=None):
+    """The MODEL DIR of a run (contract D) or the folder itself if it is one.
+
+    Parameters
+    ----------
+    run_dir : path-like
+        A MODEL DIR (holds ``model.keras``) or a RUN_DIR (holds ``folds/<fold>/model``).
+    fold : str, optional
+        Fold whose model to use; required when the run has several folds.
+    """
+    path = pathlib.Path(run_dir)
+    if (path / "model.keras").is_file():
+        return path
+    folds_dir = path / "folds"
+    if not folds_dir.is_dir():
+        raise DataError(f"{path} is neither a model directory (model.keras) nor a run directory (folds/)")
+    available = sorted(p.parent.name for p in folds_dir.glob("*/model/model.keras"))
+    if fold is None:
+        if len(available) != 1:
+            raise ParameterError(
+                f"run {path} has models for folds {available}; choose one with fold=... (--fold)"
+            )
+        fold = available[0]
+    model_dir = folds_dir / str(fold) / "model"
+    if not (model_dir / "model.keras").is_file():
+        raise DataError(f"run {path} has no trained model for fold {fold!r} (available: {available})")
+    return model_dir
+
+
+class EmbeddingExtractor:
+    """The deep-spectrum representation of a trained network (000 Sec. IV, Table 7).
+
+    Loads a MODEL DIR (contract D: ``model.keras``, ``frontend.json``, ``meta.json``),
+    runs ``waveform -> FrontEnd -> model`` and returns the output of the layer named
+    ``layer`` (``"embedding"`` in the models of 000). A time-distributed embedding
+    ``[b, t, d]`` is averaged over time; with ``meta["pooling"] == "mean_segments"``
+    the segment embeddings of an utterance are averaged (001's segment pooling).
+
+    Parameters
+    ----------
+    run_dir : path-like
+        A MODEL DIR or a RUN_DIR (see :func:`resolve_model_dir`).
+    fold : str, optional
+        Fold of a multi-fold run. In leave-one-speaker-out evaluation use the fold's
+        own network, which never saw the fold's test speaker.
+    layer : str
+        Name of the layer whose output is the representation.
+
+    Examples
+    --------
+    >>> ex = EmbeddingExtractor("runs/zhao2019_emodb", fold="03")       # doctest: +SKIP
+    """
+
+    framewise = False
+
+    def __init__(self, run_dir, fold=None, layer="embedding", sample_rate=16000):
+        import keras
+
+        import keras_ser.models._all  # noqa: F401  (registers the custom layers for loading)
+        from keras_ser.features import FrontEnd
+
+        self.model_dir = resolve_model_dir(run_dir, fold)
+        self.sample_rate = sample_rate
+        meta_path = self.model_dir / "meta.json"
+        self.meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
+        frontend_path = self.model_dir / "frontend.json"
+        if not frontend_path.is_file():
+            raise DataError(f"model directory {self.model_dir} has no frontend.json")
+        self.frontend = FrontEnd.from_config(json.loads(frontend_path.read_text()))
+        model = keras.saving.load_model(self.model_dir / "model.keras", compile=False)
+        try:
+            output = model.get_layer(layer).output
+        except ValueError:
+            raise ParameterError(f"model in {self.model_dir} has no layer named {layer!r}") from None
+        self.model = keras.Model(model.inputs, output)
+        self.dimension = int(output.shape[-1])
+        self.feature_names = [f"embedding_{i}" for i in range(self.dimension)]
+        self.description = f"{layer} of {self.model_dir} ({self.meta.get('recipe', 'trained model')})"
+
+    def _embed(self, batch):
+        import keras
+
+        values = keras.ops.convert_to_numpy(self.model(self.frontend(batch), training=False))
+        if values.ndim > 2:
+            values = values.reshape(values.shape[0], -1, values.shape[-1]).mean(axis=1)
+        return values
+
+    def extract_batch(self, waveforms):
+        """Embeddings ``[n, dimension]``; equal-length waveforms share one forward pass."""
+        out = np.zeros((len(waveforms), self.dimension), np.float32)
+        if self.meta.get("pooling") == "mean_segments":
+            for i, wave in enumerate(waveforms):
+                out[i] = self._embed(np.asarray(wave, np.float32)[None]).mean(axis=0)
+            return out
+        by_length = {}
+        for i, wave in enumerate(waveforms):
+            by_length.setdefault(len(wave), []).append(i)
+        for indices in by_length.values():
+            batch = np.stack([np.asarray(waveforms[i], np.float32) for i in indices])
+            out[indices] = self._embed(batch)
+        return out

@@ -1,0 +1,466 @@
+"""Feature extraction to CSV / ARFF / NPZ: ``python -m keras_ser.extract``.
+
+One command for every fixed feature representation compared in paper 000
+(Sec. IV-B, Table 7, Figs. 3-4) and used in 001's feature-level fusion (Table 7)::
+
+    python -m keras_ser.extract --features egemaps --input emodb --out egemaps.csv
+    python -m keras_ser.extract --features vgg16_fc7 --input /data/wavs --out vgg16.arff \\
+        --window 1.0 --hop 0.5 --batch-size 32 [--weights vgg16.h5]
+
+Feature names (:data:`FEATURES`):
+
+============================ ====================================================
+``egemaps`` / ``compare``    openSMILE eGeMAPSv02 (88) / ComParE_2016 (6373)
+                             functionals (:mod:`keras_ser.opensmile_features`)
+``logmel``                   40-band log-Mel (000's front end), mean and standard
+                             deviation over time, or every frame with
+                             ``--pooling none``
+``alexnet_fc7``,             fc7 of the CNN on in-graph spectrogram images
+``vgg16_fc7``, ``vgg19_fc7`` (:mod:`keras_ser.deep_spectrum`); without
+                             ``--weights`` the CNN is random-init, NOT pretrained
+``embedding:RUN_DIR``        the ``"embedding"`` layer of a trained model (000's
+                             deep-spectrum representation); ``--fold`` picks the
+                             fold of a multi-fold run
+============================ ====================================================
+
+Inputs (``--input``): a corpus name known to :func:`keras_ser.data.load_corpus`
+(``emodb``) or ``manifest:PATH``, a corpus directory whose folder name is a corpus
+name (``/data/emodb``) -- these give labels and utterance ids -- or any other
+directory, whose audio files (``.wav .flac .ogg``, recursively) are extracted
+*without labels* (the label column holds ``?``) and named by their relative path.
+
+Output layout (DeepSpectrum's, so existing SVM scripts keep working): one row per
+utterance, or per window with ``--window/--hop`` (a ``timestamp`` column then holds
+the window start in seconds), columns ``name, [timestamp], <features...>, label``.
+"""
+
+import argparse
+import dataclasses
+import json
+import pathlib
+import sys
+import time
+
+import numpy as np
+
+from keras_ser.errors import DataError, KerasSERError, ParameterError
+
+#: Extractor names accepted by :func:`get_extractor` (plus ``embedding:RUN_DIR``).
+FEATURES = ("egemaps", "compare", "logmel", "alexnet_fc7", "vgg16_fc7", "vgg19_fc7")
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
+OUTPUT_FORMATS = (".csv", ".arff", ".npz")
+
+
+class LogMelExtractor:
+    """Log-Mel features of paper 000's front end (40 bands, 25 ms / 10 ms, Sec. IV-B).
+
+    Parameters
+    ----------
+    pooling : {"mean_std", "none"}
+        ``"mean_std"``: per-band mean and standard deviation over time (2 x n_mels
+        values per utterance); ``"none"``: one row per 10 ms frame.
+    sample_rate : int
+    **log_mel_options
+        Passed to :func:`keras_ser.features.log_mel` (``n_mels``, ``fmin``, ...).
+
+    Examples
+    --------
+    >>> ex = LogMelExtractor()                                   # doctest: +SKIP
+    >>> ex.extract_batch([np.random.randn(32000)]).shape          # doctest: +SKIP
+    (1, 80)
+    """
+
+    def __init__(self, pooling="mean_std", sample_rate=16000, **log_mel_options):
+        if pooling not in ("mean_std", "none"):
+            raise ParameterError(f"logmel pooling must be 'mean_std' or 'none', got {pooling!r}")
+        self.pooling = pooling
+        self.framewise = pooling == "none"
+        self.sample_rate = sample_rate
+        self.options = dict(log_mel_options)
+        self.n_mels = int(self.options.get("n_mels", 40))
+        self.options["n_mels"] = self.n_mels
+        self.hop_seconds = float(self.options.get("hop_length", 0.010))
+        bands = [f"logmel_{i}" for i in range(self.n_mels)]
+        self.feature_names = bands if self.framewise else [f"{b}_mean" for b in bands] + [f"{b}_std" for b in bands]
+        self.dimension = len(self.feature_names)
+        self.description = f"log-Mel {self.n_mels} bands ({'framewise' if self.framewise else 'mean, std'})"
+
+    def frames(self, waveform):
+        """Log-Mel matrix ``[frames, n_mels]`` of one waveform."""
+        from keras_ser.features import log_mel
+
+        signal = np.asarray(waveform, np.float32)[None]
+        return np.asarray(log_mel(signal, sample_rate=self.sample_rate, **self.options))[0]
+
+    def extract_frames(self, waveform):
+        """``(times in s, matrix [frames, n_mels])`` of one waveform (``pooling="none"``)."""
+        matrix = self.frames(waveform)
+        return np.arange(len(matrix)) * self.hop_seconds, matrix
+
+    def extract_batch(self, waveforms):
+        """Pooled statistics ``[n, 2 * n_mels]`` (``pooling="mean_std"``)."""
+        rows = []
+        for wave in waveforms:
+            matrix = self.frames(wave)
+            rows.append(np.concatenate([matrix.mean(axis=0), matrix.std(axis=0)]))
+        return np.asarray(rows, np.float32).reshape(len(rows), self.dimension)
+
+
+def get_extractor(name, **options):
+    """The extractor called ``name``.
+
+    Parameters
+    ----------
+    name : str
+        One of :data:`FEATURES` or ``"embedding:RUN_DIR"``.
+    **options
+        Passed to the extractor (e.g. ``weights``, ``n_mels``, ``pooling``, ``fold``).
+
+    Examples
+    --------
+    >>> get_extractor("egemaps").dimension                  # doctest: +SKIP
+    88
+    >>> get_extractor("mfcc")
+    Traceback (most recent call last):
+    ...
+    keras_ser.errors.ParameterError: unknown feature name 'mfcc'; expected one of egemaps, compare, logmel, alexnet_fc7, vgg16_fc7, vgg19_fc7, embedding:RUN_DIR
+    """
+    if not isinstance(name, str):
+        raise ParameterError(f"feature name must be a string, got {name!r}")
+    if name in ("egemaps", "compare"):
+        from keras_ser.opensmile_features import OpenSmileExtractor
+
+        return OpenSmileExtractor(name, **options)
+    if name == "logmel":
+        return LogMelExtractor(**options)
+    from keras_ser import deep_spectrum
+
+    if name in deep_spectrum.CNN_FEATURES:
+        return deep_spectrum.DeepSpectrumExtractor(name, **options)
+    if name.startswith("embedding:") and len(name) > len("embedding:"):
+        return deep_spectrum.EmbeddingExtractor(name[len("embedding:"):], **options)
+    raise ParameterError(
+        f"unknown feature name {name!r}; expected one of {', '.join(FEATURES)}, embedding:RUN_DIR"
+    )
+
+
+@dataclasses.dataclass
+class Item:
+    """One input file: ``name`` (row name), ``path``, ``label`` (None if unknown)."""
+
+    name: str
+    path: pathlib.Path
+    label: object = None
+
+
+def resolve_inputs(spec, data_dir=None):
+    """Files and labels of ``--input``.
+
+    Parameters
+    ----------
+    spec : str or path-like
+        Corpus name, ``manifest:PATH``, a manifest file, a corpus directory, or a
+        plain directory of audio files (no labels).
+
+    Returns
+    -------
+    items : list of Item
+    label_names : list of str or None
+        The corpus's class order; None for a plain directory.
+    """
+    from keras_ser import data
+
+    text = str(spec)
+    path = pathlib.Path(text).expanduser()
+    corpora = set(data.available_corpora())
+    corpus = None
+    if text.startswith("manifest:") or (text in corpora and not path.exists()):
+        corpus, directory = text, data_dir
+    elif path.is_file():
+        corpus, directory = f"manifest:{path}", None
+    elif path.is_dir() and path.name in corpora:
+        corpus, directory = path.name, path
+    if corpus is not None:
+        utterances = data.load_corpus(corpus, data_dir=directory)
+        names = data.label_names(corpus) if not corpus.startswith("manifest:") else sorted(
+            {u.label for u in utterances})
+        return [Item(u.id, pathlib.Path(u.path), u.label) for u in utterances], list(names)
+    if not path.is_dir():
+        raise DataError(f"--input {text!r} is not a corpus name ({', '.join(sorted(corpora))}), "
+                        "a manifest file or a directory")
+    files = sorted(p for p in path.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file())
+    if not files:
+        raise DataError(f"no audio files ({', '.join(AUDIO_SUFFIXES)}) under {path}")
+    return [Item(str(p.relative_to(path)), p) for p in files], None
+
+
+def segment_starts(n_samples, sample_rate, window, hop):
+    """Start samples of the analysis windows of an utterance of ``n_samples``.
+
+    Windows lie fully inside the utterance (a trailing remainder shorter than
+    ``window`` is dropped, as DeepSpectrum does); an utterance shorter than one
+    window yields a single window holding all of it.
+
+    Examples
+    --------
+    >>> segment_starts(16000 * 3, 16000, 1.0, 0.5).tolist()
+    [0, 8000, 16000, 24000, 32000]
+    """
+    if window is None:
+        return np.array([0])
+    if window <= 0 or hop is None or hop <= 0:
+        raise ParameterError(f"--window and --hop must be positive seconds, got {window}, {hop}")
+    size, step = int(round(window * sample_rate)), int(round(hop * sample_rate))
+    if n_samples <= size:
+        return np.array([0])
+    return np.arange(0, n_samples - size + 1, step)
+
+
+@dataclasses.dataclass
+class FeatureTable:
+    """Extracted features in DeepSpectrum's row layout.
+
+    Attributes
+    ----------
+    names : list of str
+        Row names (utterance id or relative file name).
+    timestamps : numpy.ndarray or None
+        Window start (s) per row; None for one row per utterance.
+    features : numpy.ndarray [rows, d] float32
+    feature_names : list of str
+    labels : list
+        Label per row (None when unknown).
+    description : str
+        What was extracted, including which CNN weights were used.
+    """
+
+    names: list
+    timestamps: object
+    features: np.ndarray
+    feature_names: list
+    labels: list
+    description: str = ""
+
+    def write(self, path):
+        """Write as ``.csv``, ``.arff`` or ``.npz`` (by suffix)."""
+        path = pathlib.Path(path)
+        suffix = path.suffix.lower()
+        if suffix not in OUTPUT_FORMATS:
+            raise ParameterError(f"output {path} must end in one of {', '.join(OUTPUT_FORMATS)}")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        labels = ["?" if label is None else str(label) for label in self.labels]
+        if suffix == ".npz":
+            extra = {} if self.timestamps is None else {"timestamps": np.asarray(self.timestamps, np.float64)}
+            np.savez(path, names=np.array(self.names), features=self.features,
+                     feature_names=np.array(self.feature_names), labels=np.array(labels),
+                     description=np.array(self.description), **extra)
+            return path
+        with open(path, "w", encoding="utf-8", newline="\n") as out:
+            if suffix == ".arff":
+                self._write_arff(out, labels)
+            else:
+                self._write_csv(out, labels)
+        return path
+
+    def _cells(self, i, labels, quote):
+        lead = [quote(self.names[i])]
+        if self.timestamps is not None:
+            lead.append(f"{self.timestamps[i]:.3f}")
+        return lead + [repr(float(v)) for v in self.features[i]] + [quote(labels[i])]
+
+    def _write_csv(self, out, labels):
+        def quote(text):
+            return '"' + text.replace('"', '""') + '"' if any(c in text for c in ',"\n') else text
+
+        header = ["name"] + (["timestamp"] if self.timestamps is not None else []) + list(self.feature_names)
+        out.write(",".join(header + ["label"]) + "\n")
+        for i in range(len(self.names)):
+            out.write(",".join(self._cells(i, labels, quote)) + "\n")
+
+    def _write_arff(self, out, labels):
+        def quote(text):
+            return "?" if text == "?" else "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+        out.write(f"% {self.description}\n@relation keras_ser_features\n\n@attribute name string\n")
+        if self.timestamps is not None:
+            out.write("@attribute timestamp numeric\n")
+        for feature in self.feature_names:
+            out.write(f"@attribute {quote(feature)} numeric\n")
+        classes = sorted({label for label in labels if label != "?"})
+        nominal = "{" + ",".join(quote(c) for c in classes) + "}" if classes else "string"
+        out.write(f"@attribute class {nominal}\n\n@data\n")
+        for i in range(len(self.names)):
+            out.write(",".join(self._cells(i, labels, quote)) + "\n")
+
+
+def _progress(iterable, total, enabled, desc):
+    from tqdm.auto import tqdm
+
+    return tqdm(iterable, total=total, disable=not enabled, desc=desc, unit="file")
+
+
+def extract(extractor, items, *, window=None, hop=None, batch_size=32, progress=True):
+    """Run ``extractor`` over ``items`` and return a :class:`FeatureTable`.
+
+    Parameters
+    ----------
+    extractor : object
+        From :func:`get_extractor`.
+    items : list
+        :class:`Item`\\ s, utterances (``.id``, ``.path``, ``.label``) or paths.
+    window, hop : float, optional
+        Window and hop in seconds: one row per window with a ``timestamp``.
+    batch_size : int
+        Waveforms (or windows) per extractor call: the CNN's batch.
+    progress : bool
+        Show a tqdm bar over files.
+
+    Examples
+    --------
+    >>> table = extract(get_extractor("egemaps"), ["a.wav", "b.wav"])   # doctest: +SKIP
+    >>> table.write("egemaps.csv")                                       # doctest: +SKIP
+    """
+    from keras_ser.audio import load
+
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
+        raise ParameterError(f"batch_size must be a positive int, got {batch_size!r}")
+    if hop is not None and window is None:
+        raise ParameterError("--hop needs --window")
+    if window is not None and hop is None:
+        hop = window
+    items = [_as_item(item) for item in items]
+    if not items:
+        raise DataError("no input files to extract")
+    framewise = getattr(extractor, "framewise", False)
+    if framewise and window is not None:
+        raise ParameterError("framewise features already have one row per frame; drop --window/--hop")
+    names, stamps, labels, blocks = [], [], [], []
+    pending = []  # (name, timestamp, label, waveform) awaiting a batched extractor call
+
+    def flush():
+        if pending:
+            blocks.append(np.asarray(extractor.extract_batch([p[3] for p in pending]), np.float32))
+            for name, stamp, label, _ in pending:
+                names.append(name)
+                stamps.append(stamp)
+                labels.append(label)
+            pending.clear()
+
+    rate = extractor.sample_rate
+    for item in _progress(items, len(items), progress, getattr(extractor, "description", "extract")[:40]):
+        if rate is None:  # openSMILE on the file at its native rate
+            if window is not None:
+                raise ParameterError("windows need a sample_rate; native-rate openSMILE extracts whole files")
+            blocks.append(extractor.extract_file(item.path)[None])
+            names.append(item.name)
+            stamps.append(0.0)
+            labels.append(item.label)
+            continue
+        waveform = load(item.path, sr=rate)
+        if framewise:
+            times, matrix = extractor.extract_frames(waveform)
+            blocks.append(np.asarray(matrix, np.float32))
+            names.extend([item.name] * len(times))
+            stamps.extend(times)
+            labels.extend([item.label] * len(times))
+            continue
+        size = int(round(window * rate)) if window else len(waveform)
+        for start in segment_starts(len(waveform), rate, window, hop):
+            pending.append((item.name, start / rate, item.label, waveform[start:start + size]))
+            if len(pending) >= batch_size:
+                flush()
+    flush()
+    timestamps = np.asarray(stamps, np.float64) if (window is not None or framewise) else None
+    return FeatureTable(names=names, timestamps=timestamps, features=np.concatenate(blocks),
+                        feature_names=list(extractor.feature_names), labels=labels,
+                        description=getattr(extractor, "description", ""))
+
+
+def _as_item(item):
+    if isinstance(item, Item):
+        return item
+    if hasattr(item, "path") and hasattr(item, "id"):
+        return Item(str(item.id), pathlib.Path(item.path), getattr(item, "label", None))
+    path = pathlib.Path(item)
+    return Item(path.name, path)
+
+
+def extract_utterance_features(extractor, utterances, *, batch_size=32, progress=True):
+    """Utterance-level feature matrix ``[n, d]`` in the order of ``utterances``.
+
+    Used by :func:`keras_ser.svm.run_fold`; framewise extractors are not allowed.
+    """
+    if getattr(extractor, "framewise", False):
+        raise ParameterError("an SVM needs utterance-level features; use a pooled extractor")
+    return extract(extractor, utterances, batch_size=batch_size, progress=progress).features
+
+
+def build_parser():
+    """The ``python -m keras_ser.extract`` argument parser."""
+    parser = argparse.ArgumentParser(
+        prog="python -m keras_ser.extract",
+        description="Extract openSMILE, log-Mel, deep-spectrum (CNN fc7) or trained-embedding features "
+                    "to CSV/ARFF/NPZ in DeepSpectrum's layout: name, [timestamp], features..., label.",
+    )
+    parser.add_argument("--features", required=True,
+                        help=f"{', '.join(FEATURES)} or embedding:RUN_DIR")
+    parser.add_argument("--input", required=True,
+                        help="corpus name (emodb), manifest:PATH, corpus directory, or a directory of audio "
+                             "files (no labels: label column '?')")
+    parser.add_argument("--out", required=True, help="output file: .csv, .arff or .npz")
+    parser.add_argument("--window", type=float, default=None, help="window length in seconds (one row per window)")
+    parser.add_argument("--hop", type=float, default=None, help="window hop in seconds (default: --window)")
+    parser.add_argument("--batch-size", type=int, default=32, help="waveforms per CNN batch (default 32)")
+    parser.add_argument("--weights", default=None,
+                        help="CNN weights: 'imagenet' or a weight file; default random-init, NOT pretrained")
+    parser.add_argument("--fold", default=None, help="fold of a multi-fold run for embedding:RUN_DIR")
+    parser.add_argument("--pooling", default="mean_std", choices=("mean_std", "none"),
+                        help="logmel: mean and std over time, or every frame")
+    parser.add_argument("--n-mels", type=int, default=None,
+                        help="Mel bands (logmel default 40; CNN images default 128)")
+    parser.add_argument("--data-dir", default=None, help="data root for corpus names (default $KERAS_SER_DATA)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of a random-init CNN")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    return parser
+
+
+def _cli_options(args):
+    options = {}
+    if args.features in ("alexnet_fc7", "vgg16_fc7", "vgg19_fc7"):
+        options.update(weights=args.weights, seed=args.seed)
+    elif args.weights is not None:
+        raise ParameterError(f"--weights applies to the CNN features only, not {args.features!r}")
+    if args.features.startswith("embedding:"):
+        options["fold"] = args.fold
+    if args.features == "logmel":
+        options["pooling"] = args.pooling
+    if args.n_mels is not None:
+        if args.features not in ("logmel", "alexnet_fc7", "vgg16_fc7", "vgg19_fc7"):
+            raise ParameterError(f"--n-mels does not apply to {args.features!r}")
+        options["n_mels"] = args.n_mels
+    return options
+
+
+def main(argv=None):
+    """Command-line entry point; returns the process exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        extractor = get_extractor(args.features, **_cli_options(args))
+        items, _ = resolve_inputs(args.input, data_dir=args.data_dir)
+        started = time.perf_counter()
+        table = extract(extractor, items, window=args.window, hop=args.hop, batch_size=args.batch_size,
+                        progress=not args.no_progress)
+        seconds = time.perf_counter() - started
+        path = table.write(args.out)
+    except KerasSERError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    summary = {"features": table.description, "files": len(items), "rows": len(table.names),
+               "dimension": len(table.feature_names), "seconds": round(seconds, 2),
+               "files_per_second": round(len(items) / seconds, 2), "out": str(path)}
+    print(json.dumps(summary))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -11,6 +11,7 @@ Examples
 >>> weights = class_weights([u.label for u in folds[0].train], label_names("emodb"))  # doctest: +SKIP
 """
 
+from keras_ser.data.fau_aibo import TABLE4_CLASS_WEIGHTS as FAU_AIBO_CLASS_WEIGHTS
 from keras_ser.data.corpora import available_corpora, class_weights, label_names, load_corpus
 from keras_ser.data.records import Utterance, clip_words
 from keras_ser.data.splits import Fold, make_folds
@@ -22,6 +23,7 @@ __all__ = [
     "label_names",
     "available_corpora",
     "class_weights",
+    "FAU_AIBO_CLASS_WEIGHTS",
     "Fold",
     "make_folds",
 ]

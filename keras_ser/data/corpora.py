@@ -13,6 +13,16 @@ from keras_ser.errors import DataError, ParameterError
 # name -> (module under keras_ser.data, loader function, keyword arguments bound to it)
 _READERS = {
     "emodb": ("emodb", "load", {}),
+    "iemocap": ("iemocap", "load", {"variant": "improvised_merged"}),
+    "iemocap_dataset1": ("iemocap", "load", {"variant": "dataset1"}),
+    "iemocap_dataset2": ("iemocap", "load", {"variant": "dataset2"}),
+    "iemocap_improvised_dataset1": ("iemocap", "load", {"variant": "improvised_dataset1"}),
+    "fau_aibo": ("fau_aibo", "load", {}),
+    "afew": ("afew", "load", {}),
+    "baum1s": ("baum1s", "load", {}),
+    "cheavd": ("cheavd", "load", {}),
+    "sewa": ("sewa", "load", {}),
+    "ravdess": ("ravdess", "load", {}),
 }
 
 _MANIFEST_PREFIX = "manifest:"
@@ -32,6 +42,11 @@ def available_corpora():
 def _resolve(name):
     if not isinstance(name, str):
         raise ParameterError(f"corpus name must be a string, got {name!r}")
+    if name.startswith(_MANIFEST_PREFIX):
+        path = name[len(_MANIFEST_PREFIX):]
+        if not path:
+            raise ParameterError("corpus name 'manifest:' needs a CSV path, e.g. 'manifest:data/list.csv'")
+        return importlib.import_module("keras_ser.data.manifest"), "load", {"path": path}
     if name not in _READERS:
         raise ParameterError(
             f"unknown corpus {name!r}; available: {', '.join(available_corpora())}, or 'manifest:PATH'"

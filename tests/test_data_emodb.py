@@ -144,3 +144,13 @@ def test_importable_without_tensorflow():
     code = ("import sys, keras_ser.data, keras_ser.data.splits, keras_ser.data.emodb;"
             "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.parametrize("name, message", [
+    ("03a01F.wav", "7 characters"),
+    ("99a01Fa.wav", "unknown speaker '99'"),
+    ("03z01Fa.wav", "unknown text code 'z01'"),
+])
+def test_malformed_names(name, message):
+    with pytest.raises(DataError, match=f"{name}.*{message}"):
+        emodb.parse_name(name)

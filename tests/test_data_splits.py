@@ -166,3 +166,21 @@ def test_check_fold_and_bad_arguments():
         make_folds("loso", [])
     with pytest.raises(DataError, match="at least 3 speakers"):
         make_folds("loso", [a, _utt(2, "s2", "male", "x")])
+
+
+def test_loso_without_genders_uses_next_speaker():
+    utts = [_utt(i, f"Ohm_{i % 4:02d}", None, ["a", "b"][i // 4 % 2]) for i in range(16)]
+    folds = make_folds("loso", utts)
+    assert {f.test[0].speaker: f.validation[0].speaker for f in folds} == {
+        "Ohm_00": "Ohm_01", "Ohm_01": "Ohm_02", "Ohm_02": "Ohm_03", "Ohm_03": "Ohm_00"}
+
+
+def test_utterance_with_continuous_labels_is_hashable():
+    import numpy as np
+
+    u = Utterance(id="Train_01", path="a.wav", label=None, speaker="Train_01",
+                  continuous={"arousal": (np.zeros(3), np.ones(3))})
+    v = Utterance(id="Train_01", path="a.wav", label=None, speaker="Train_01")
+    assert hash(u) == hash(v) and u == v
+    with pytest.raises(ParameterError, match="gender"):
+        Utterance(id="x", path="a.wav", label="a", speaker="s", gender="F")

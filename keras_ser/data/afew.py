@@ -36,7 +36,7 @@ def load(data_dir=None):
     Examples
     --------
     >>> utts = load("/data")  # doctest: +SKIP
-    >>> sorted({u.split for u in utts})
+    >>> sorted({u.split for u in utts})  # doctest: +SKIP
     ['train', 'validation']
     """
     root = corpus_dir(NAME, data_dir)

@@ -69,7 +69,7 @@ def load(data_dir=None):
     Examples
     --------
     >>> utts = load("/data")  # doctest: +SKIP
-    >>> sorted({u.session for u in utts})
+    >>> sorted({u.session for u in utts})  # doctest: +SKIP
     ['group1', 'group2', 'group3', 'group4', 'group5']
     """
     root = corpus_dir(NAME, data_dir)

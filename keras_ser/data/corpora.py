@@ -78,7 +78,7 @@ def load_corpus(name, data_dir=None, **options):
     Examples
     --------
     >>> utts = load_corpus("emodb", "/work/shared/data")  # doctest: +SKIP
-    >>> len(utts)
+    >>> len(utts)  # doctest: +SKIP
     535
     """
     module, function, bound = _resolve(name)

@@ -238,6 +238,12 @@ def download(target):
     )
     with zipfile.ZipFile(archive) as zf:
         zf.extractall(target)
+    if not (target / "wav").is_dir():
+        # Tolerate an archive that wraps everything in one top-level folder.
+        nested = [p.parent for p in target.glob("*/wav") if p.is_dir()]
+        if len(nested) == 1:
+            for item in nested[0].iterdir():
+                item.rename(target / item.name)
 
 
 def load(data_dir=None, *, download_if_missing=True, downloader=download):
@@ -265,7 +271,7 @@ def load(data_dir=None, *, download_if_missing=True, downloader=download):
     Examples
     --------
     >>> utts = load("/work/shared/data")  # doctest: +SKIP
-    >>> len(utts), utts[0].id, utts[0].label
+    >>> len(utts), utts[0].id, utts[0].label  # doctest: +SKIP
     (535, '03a01Fa', 'happiness')
     """
     root = corpus_dir(NAME, data_dir)

@@ -45,7 +45,7 @@ def load(data_dir=None):
     Examples
     --------
     >>> utts = load("/data")  # doctest: +SKIP
-    >>> utts[0].speaker, utts[0].split
+    >>> utts[0].speaker, utts[0].split  # doctest: +SKIP
     ('Mont_01', 'test')
     """
     root = corpus_dir(NAME, data_dir)

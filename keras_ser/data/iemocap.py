@@ -118,7 +118,7 @@ def load(data_dir=None, variant="improvised_merged"):
     Examples
     --------
     >>> utts = load("/data", variant="dataset2")  # doctest: +SKIP
-    >>> utts[0].speaker, utts[0].session
+    >>> utts[0].speaker, utts[0].session  # doctest: +SKIP
     ('Ses01F', 'Ses01')
     """
     if variant not in VARIANTS:

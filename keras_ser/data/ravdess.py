@@ -41,7 +41,7 @@ def load(data_dir=None):
     Examples
     --------
     >>> utts = load("/data")  # doctest: +SKIP
-    >>> len(utts), len({u.speaker for u in utts})
+    >>> len(utts), len({u.speaker for u in utts})  # doctest: +SKIP
     (1440, 24)
     """
     root = corpus_dir(NAME, data_dir)

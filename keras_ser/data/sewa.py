@@ -59,7 +59,7 @@ def load(data_dir=None):
     Examples
     --------
     >>> utts = load("/data")  # doctest: +SKIP
-    >>> times, arousal = utts[0].continuous["arousal"]
+    >>> times, arousal = utts[0].continuous["arousal"]  # doctest: +SKIP
     """
     root = corpus_dir(NAME, data_dir)
     audio_dir = root / "audio"

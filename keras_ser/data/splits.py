@@ -247,9 +247,9 @@ def make_folds(protocol, utterances, **kw):
 
     Examples
     --------
-    >>> from keras_ser.data import load_corpus
+    >>> from keras_ser.data import load_corpus  # doctest: +SKIP
     >>> folds = make_folds("loso", load_corpus("emodb"))  # doctest: +SKIP
-    >>> [f.name for f in folds][:2]
+    >>> [f.name for f in folds][:2]  # doctest: +SKIP
     ['speaker_03', 'speaker_08']
     """
     if protocol not in PROTOCOLS:

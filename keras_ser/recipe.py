@@ -12,7 +12,9 @@ Sections and keys (``*`` = free-form table passed on as keyword arguments):
 ``[experiment]``  ``kind`` (``"neural"``, ``"two_stage"``, ``"features_svm"``,
                   ``"fusion"``), ``corpus``, ``protocol``, ``seed``, ``pooling``
                   (``"none"`` or ``"mean_segments"``: 001's segment-to-utterance
-                  score averaging), ``protocol_options`` (*, for ``make_folds``)
+                  score averaging), ``protocol_options`` (*, for ``make_folds``),
+                  ``save_models`` (write each fold's model directory),
+                  ``save_features`` (write pooled final-FC features, for fusion)
 ``[frontend]``    ``preset`` + * (``keras_ser.features.FrontEnd`` arguments)
 ``[model]``       ``name`` + * (``keras_ser.models.build`` overrides)
 ``[train]``       optimiser and fit settings, see :data:`TRAIN_KEYS`
@@ -91,6 +93,8 @@ SCHEMA = {
         "protocol_options": (dict, {}),
         "seed": (int, 42),
         "pooling": (str, "none"),
+        "save_models": (bool, True),
+        "save_features": (bool, False),
     },
     "train": TRAIN_KEYS,
     "stage1": STAGE1_KEYS,

@@ -1,0 +1,239 @@
+"""Run reports: ``results.json``, ``results.md``, ``confusion.png``, ``curves.png``.
+
+Built from the files each finished fold left in ``RUN_DIR/folds/<fold>/``
+(``metrics.json``, ``predictions.csv``, ``history.json``), so a report can be
+rebuilt at any time and covers exactly the folds that are done.
+
+Two summaries are given, since the papers use both:
+
+* **pooled**: WA / UA / macro-F1 over all test predictions of all folds together
+  (one confusion matrix over the corpus; the usual reading of 000 and 004);
+* **fold mean**: the mean and standard deviation over folds of each fold's UA and
+  WA (002 Sec. 3.2: "the UAR of all speakers", reported as mean +- std).
+
+Example
+-------
+>>> from keras_ser.reports import write_reports
+>>> results = write_reports("runs/zhao2019_attention_blstm_fcn")  # doctest: +SKIP
+"""
+
+import json
+import pathlib
+
+import numpy as np
+
+from keras_ser.experiment import corpus_display_name, read_predictions, write_json
+from keras_ser.metrics import classification_scores
+
+
+def _load_folds(run_dir, fold_names):
+    done = []
+    for name in fold_names:
+        path = run_dir / "folds" / name / "metrics.json"
+        if path.is_file():
+            done.append(json.loads(path.read_text()))
+    return done
+
+
+def aggregate(run_dir, label_names, fold_names):
+    """Pooled and fold-mean scores over the finished folds among ``fold_names``."""
+    run_dir = pathlib.Path(run_dir)
+    folds = _load_folds(run_dir, fold_names)
+    index = {name: k for k, name in enumerate(label_names)}
+    y_true, y_pred = [], []
+    for fold in folds:
+        _, labels, predicted, _ = read_predictions(run_dir / "folds" / fold["fold"] / "predictions.csv")
+        y_true += [index[v] for v in labels]
+        y_pred += [index[v] for v in predicted]
+    result = {"folds_done": [f["fold"] for f in folds], "folds_total": len(fold_names), "per_fold": folds}
+    if not folds:
+        return result
+    result["pooled"] = classification_scores(y_true, y_pred, label_names)
+    fold_ua = np.array([f["scores"]["ua"] for f in folds])
+    fold_wa = np.array([f["scores"]["wa"] for f in folds])
+    result["fold_mean"] = {
+        "ua": float(fold_ua.mean()), "ua_std": float(fold_ua.std()),
+        "wa": float(fold_wa.mean()), "wa_std": float(fold_wa.std()),
+    }
+    epochs = [f["epochs_run"] for f in folds if f.get("epochs_run") is not None]
+    if epochs:
+        result["epochs_run"] = {"min": min(epochs), "max": max(epochs), "mean": float(np.mean(epochs))}
+    result["wall_s"] = float(sum(f.get("wall_s", 0.0) for f in folds))
+    return result
+
+
+def _pct(value):
+    return "-" if value is None else f"{100 * value:.1f}"
+
+
+def _paper_rows(paper):
+    lines = []
+    for row in paper.get("reported", []):
+        numbers = ", ".join(
+            f"{k} {v}" for k, v in row.items() if k not in ("table", "corpus", "protocol")
+        )
+        lines.append(f"| {row.get('table', '')} | {row.get('corpus', '')} | {row.get('protocol', '')} | {numbers} |")
+    return lines
+
+
+def results_markdown(results, recipe, label_names):
+    """The text of ``results.md``."""
+    experiment = recipe["experiment"]
+    corpus = corpus_display_name(results["corpus"])
+    train = recipe.get("train", {})
+    lines = [
+        f"# {recipe['recipe']['name']}",
+        "",
+        f"{recipe['recipe'].get('description', '')}",
+        "",
+        f"- Paper: {recipe['recipe'].get('paper', '')}",
+        f"- Corpus: **{corpus}**; protocol: **{experiment['protocol']}** "
+        f"({len(results['folds_done'])} of {results['folds_total']} folds done)",
+        f"- Seed: {experiment['seed']}",
+    ]
+    if experiment["kind"] in ("neural", "two_stage"):
+        lines.append(
+            f"- Training: {train['optimizer']}, lr {train['learning_rate']:g}"
+            + (f", decay {train['decay']:g}" if train.get("decay") else "")
+            + f", batch {train['batch_size']}, at most {train['epochs']} epochs, class weights "
+            f"{train['class_weight']}, early stopping on the validation speaker(s): {train['early_stopping']}"
+        )
+        if "epochs_run" in results:
+            e = results["epochs_run"]
+            lines.append(f"- Epochs actually run per fold: min {e['min']}, mean {e['mean']:.1f}, max {e['max']}")
+    if results.get("fusion"):
+        lines.append(f"- Fusion lambdas tuned on: **{results['fusion']['tune_on']}**")
+    if corpus == "EMO-DB-2s":
+        lines.append("- EMO-DB-2s is the 2.000 s cut/padded copy of EMO-DB: not directly comparable with "
+                     "published full-length EMO-DB numbers.")
+    if results["folds_done"] and "pooled" in results:
+        pooled, mean = results["pooled"], results["fold_mean"]
+        lines += [
+            "",
+            "## Ours",
+            "",
+            "| summary | WA % | UA % | macro-F1 % |",
+            "| --- | --- | --- | --- |",
+            f"| pooled over folds | {_pct(pooled['wa'])} | {_pct(pooled['ua'])} | {_pct(pooled['macro_f1'])} |",
+            f"| mean +- std over folds | {_pct(mean['wa'])} +- {_pct(mean['wa_std'])} | "
+            f"{_pct(mean['ua'])} +- {_pct(mean['ua_std'])} | |",
+            "",
+            "| fold | test speaker(s) | n | WA % | UA % | epochs (best) | wall s |",
+            "| --- | --- | --- | --- | --- | --- | --- |",
+        ]
+        for f in results["per_fold"]:
+            epochs = "-" if f.get("epochs_run") is None else f"{f['epochs_run']} ({f['best_epoch']})"
+            lines.append(
+                f"| {f['fold']} | {', '.join(f.get('test_speakers', []))} | {f['scores']['n']} | "
+                f"{_pct(f['scores']['wa'])} | {_pct(f['scores']['ua'])} | {epochs} | {f.get('wall_s', '')} |"
+            )
+        lines += ["", "| class | recall % | F1 % | support |", "| --- | --- | --- | --- |"]
+        for name in label_names:
+            c = pooled["per_class"][name]
+            lines.append(f"| {name} | {_pct(c['recall'])} | {_pct(c['f1'])} | {c['support']} |")
+    paper = recipe.get("paper", {})
+    lines += ["", "## The paper's own numbers for this row", ""]
+    if paper.get("note"):
+        lines += [paper["note"], ""]
+    lines += ["| table | corpus | protocol | reported |", "| --- | --- | --- | --- |"] + _paper_rows(paper)
+    return "\n".join(lines) + "\n"
+
+
+def plot_confusion(path, confusion, label_names, title):
+    """Row-normalised confusion matrix (recall per true class) as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    matrix = np.asarray(confusion, np.float64)
+    rows = matrix.sum(axis=1, keepdims=True)
+    normalised = np.divide(matrix, rows, out=np.zeros_like(matrix), where=rows > 0)
+    fig, ax = plt.subplots(figsize=(1.0 + 0.8 * len(label_names), 0.8 + 0.8 * len(label_names)))
+    ax.imshow(normalised, cmap="Blues", vmin=0, vmax=1)
+    for i in range(len(label_names)):
+        for j in range(len(label_names)):
+            ax.text(j, i, f"{normalised[i, j]:.2f}\n({int(matrix[i, j])})", ha="center", va="center",
+                    fontsize=7, color="white" if normalised[i, j] > 0.5 else "black")
+    ax.set_xticks(range(len(label_names)), label_names, rotation=45, ha="right")
+    ax.set_yticks(range(len(label_names)), label_names)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def plot_curves(path, histories, title):
+    """Training curves of every fold: loss (train, validation) and validation UA."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = [("loss", "val_loss"), ("val_ua",)]
+    fig, axes = plt.subplots(1, len(panels), figsize=(11, 4))
+    for ax, keys in zip(axes, panels):
+        for fold, history in histories.items():
+            for key in keys:
+                if key in history:
+                    style = "--" if key.startswith("val_") and len(keys) > 1 else "-"
+                    ax.plot(range(1, len(history[key]) + 1), history[key], style, linewidth=1,
+                            label=f"{fold} {key}")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(" / ".join(keys))
+        if histories:
+            ax.legend(fontsize=6, ncol=2)
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def write_reports(run_dir, recipe=None, label_names=None, fold_names=None, extra=None):
+    """(Re)write ``results.json``, ``results.md``, ``confusion.png`` and ``curves.png``.
+
+    Parameters
+    ----------
+    run_dir : path
+    recipe, label_names, fold_names : optional
+        Default to what ``config.json`` / ``labels.json`` / ``folds/`` hold.
+    extra : dict, optional
+        Merged into ``results.json`` (e.g. the fusion settings).
+
+    Returns
+    -------
+    dict
+        The content of ``results.json``.
+    """
+    run_dir = pathlib.Path(run_dir)
+    config = json.loads((run_dir / "config.json").read_text())
+    recipe = recipe or config["recipe"]
+    label_names = label_names or json.loads((run_dir / "labels.json").read_text())
+    if fold_names is None:
+        fold_names = sorted(p.name for p in (run_dir / "folds").iterdir() if p.is_dir())
+    results = {
+        "recipe": recipe["recipe"]["name"],
+        "corpus": config["corpus"],
+        "corpus_display": corpus_display_name(config["corpus"]),
+        "protocol": recipe["experiment"]["protocol"],
+        "seed": recipe["experiment"]["seed"],
+        "labels": list(label_names),
+        **aggregate(run_dir, label_names, fold_names),
+        **(extra or {}),
+        "paper": recipe.get("paper", {}),
+    }
+    write_json(run_dir / "results.json", results)
+    (run_dir / "results.md").write_text(results_markdown(results, recipe, label_names))
+    title = f"{results['recipe']} on {results['corpus_display']} ({results['protocol']})"
+    if "pooled" in results:
+        plot_confusion(run_dir / "confusion.png", results["pooled"]["confusion"], label_names, title)
+    histories = {}
+    for name in results["folds_done"]:
+        path = run_dir / "folds" / name / "history.json"
+        if path.is_file():
+            histories[name] = json.loads(path.read_text())
+    if histories:
+        plot_curves(run_dir / "curves.png", histories, title)
+    return results

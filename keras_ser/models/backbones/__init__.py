@@ -1,0 +1,88 @@
+"""ImageNet backbones: AlexNet (Caffe and torchvision variants), VGG16/19, ResNet50.
+
+:func:`fc7_model` is the common entry point (contract C): a model mapping RGB images in
+[0, 255] to fc7 activations, with the backbone's preprocessing inside.
+"""
+
+import os
+
+from keras_ser.errors import ParameterError
+from keras_ser.models.backbones.alexnet import (
+    CAFFE_BGR_MEAN,
+    TORCH_RGB_MEAN,
+    TORCH_RGB_STD,
+    ImagePreprocessing,
+    LocalResponseNormalization,
+    alexnet,
+    alexnet_layers,
+    load_alexnet_weights,
+    load_bvlc_alexnet_weights,
+    load_torchvision_alexnet_weights,
+    torchvision_to_keras,
+)
+from keras_ser.models.backbones.vgg import KERAS_CAFFE_BGR_MEAN, resnet50, vgg
+
+#: Input side ``S`` of each fc7 backbone.
+FC7_INPUT_SIZE = {"alexnet": 227, "vgg16": 224, "vgg19": 224}
+
+
+def fc7_model(name, weights=None):
+    """A backbone cut at fc7: ``[batch, S, S, 3]`` RGB in [0, 255] -> ``[batch, 4096]``.
+
+    Parameters
+    ----------
+    name : {"alexnet", "vgg16", "vgg19"}
+        ``S`` is 227 for AlexNet and 224 for VGG (:data:`FC7_INPUT_SIZE`).
+    weights : None, "imagenet" or path
+        ``None``: random initialisation (no pre-trained claim). ``"imagenet"``: through
+        ``keras.applications`` for VGG (network or Keras cache needed); AlexNet has no
+        Keras ImageNet weights and raises ``ParameterError``. A path: for AlexNet a Caffe
+        ``bvlc_alexnet.npy`` (builds the Caffe variant) or a torchvision state dict as
+        ``.npz`` (builds torchvision's single-tower variant, still at 227x227); for VGG a
+        Keras ``.h5``/``.weights.h5`` file with top.
+
+    Returns
+    -------
+    keras.Model
+        fc7 is the post-ReLU activation of the second fully connected layer.
+
+    Examples
+    --------
+    >>> model = fc7_model("alexnet")
+    >>> model.output.shape
+    (None, 4096)
+    """
+    if name == "alexnet":
+        variant = "caffe"
+        if isinstance(weights, (str, os.PathLike)) and os.fspath(weights).endswith(".npz"):
+            variant = "torchvision"
+        return alexnet(
+            variant=variant,
+            input_shape=(227, 227, 3),
+            include_top=False,
+            weights=weights,
+            name=f"alexnet_{variant}_fc7",
+        )
+    if name in ("vgg16", "vgg19"):
+        return vgg(name, include_top=False, weights=weights, model_name=f"{name}_fc7")
+    raise ParameterError(f"fc7_model name must be one of alexnet, vgg16, vgg19; got {name!r}")
+
+
+__all__ = [
+    "CAFFE_BGR_MEAN",
+    "FC7_INPUT_SIZE",
+    "KERAS_CAFFE_BGR_MEAN",
+    "TORCH_RGB_MEAN",
+    "TORCH_RGB_STD",
+    "ImagePreprocessing",
+    "LocalResponseNormalization",
+    "alexnet",
+    "alexnet_layers",
+    "fc7_model",
+    "load_alexnet_weights",
+    "load_bvlc_alexnet_weights",
+    "load_torchvision_alexnet_weights",
+    "resnet50",
+    "torchvision_to_keras",
+    "vgg",
+]

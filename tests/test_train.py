@@ -1,0 +1,112 @@
+import json
+
+import keras
+import numpy as np
+import pytest
+
+from keras_ser.errors import ParameterError
+from keras_ser.experiment import make_optimizer
+from keras_ser.models import registry
+from keras_ser.recipe import load_recipe
+from keras_ser.train import main
+
+TINY = "test_tiny_logmel_dense"
+
+if TINY not in registry._REGISTRY:
+    @registry.register(TINY, paper="test", table="-", input="40x500 log-mel")
+    def _tiny(num_classes=7, units=8):
+        # A stand-in network on the zhao2019 front end, small enough for a CPU test.
+        return keras.Sequential([
+            keras.Input((500, 40)), keras.layers.GlobalAveragePooling1D(),
+            keras.layers.Dense(units, activation="relu", name="embedding"),
+            keras.layers.Dense(num_classes, activation="softmax"),
+        ])
+
+TINY_ARGS = [f"model.name={TINY}", "train.epochs=2", "train.verbose=0", "train.batch_size=64"]
+
+
+def _run(out, folds, extra=()):
+    argv = ["--recipe", "zhao2019_attention_blstm_fcn", "--out", str(out), "--no-progress"]
+    if folds:
+        argv += ["--folds", folds]
+    assert main(argv + TINY_ARGS + list(extra)) == 0
+
+
+def _fold_metrics(run_dir, fold):
+    return json.loads((run_dir / "folds" / fold / "metrics.json").read_text())
+
+
+def test_resume_skips_finished_folds_and_is_deterministic(tmp_path, emodb_dir):
+    resumed = tmp_path / "resumed"
+    _run(resumed, "03")
+    first = resumed / "folds" / "speaker_03" / "metrics.json"
+    stamp, content = first.stat().st_mtime_ns, first.read_text()
+    _run(resumed, "03,08")  # the finished fold must not be retrained
+    assert first.stat().st_mtime_ns == stamp and first.read_text() == content
+
+    straight = tmp_path / "straight"
+    _run(straight, "speaker_03")
+    a, b = _fold_metrics(resumed, "speaker_03"), _fold_metrics(straight, "speaker_03")
+    assert a["scores"] == b["scores"], "same seed must give the same metrics"
+
+    # Run-directory layout of contract D.
+    for name in ("config.json", "labels.json", "results.json", "results.md", "confusion.png", "curves.png"):
+        assert (resumed / name).is_file(), name
+    fold_dir = resumed / "folds" / "speaker_08"
+    for name in ("metrics.json", "predictions.csv", "val_predictions.csv", "history.json",
+                 "model/model.keras", "model/frontend.json", "model/labels.json", "model/meta.json"):
+        assert (fold_dir / name).is_file(), name
+    meta = json.loads((fold_dir / "model" / "meta.json").read_text())
+    assert meta["fold"] == "speaker_08" and meta["pooling"] == "none"
+
+    results = json.loads((resumed / "results.json").read_text())
+    assert results["folds_done"] == ["speaker_03", "speaker_08"] and results["folds_total"] == 10
+    assert results["corpus_display"] == "EMO-DB-2s"
+    # The pooled scores are those of the concatenated predictions, recomputed here.
+    from sklearn.metrics import balanced_accuracy_score
+    import csv
+    rows = []
+    for fold in results["folds_done"]:
+        with open(resumed / "folds" / fold / "predictions.csv") as handle:
+            rows += list(csv.DictReader(handle))
+    assert len(rows) == 49 + 58  # speakers 03 and 08
+    assert results["pooled"]["ua"] == pytest.approx(
+        balanced_accuracy_score([r["label"] for r in rows], [r["predicted"] for r in rows]))
+    markdown = (resumed / "results.md").read_text()
+    assert "EMO-DB-2s" in markdown and "68.1" in markdown and "loso" in markdown
+
+    # The saved model reproduces the stored test probabilities from the front-end output.
+    from keras_ser import audio
+    from keras_ser.features import FrontEnd
+    model = keras.saving.load_model(fold_dir / "model" / "model.keras")
+    frontend = FrontEnd.from_config(json.loads((fold_dir / "model" / "frontend.json").read_text()))
+    with open(fold_dir / "predictions.csv") as handle:
+        row = next(csv.DictReader(handle))
+    wave = audio.load(emodb_dir / "wav" / f"{row['id']}.wav", sr=16000)
+    probabilities = model.predict(frontend(wave[None]), verbose=0)[0]
+    labels = json.loads((fold_dir / "model" / "labels.json").read_text())
+    np.testing.assert_allclose(probabilities, [float(row[f"p_{n}"]) for n in labels], rtol=1e-4, atol=1e-5)
+
+    # Resuming with another configuration is refused instead of mixing results.
+    with pytest.raises(ParameterError, match="different configuration"):
+        from keras_ser.experiment import run_experiment
+        run_experiment(load_recipe("zhao2019_attention_blstm_fcn", TINY_ARGS + ["train.epochs=3"]),
+                       out=resumed, folds=["03"], progress=False)
+
+
+def test_legacy_decay_schedule_matches_keras2_formula():
+    recipe = load_recipe("zhao2019_attention_blstm_fcn")
+    optimizer = make_optimizer(recipe["train"])
+    for step in (0, 1, 1000, 250000):
+        expected = 1e-3 / (1 + 1e-6 * step)
+        assert float(optimizer._learning_rate(step)) == pytest.approx(expected, rel=1e-6)
+    nadam = make_optimizer(load_recipe("zhang2021_dcnn_blstmwa")["stage1"])
+    assert isinstance(nadam, keras.optimizers.Nadam)
+    assert float(nadam.learning_rate) == pytest.approx(1e-4) and nadam.beta_1 == 0.9
+
+
+def test_cli_rejects_bad_arguments(tmp_path, capsys):
+    assert main(["--recipe", "no_such_recipe", "--out", str(tmp_path / "x")]) == 2
+    assert "unknown recipe" in capsys.readouterr().err
+    assert main(["--out", str(tmp_path / "y"), "--folds", "99", "--no-progress"] + TINY_ARGS) == 2
+    assert "no fold '99'" in capsys.readouterr().err

@@ -18,16 +18,16 @@ all-zero (silent) file        ``DataError`` naming the file
 shorter than ``min_duration`` ``DataError`` naming the file (default 25 ms,
                               one analysis window of every paper)
 more than one channel         downmixed to mono by averaging the channels
-other sample rate (8, 48 kHz) resampled to ``sr`` with ``librosa.resample``
-                              (soxr "HQ", librosa's default)
+other sample rate (8, 48 kHz) resampled to ``sr`` exactly as
+                              ``librosa.resample`` does by default (soxr "HQ")
 ============================  ===============================================
 """
 
 import pathlib
 
-import librosa
 import numpy as np
 import soundfile
+import soxr
 
 from keras_ser.errors import DataError, ParameterError
 
@@ -53,8 +53,8 @@ def load(path, sr=16000, min_duration=MIN_DURATION):
     The file is decoded with ``soundfile`` (wav, flac, ogg and the other
     formats of libsndfile) into [-1, 1] floats, multi-channel audio is
     downmixed by averaging the channels, and audio at another rate is
-    resampled with ``librosa.resample`` (soxr "HQ", as ``librosa.load`` does,
-    so the result equals ``librosa.load(path, sr=sr)`` up to float rounding).
+    resampled as ``librosa.resample`` does by default (:func:`resample`), so
+    the result equals ``librosa.load(path, sr=sr)``.
     See the module docstring for the handling of broken files.
 
     Parameters
@@ -110,8 +110,30 @@ def load(path, sr=16000, min_duration=MIN_DURATION):
             f"min_duration {min_duration * 1000:.1f} ms"
         )
     if sr is not None and native_sr != sr:
-        y = librosa.resample(y, orig_sr=native_sr, target_sr=sr)
+        y = resample(y, native_sr, sr)
     return np.ascontiguousarray(y, dtype=np.float32)
+
+
+def resample(x, orig_sr, target_sr):
+    """Resample like ``librosa.resample(x, orig_sr=..., target_sr=...)`` with its default soxr "HQ".
+
+    soxr is called directly (librosa's first call pays several seconds of lazy
+    imports, which would stall every tf.data worker); the output is cropped or
+    zero-padded to ``ceil(len(x) * target_sr / orig_sr)`` samples as librosa does.
+
+    Examples
+    --------
+    >>> resample(np.ones(441, np.float32), 22050, 16000).shape
+    (320,)
+    """
+    x = _check_signal(x)
+    if orig_sr <= 0 or target_sr <= 0:
+        raise ParameterError(f"sample rates must be positive, got {orig_sr} -> {target_sr}")
+    n_samples = int(np.ceil(x.shape[0] * float(target_sr) / orig_sr))
+    y = soxr.resample(x, orig_sr, target_sr, quality="soxr_hq")
+    if y.shape[0] >= n_samples:
+        return np.ascontiguousarray(y[:n_samples], dtype=x.dtype)
+    return np.pad(y, (0, n_samples - y.shape[0])).astype(x.dtype)
 
 
 def preemphasis(x, coef=0.97):
@@ -217,4 +239,4 @@ def speed_perturb(x, factor, sr):
         raise ParameterError(f"sr must be a positive integer, got {sr!r}")
     if factor == 1.0:
         return x.copy()
-    return librosa.resample(x, orig_sr=float(sr), target_sr=float(sr) / factor).astype(x.dtype)
+    return resample(x, float(sr), float(sr) / factor)

@@ -1,0 +1,295 @@
+"""Emotion probabilities for audio files from a trained run or MODEL DIR.
+
+Command line::
+
+    python -m keras_ser.predict RUN_OR_MODEL_DIR file.wav [file.wav ...] [--fold NAME] [--json]
+
+A MODEL DIR (contract D) holds ``model.keras`` (taking the front-end output),
+``frontend.json`` (``FrontEnd.get_config()``), ``labels.json`` (output order) and
+``meta.json`` (``"pooling": "none" | "mean_segments"``). The prediction chain is
+``audio.load(path, sr=front end rate) -> FrontEnd -> model -> pooling``; with
+``"mean_segments"`` the model scores every segment of the utterance and the
+utterance's probabilities are the mean of its segment probabilities (001 Sec. 3.1).
+
+Choosing the fold of a RUN_DIR
+------------------------------
+A run directory holds one model per fold (``folds/<fold>/model``). By default the
+fold whose model has the best *validation* UA is used: the ``validation_scores.ua``
+of its ``metrics.json`` when recorded there, else the UA of its
+``val_predictions.csv`` (the saved model's predictions on the fold's validation
+speakers). Test scores are never used to choose, since every fold's test speaker is
+a different person. Ties go to the first fold by name; folds without a validation
+set rank last. ``--fold NAME`` picks a fold explicitly. The choice and its reason
+are printed.
+
+Examples
+--------
+>>> from keras_ser.predict import Predictor
+>>> predictor = Predictor.from_path("runs/zhao2019_emodb")           # doctest: +SKIP
+>>> predictor.predict_files(["03a01Fa.wav"])[0].round(3)             # doctest: +SKIP
+array([0.91, 0.01, ...])
+"""
+
+import argparse
+import json
+import pathlib
+import sys
+
+import numpy as np
+
+from keras_ser.errors import DataError, ParameterError
+
+POOLINGS = ("none", "mean_segments")
+MODEL_FILES = ("model.keras", "frontend.json", "labels.json", "meta.json")
+
+
+def _read_json(path):
+    try:
+        with open(path) as handle:
+            return json.load(handle)
+    except FileNotFoundError:
+        raise DataError(f"missing {path}") from None
+    except json.JSONDecodeError as error:
+        raise DataError(f"{path} is not valid JSON: {error}") from None
+
+
+def _validation_ua(fold_dir):
+    """Validation UA of one fold (see the module docstring), or None."""
+    from keras_ser.experiment import read_predictions
+    from keras_ser.metrics import unweighted_accuracy
+
+    metrics_path = fold_dir / "metrics.json"
+    if metrics_path.is_file():
+        recorded = _read_json(metrics_path).get("validation_scores") or {}
+        if "ua" in recorded:
+            return float(recorded["ua"])
+    csv_path = fold_dir / "val_predictions.csv"
+    if not csv_path.is_file():
+        return None
+    _, labels, predicted, _ = read_predictions(csv_path)
+    if not labels:
+        return None
+    names = sorted(set(labels) | set(predicted))
+    index = {name: k for k, name in enumerate(names)}
+    return unweighted_accuracy([index[v] for v in labels], [index[v] for v in predicted])
+
+
+def resolve_model_dir(path, fold=None):
+    """Find the MODEL DIR to use for ``path`` (a MODEL DIR or a RUN_DIR).
+
+    Parameters
+    ----------
+    path : str or path-like
+        A MODEL DIR, or a RUN_DIR with ``folds/<fold>/model`` MODEL DIRs.
+    fold : str, optional
+        Fold name of a RUN_DIR; default: best validation UA (module docstring).
+
+    Returns
+    -------
+    model_dir : pathlib.Path
+    reason : str
+        One line saying which model was chosen and why.
+
+    Raises
+    ------
+    DataError
+        ``path`` is neither a MODEL DIR nor a RUN_DIR with saved fold models.
+    ParameterError
+        ``fold`` is given for a MODEL DIR or names no saved fold model.
+    """
+    path = pathlib.Path(path)
+    if (path / "model.keras").is_file():
+        if fold is not None:
+            raise ParameterError(f"--fold {fold!r} given, but {path} is a MODEL DIR, not a RUN_DIR")
+        return path, f"model: {path}"
+    folds_dir = path / "folds"
+    saved = sorted(p.parent.parent.name for p in folds_dir.glob("*/model/model.keras"))
+    if not saved:
+        raise DataError(
+            f"{path} is neither a MODEL DIR (no model.keras) nor a RUN_DIR with saved fold "
+            f"models (no {folds_dir}/<fold>/model/model.keras)"
+        )
+    if fold is not None:
+        if fold not in saved:
+            raise ParameterError(f"fold {fold!r} has no saved model in {path}; saved: {', '.join(saved)}")
+        return folds_dir / fold / "model", f"model: fold {fold} of {path} (chosen with --fold)"
+    scores = {name: _validation_ua(folds_dir / name) for name in saved}
+    scored = [name for name in saved if scores[name] is not None]
+    if not scored:
+        return (folds_dir / saved[0] / "model",
+                f"model: fold {saved[0]} of {path} (no fold records a validation UA; first by name)")
+    best = max(scored, key=lambda name: (scores[name], -saved.index(name)))
+    return (folds_dir / best / "model",
+            f"model: fold {best} of {path} (best validation UA {scores[best]:.4f} of {len(saved)} "
+            f"saved folds)")
+
+
+def _register_custom_objects():
+    # model.keras names keras_ser layers by their registered names; importing the
+    # modules registers them before deserialisation.
+    import keras_ser.features  # noqa: F401
+    import keras_ser.layers  # noqa: F401
+    from keras_ser import models
+
+    models.available()
+
+
+def pooled_probabilities(frontend, model, waveform, pooling):
+    """``[batch, samples]`` waveforms -> ``[batch, classes]`` probabilities (graph-safe).
+
+    With ``pooling="mean_segments"`` the front end yields ``[batch, segments, ...]``;
+    the model scores the segments and their probabilities are averaged per row.
+    """
+    import tensorflow as tf
+
+    if pooling not in POOLINGS:
+        raise ParameterError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
+    features = frontend(waveform)
+    if pooling == "none":
+        return tf.convert_to_tensor(model(features, training=False))
+    shape = tf.shape(features)
+    flat = tf.reshape(features, tf.concat([[-1], shape[2:]], axis=0))
+    scores = tf.convert_to_tensor(model(flat, training=False))
+    scores = tf.reshape(scores, tf.stack([shape[0], shape[1], tf.shape(scores)[-1]]))
+    return tf.reduce_mean(scores, axis=1)
+
+
+class Predictor:
+    """A loaded MODEL DIR: ``waveform -> FrontEnd -> model -> pooling -> probabilities``.
+
+    Parameters
+    ----------
+    model_dir : str or path-like
+        A MODEL DIR (contract D).
+
+    Attributes
+    ----------
+    model_dir : pathlib.Path
+    frontend : keras_ser.features.FrontEnd
+    model : keras.Model
+    labels : list of str
+        Class names in output order.
+    meta : dict
+        ``meta.json``.
+    pooling : {"none", "mean_segments"}
+    sample_rate : int
+        Rate the front end expects (16 kHz except the raw-wave presets of 001/003).
+    reason : str
+        How the model was chosen (set by :meth:`from_path`).
+
+    Examples
+    --------
+    >>> predictor = Predictor("runs/x/folds/03/model")                  # doctest: +SKIP
+    >>> predictor.predict_waveforms(np.zeros((1, 32000), "float32")).shape  # doctest: +SKIP
+    (1, 7)
+    """
+
+    def __init__(self, model_dir):
+        import keras
+
+        from keras_ser.features import FrontEnd
+
+        self.model_dir = pathlib.Path(model_dir)
+        missing = [name for name in MODEL_FILES if not (self.model_dir / name).is_file()]
+        if missing:
+            raise DataError(f"MODEL DIR {self.model_dir} lacks {', '.join(missing)}")
+        _register_custom_objects()
+        self.labels = [str(name) for name in _read_json(self.model_dir / "labels.json")]
+        self.meta = _read_json(self.model_dir / "meta.json")
+        self.pooling = self.meta.get("pooling", "none")
+        if self.pooling not in POOLINGS:
+            raise DataError(
+                f"{self.model_dir / 'meta.json'}: pooling must be one of {POOLINGS}, got {self.pooling!r}"
+            )
+        try:
+            self.frontend = FrontEnd.from_config(_read_json(self.model_dir / "frontend.json"))
+        except ParameterError as error:
+            raise DataError(f"{self.model_dir / 'frontend.json'}: {error}") from None
+        self.model = keras.saving.load_model(self.model_dir / "model.keras", compile=False)
+        classes = self.model.output_shape[-1]
+        if classes != len(self.labels):
+            raise DataError(
+                f"{self.model_dir}: the model has {classes} outputs but labels.json names "
+                f"{len(self.labels)} classes"
+            )
+        self.sample_rate = int(self.frontend.sample_rate)
+        self.reason = f"model: {self.model_dir}"
+
+    @classmethod
+    def from_path(cls, path, fold=None):
+        """Load the MODEL DIR that :func:`resolve_model_dir` picks for ``path``."""
+        model_dir, reason = resolve_model_dir(path, fold)
+        predictor = cls(model_dir)
+        predictor.reason = reason
+        return predictor
+
+    def predict_waveforms(self, waveforms):
+        """Probabilities ``[batch, classes]`` (float32 NumPy) of waveforms at :attr:`sample_rate`.
+
+        Rows of a batch share one length; predict utterances of different lengths
+        one by one (as :meth:`predict_files` does).
+        """
+        waveforms = np.asarray(waveforms, np.float32)
+        if waveforms.ndim != 2 or waveforms.shape[0] == 0 or waveforms.shape[1] == 0:
+            raise ParameterError(f"waveforms must have shape [batch>0, samples>0], got {waveforms.shape}")
+        return np.asarray(pooled_probabilities(self.frontend, self.model, waveforms, self.pooling))
+
+    def predict_files(self, paths):
+        """Probabilities ``[files, classes]`` of audio files, each loaded with ``audio.load``."""
+        from keras_ser import audio
+
+        rows = [self.predict_waveforms(audio.load(path, sr=self.sample_rate)[None])[0] for path in paths]
+        return np.stack(rows) if rows else np.zeros((0, len(self.labels)), np.float32)
+
+
+def format_table(paths, probabilities, labels):
+    """Readable table: one row per file, one column per class, then the prediction."""
+    names = [str(p) for p in paths]
+    name_width = max([len("file")] + [len(n) for n in names])
+    widths = [max(6, len(label)) for label in labels]
+    header = "file".ljust(name_width) + "  " + "  ".join(
+        label.rjust(w) for label, w in zip(labels, widths)) + "  predicted"
+    lines = [header]
+    for name, row in zip(names, probabilities):
+        cells = "  ".join(f"{p:.3f}".rjust(w) for p, w in zip(row, widths))
+        lines.append(f"{name.ljust(name_width)}  {cells}  {labels[int(np.argmax(row))]}")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    """Entry point of ``python -m keras_ser.predict``; returns the exit status."""
+    parser = argparse.ArgumentParser(
+        prog="python -m keras_ser.predict",
+        description="Print per-file emotion probabilities of a trained keras_ser model.",
+    )
+    parser.add_argument("model", help="a RUN_DIR of keras_ser.train or a MODEL DIR")
+    parser.add_argument("files", nargs="+", help="audio files (any rate; resampled)")
+    parser.add_argument("--fold", help="fold of a RUN_DIR (default: best validation UA)")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    args = parser.parse_args(argv)
+    try:
+        predictor = Predictor.from_path(args.model, args.fold)
+        probabilities = predictor.predict_files(args.files)
+    except (DataError, ParameterError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps({
+            "model_dir": str(predictor.model_dir),
+            "choice": predictor.reason,
+            "labels": predictor.labels,
+            "predictions": [
+                {"file": str(path),
+                 "probabilities": {label: float(p) for label, p in zip(predictor.labels, row)},
+                 "predicted": predictor.labels[int(np.argmax(row))]}
+                for path, row in zip(args.files, probabilities)
+            ],
+        }, indent=2))
+    else:
+        print(predictor.reason)
+        print(format_table(args.files, probabilities, predictor.labels))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -176,8 +176,10 @@ def make_dataset(
     def _decode(path, speed):
         def _load(path_bytes, factor):
             y = audio.load(path_bytes.decode(), sr=sample_rate)
+            # the factor travelled as float32; round it back to the requested value
+            factor = round(float(factor), 6)
             if factor != 1.0:
-                y = audio.speed_perturb(y, float(factor), sample_rate)
+                y = audio.speed_perturb(y, factor, sample_rate)
             return y
 
         wave = tf.numpy_function(_load, [path, speed], tf.float32, stateful=False)

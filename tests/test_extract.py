@@ -1,0 +1,134 @@
+import csv
+import json
+
+import librosa
+import numpy as np
+import opensmile
+import pytest
+
+from keras_ser import extract
+from keras_ser.errors import DataError, ParameterError
+from keras_ser.opensmile_features import OpenSmileExtractor
+
+FILES = ("03a01Fa.wav", "08a02Wc.wav", "16b10Td.wav")
+
+
+@pytest.fixture(scope="module")
+def egemaps_smile():
+    return opensmile.Smile(feature_set=opensmile.FeatureSet.eGeMAPSv02,
+                           feature_level=opensmile.FeatureLevel.Functionals)
+
+
+@pytest.mark.parametrize("name,feature_set,dim", [
+    ("egemaps", opensmile.FeatureSet.eGeMAPSv02, 88),
+    ("compare", opensmile.FeatureSet.ComParE_2016, 6373),
+])
+def test_opensmile_values_equal_opensmile_process_file(emodb_dir, name, feature_set, dim):
+    smile = opensmile.Smile(feature_set=feature_set, feature_level=opensmile.FeatureLevel.Functionals)
+    native = OpenSmileExtractor(name, sample_rate=None)
+    files = FILES if name == "egemaps" else FILES[:2]
+    table = extract.extract(native, [emodb_dir / "wav" / f for f in files], progress=False)
+    expected = np.stack([smile.process_file(str(emodb_dir / "wav" / f)).to_numpy()[0] for f in files])
+    assert table.features.shape == (len(files), dim)
+    np.testing.assert_allclose(table.features, expected.astype(np.float32), rtol=1e-6)
+    assert table.feature_names == list(smile.feature_names)
+
+
+def test_opensmile_16k_equals_process_signal_of_resampled_audio(emodb_dir, egemaps_smile):
+    path = emodb_dir / "wav" / FILES[1]
+    ours = OpenSmileExtractor("egemaps").extract_file(path)
+    signal, _ = librosa.load(path, sr=16000)
+    expected = egemaps_smile.process_signal(signal, 16000).to_numpy()[0]
+    np.testing.assert_allclose(ours, expected, rtol=1e-4, atol=1e-5)
+
+
+def test_corpus_input_gives_labels_from_file_names(emodb_dir):
+    items, label_names = extract.resolve_inputs(emodb_dir)
+    assert len(items) == 535 and len(label_names) == 7
+    by_name = {item.name: item.label for item in items}
+    # README: the 6th character is the emotion, F = happiness, W = anger, T = sadness.
+    assert by_name["03a01Fa"] == "happiness" and by_name["08a02Wc"] == "anger" and by_name["16b10Td"] == "sadness"
+    assert extract.resolve_inputs("emodb")[0][0].name == items[0].name
+
+
+def test_cli_plain_directory_csv_layout_and_values(emodb_dir, tmp_path, egemaps_smile, capsys):
+    wavs = tmp_path / "wavs"
+    (wavs / "sub").mkdir(parents=True)
+    for f in FILES[:2]:
+        (wavs / "sub" / f).symlink_to(emodb_dir / "wav" / f)
+    out = tmp_path / "eg.csv"
+    code = extract.main(["--features", "egemaps", "--input", str(wavs), "--out", str(out), "--no-progress"])
+    assert code == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["files"] == 2 and summary["dimension"] == 88
+    with open(out) as handle:
+        rows = list(csv.reader(handle))
+    assert rows[0][0] == "name" and rows[0][-1] == "label" and rows[0][1:-1] == list(egemaps_smile.feature_names)
+    assert [r[0] for r in rows[1:]] == [f"sub/{f}" for f in FILES[:2]]
+    assert all(r[-1] == "?" for r in rows[1:])  # a plain directory has no labels
+    signal, _ = librosa.load(emodb_dir / "wav" / FILES[0], sr=16000)
+    expected = egemaps_smile.process_signal(signal, 16000).to_numpy()[0]
+    np.testing.assert_allclose(np.array(rows[1][1:-1], float), expected, rtol=1e-4, atol=1e-5)
+
+
+def test_windows_give_timestamped_rows_equal_to_opensmile_on_the_slice(emodb_dir, tmp_path, egemaps_smile):
+    path = emodb_dir / "wav" / FILES[0]
+    table = extract.extract(OpenSmileExtractor("egemaps"), [path], window=1.0, hop=0.5, progress=False)
+    np.testing.assert_allclose(table.timestamps, [0.0, 0.5, 1.0])
+    signal, _ = librosa.load(path, sr=16000)
+    expected = egemaps_smile.process_signal(signal[8000:24000], 16000).to_numpy()[0]
+    np.testing.assert_allclose(table.features[1], expected, rtol=1e-4, atol=1e-5)
+    table.write(tmp_path / "w.npz")
+    with np.load(tmp_path / "w.npz") as saved:
+        np.testing.assert_array_equal(saved["features"], table.features)
+        np.testing.assert_array_equal(saved["timestamps"], table.timestamps)
+        assert saved["names"].tolist() == [path.name] * 3
+    table.write(tmp_path / "w.arff")
+    text = (tmp_path / "w.arff").read_text().splitlines()
+    assert "@attribute timestamp numeric" in text and text[text.index("@data") + 2].startswith("'03a01Fa.wav',0.500,")
+    assert sum(line.startswith("@attribute") for line in text) == 88 + 3
+
+
+def test_segment_starts():
+    assert extract.segment_starts(16000 * 2, 16000, 0.75, 0.5).tolist() == [0, 8000, 16000]
+    assert extract.segment_starts(4000, 16000, 1.0, 0.5).tolist() == [0]
+    assert extract.segment_starts(4000, 16000, None, None).tolist() == [0]
+    with pytest.raises(ParameterError):
+        extract.segment_starts(4000, 16000, 1.0, 0.0)
+
+
+def test_logmel_pooled_and_framewise_agree(emodb_dir):
+    from keras_ser.features import log_mel
+
+    path = emodb_dir / "wav" / FILES[2]
+    pooled = extract.extract(extract.get_extractor("logmel"), [path], progress=False)
+    frames = extract.extract(extract.get_extractor("logmel", pooling="none"), [path], progress=False)
+    assert pooled.features.shape == (1, 80) and frames.features.shape[1] == 40
+    np.testing.assert_allclose(frames.timestamps[:3], [0.0, 0.01, 0.02])
+    signal, _ = librosa.load(path, sr=16000)
+    reference = np.asarray(log_mel(signal[None].astype(np.float32), sample_rate=16000, n_mels=40))[0]
+    np.testing.assert_allclose(frames.features, reference, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(pooled.features[0], np.concatenate([reference.mean(0), reference.std(0)]),
+                               rtol=1e-4, atol=1e-4)
+
+
+def test_clear_errors(tmp_path, capsys):
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "broken.wav").write_bytes(b"this is not audio")
+    with pytest.raises(DataError, match="broken.wav"):
+        extract.extract(OpenSmileExtractor("egemaps"), [bad / "broken.wav"], progress=False)
+    code = extract.main(["--features", "egemaps", "--input", str(bad), "--out", str(tmp_path / "x.csv"),
+                         "--no-progress"])
+    assert code == 2 and "broken.wav" in capsys.readouterr().err
+    code = extract.main(["--features", "mfcc", "--input", str(bad), "--out", str(tmp_path / "x.csv")])
+    assert code == 2 and "unknown feature name 'mfcc'" in capsys.readouterr().err
+    with pytest.raises(DataError, match="not a corpus name"):
+        extract.resolve_inputs(tmp_path / "does_not_exist")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataError, match="no audio files"):
+        extract.resolve_inputs(tmp_path / "empty")
+    with pytest.raises(ParameterError, match="must end in"):
+        extract.FeatureTable(["a"], None, np.zeros((1, 1)), ["f"], [None]).write(tmp_path / "x.txt")
+    with pytest.raises(ParameterError, match="hop needs"):
+        extract.extract(OpenSmileExtractor("egemaps"), [bad / "broken.wav"], hop=0.5, progress=False)

@@ -1,1 +1,4 @@
 """Imports every model module so that each registers its builders."""
+from keras_ser.models import multicnn  # noqa: F401  (001)
+from keras_ser.models import dcnn_blstmwa  # noqa: F401  (002)
+from keras_ser.models import semantic  # noqa: F401  (003)

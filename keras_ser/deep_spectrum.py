@@ -276,7 +276,7 @@ def resolve_model_dir(run_dir, fold=None):
     folds_dir = path / "folds"
     if not folds_dir.is_dir():
         raise DataError(f"{path} is neither a model directory (model.keras) nor a run directory (folds/)")
-    available = sorted(p.parent.name for p in folds_dir.glob("*/model/model.keras"))
+    available = sorted(p.parent.parent.name for p in folds_dir.glob("*/model/model.keras"))
     if fold is None:
         if len(available) != 1:
             raise ParameterError(
@@ -308,6 +308,8 @@ class EmbeddingExtractor:
     layer : str
         Name of the layer whose output is the representation.
 
+    Waveforms are expected at the front end's ``sample_rate`` (``frontend.json``).
+
     Examples
     --------
     >>> ex = EmbeddingExtractor("runs/zhao2019_emodb", fold="03")       # doctest: +SKIP
@@ -315,20 +317,21 @@ class EmbeddingExtractor:
 
     framewise = False
 
-    def __init__(self, run_dir, fold=None, layer="embedding", sample_rate=16000):
+    def __init__(self, run_dir, fold=None, layer="embedding"):
         import keras
 
         import keras_ser.models._all  # noqa: F401  (registers the custom layers for loading)
         from keras_ser.features import FrontEnd
 
         self.model_dir = resolve_model_dir(run_dir, fold)
-        self.sample_rate = sample_rate
         meta_path = self.model_dir / "meta.json"
         self.meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
         frontend_path = self.model_dir / "frontend.json"
         if not frontend_path.is_file():
             raise DataError(f"model directory {self.model_dir} has no frontend.json")
-        self.frontend = FrontEnd.from_config(json.loads(frontend_path.read_text()))
+        frontend_config = json.loads(frontend_path.read_text())
+        self.frontend = FrontEnd.from_config(frontend_config)
+        self.sample_rate = int(frontend_config.get("sample_rate", 16000))
         model = keras.saving.load_model(self.model_dir / "model.keras", compile=False)
         try:
             output = model.get_layer(layer).output
@@ -342,18 +345,21 @@ class EmbeddingExtractor:
     def _embed(self, batch):
         import keras
 
-        values = keras.ops.convert_to_numpy(self.model(self.frontend(batch), training=False))
+        features = self.frontend(batch)
+        segmented = self.meta.get("pooling") == "mean_segments"
+        if segmented:  # [batch, segments, ...] -> one model batch of all segments
+            shape = tuple(features.shape)
+            features = keras.ops.reshape(features, (-1,) + shape[2:])
+        values = keras.ops.convert_to_numpy(self.model(features, training=False))
         if values.ndim > 2:
             values = values.reshape(values.shape[0], -1, values.shape[-1]).mean(axis=1)
+        if segmented:
+            values = values.reshape(len(batch), -1, values.shape[-1]).mean(axis=1)
         return values
 
     def extract_batch(self, waveforms):
         """Embeddings ``[n, dimension]``; equal-length waveforms share one forward pass."""
         out = np.zeros((len(waveforms), self.dimension), np.float32)
-        if self.meta.get("pooling") == "mean_segments":
-            for i, wave in enumerate(waveforms):
-                out[i] = self._embed(np.asarray(wave, np.float32)[None]).mean(axis=0)
-            return out
         by_length = {}
         for i, wave in enumerate(waveforms):
             by_length.setdefault(len(wave), []).append(i)

@@ -26,7 +26,34 @@ FEATURE_SETS = {
 }
 
 
+def _preload_smileapi():
+    """Load openSMILE's C library with ``RTLD_DEEPBIND`` before ``opensmile`` does.
+
+    When TensorFlow is loaded first, libSMILEapi.so otherwise binds some of its
+    symbols to TensorFlow's copies and ``Smile.process_*`` segfaults; binding the
+    library to its own symbols first avoids that (a later ``dlopen`` of the same
+    path returns this handle).
+    """
+    import ctypes
+    import importlib.util
+    import os
+    import sys
+
+    if "opensmile" in sys.modules or not hasattr(os, "RTLD_DEEPBIND"):
+        return
+    spec = importlib.util.find_spec("opensmile")
+    if spec is None or spec.origin is None:
+        return
+    for library in sorted(pathlib.Path(spec.origin).parent.glob("core/bin/*/libSMILEapi.so")):
+        try:
+            ctypes.CDLL(str(library), mode=os.RTLD_LOCAL | os.RTLD_DEEPBIND)
+            return
+        except OSError:  # a build for another platform in the same wheel
+            continue
+
+
 def _import_opensmile():
+    _preload_smileapi()
     try:
         import opensmile
     except ImportError as exc:  # the package is an optional extra (setup.cfg)

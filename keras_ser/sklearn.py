@@ -200,6 +200,7 @@ class Embedding(_ExtractorTransformer):
     """
 
     def __init__(self, run_dir=None, fold=None, layer="embedding", batch_size=32, sample_rate=16000):
+        # sample_rate must equal the model's front-end rate (16 kHz for 000's models).
         self.run_dir = run_dir
         self.fold = fold
         self.layer = layer
@@ -211,4 +212,8 @@ class Embedding(_ExtractorTransformer):
 
         if self.run_dir is None:
             raise ParameterError("Embedding needs run_dir (a MODEL DIR or RUN_DIR)")
-        return EmbeddingExtractor(self.run_dir, fold=self.fold, layer=self.layer, sample_rate=self.sample_rate)
+        extractor = EmbeddingExtractor(self.run_dir, fold=self.fold, layer=self.layer)
+        if extractor.sample_rate != self.sample_rate:
+            raise ParameterError(f"sample_rate={self.sample_rate} but the model's front end runs at "
+                                 f"{extractor.sample_rate} Hz")
+        return extractor

@@ -324,7 +324,7 @@ def run_fold(config, fold, label_names, work_dir):
         ``name`` -- an extractor name of :func:`keras_ser.extract.get_extractor` --
         plus its options and optional ``cache_dir``), ``svm`` (see
         :func:`svm_options`), ``experiment.seed``, ``experiment.corpus`` and
-        ``train.verbose`` (progress bar).
+        ``progress`` (else ``train.verbose``) for the progress bar.
     fold : keras_ser.data.splits.Fold
         ``train``, ``validation``, ``test`` lists of utterances (``.id``, ``.path``,
         ``.label``, ``.speaker``). Hyperparameters are chosen on ``validation`` only.
@@ -374,7 +374,7 @@ def run_fold(config, fold, label_names, work_dir):
                                      "sample_rate": extractor.sample_rate})
     parts = {"train": fold.train, "validation": fold.validation, "test": fold.test}
     everything = [u for part in parts.values() for u in part]
-    progress = bool((config.get("train") or {}).get("verbose", 1))
+    progress = bool(config.get("progress", (config.get("train") or {}).get("verbose", 1)))
     matrix = cache.get(everything, lambda utts: extract_utterance_features(extractor, utts, progress=progress))
     if options["standardize"] == "speaker":
         matrix = standardize_per_speaker(matrix, [u.speaker for u in everything])

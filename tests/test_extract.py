@@ -132,3 +132,17 @@ def test_clear_errors(tmp_path, capsys):
         extract.FeatureTable(["a"], None, np.zeros((1, 1)), ["f"], [None]).write(tmp_path / "x.txt")
     with pytest.raises(ParameterError, match="hop needs"):
         extract.extract(OpenSmileExtractor("egemaps"), [bad / "broken.wav"], hop=0.5, progress=False)
+
+
+def test_opensmile_works_after_tensorflow_is_loaded(emodb_dir):
+    import subprocess
+    import sys
+
+    # libSMILEapi segfaulted when TensorFlow was imported first (symbol clash); run in a
+    # fresh process so that the import order is exactly that.
+    code = ("import tensorflow as tf; tf.image.resize(tf.zeros([1, 4, 4, 3]), [2, 2]);"
+            "from keras_ser.opensmile_features import OpenSmileExtractor;"
+            f"print(OpenSmileExtractor('egemaps').extract_file({str(emodb_dir / 'wav' / FILES[0])!r}).shape)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip().endswith("(88,)")

@@ -1,0 +1,75 @@
+import functools
+
+import keras
+import librosa
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.svm import LinearSVC
+
+from keras_ser.errors import ParameterError
+from keras_ser.opensmile_features import OpenSmileExtractor
+from keras_ser.sklearn import DeepSpectrum, LogMelStats, OpenSmile
+
+
+def tiny_cnn(size=32):
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((size, size, 3))
+    x = keras.layers.Conv2D(4, 3, strides=2, activation="relu")(inputs / 255.0)
+    return keras.Model(inputs, keras.layers.GlobalAveragePooling2D()(x), name="tiny")
+
+
+def _tones_and_noise(n_each=4, seconds=0.5, rate=16000):
+    """Class 0: a pure tone (energy in one Mel band); class 1: white noise (all bands)."""
+    rng = np.random.default_rng(0)
+    t = np.arange(int(seconds * rate)) / rate
+    tones = [np.sin(2 * np.pi * f * t).astype(np.float32) for f in rng.uniform(300, 3000, n_each)]
+    noise = [rng.normal(scale=0.3, size=t.size).astype(np.float32) for _ in range(n_each)]
+    return tones + noise, np.array([0] * n_each + [1] * n_each)
+
+
+def test_deep_spectrum_in_a_pipeline_with_linear_svc():
+    waves, labels = _tones_and_noise()
+    pipe = Pipeline([
+        ("features", DeepSpectrum("vgg16_fc7", backbone=functools.partial(tiny_cnn, 32), image_size=32,
+                                  n_mels=32, batch_size=3)),
+        ("svm", LinearSVC()),
+    ])
+    pipe.fit(waves[::2], labels[::2])
+    assert pipe.predict(waves[1::2]).tolist() == labels[1::2].tolist()
+    assert pipe.named_steps["features"].n_features_out_ == 4
+    assert "random-init" not in pipe.named_steps["features"].extractor_.description  # custom model
+    cloned = clone(pipe)
+    assert cloned.get_params()["features__image_size"] == 32 and not hasattr(cloned.named_steps["features"],
+                                                                             "extractor_")
+
+
+def test_batches_do_not_change_features():
+    waves, _ = _tones_and_noise(n_each=2)
+    small = DeepSpectrum(backbone=functools.partial(tiny_cnn, 32), image_size=32, n_mels=32, batch_size=1)
+    large = DeepSpectrum(backbone=functools.partial(tiny_cnn, 32), image_size=32, n_mels=32, batch_size=8)
+    np.testing.assert_allclose(small.fit_transform(waves), large.fit_transform(waves), rtol=1e-5, atol=1e-6)
+
+
+def test_opensmile_transformer_on_paths_and_waveforms(emodb_wavs):
+    paths = emodb_wavs[:2]
+    transformer = OpenSmile("egemaps")
+    from_paths = transformer.fit_transform(paths)
+    waves = [librosa.load(p, sr=16000)[0] for p in paths]
+    np.testing.assert_allclose(transformer.transform(waves), from_paths, rtol=1e-4, atol=1e-5)
+    direct = OpenSmileExtractor("egemaps").extract_waveform(waves[0])
+    np.testing.assert_allclose(from_paths[0], direct, rtol=1e-4, atol=1e-5)
+    assert transformer.get_feature_names_out()[0].startswith("F0semitone")
+    pipe = Pipeline([("features", LogMelStats()), ("scale", StandardScaler())])
+    assert pipe.fit_transform(paths).shape == (2, 80)
+
+
+def test_bad_inputs():
+    with pytest.raises(ParameterError, match="list of inputs"):
+        OpenSmile().fit_transform("one.wav")
+    with pytest.raises(ParameterError, match="1-D waveform"):
+        LogMelStats().fit_transform([np.zeros((2, 100))])
+    with pytest.raises(ParameterError, match="unknown openSMILE"):
+        OpenSmile("gemaps_v9").fit([])

@@ -33,6 +33,7 @@ Example
 """
 
 import csv
+import inspect
 import json
 import os
 import pathlib
@@ -349,6 +350,25 @@ def _set_seed(seed):
     tf.config.experimental.enable_op_determinism()
 
 
+def _model_kwargs(model_table, frontend):
+    """Builder keyword arguments of a recipe's ``[model]`` table.
+
+    A model whose builder takes ``num_frames`` gets the front end's
+    ``num_frames`` unless the recipe sets it, so that overriding
+    ``frontend.num_frames`` alone keeps the model input consistent.
+    """
+    from keras_ser.models import info
+
+    kwargs = {k: v for k, v in model_table.items() if k != "name"}
+    entry = info(model_table["name"])
+    frames = frontend.settings.get("num_frames")
+    if (frames is not None and "num_frames" not in kwargs
+            and "num_frames" not in entry.default_kwargs
+            and "num_frames" in inspect.signature(entry.builder).parameters):
+        kwargs["num_frames"] = frames
+    return kwargs
+
+
 def _neural_fold(recipe, fold, label_names, fold_dir, store, strategy):
     from keras_ser.models import build
 
@@ -371,7 +391,7 @@ def _neural_fold(recipe, fold, label_names, fold_dir, store, strategy):
         x_val, y_val, val_owner = arrays(store.get(val_utts), y_val_utt)
         val_data = (x_val, y_val)
         val_utterance = (y_val_utt, val_owner) if segments else None
-    model_kwargs = {k: v for k, v in recipe["model"].items() if k != "name"}
+    model_kwargs = _model_kwargs(recipe["model"], store.frontend)
     with strategy.scope():
         model = build(recipe["model"]["name"], num_classes=len(label_names), **model_kwargs)
         history, epochs_run, best_epoch = fit_model(

@@ -49,15 +49,25 @@ def _stages(recipe):
     return []
 
 
-def _input_shape(model, utterance_features, segmented):
-    """The model's input shape for one training sample (None dims filled from the front end)."""
-    wanted = list(model.input_shape[1:])
-    example = list(utterance_features.shape[1:] if segmented else utterance_features.shape)
-    if len(example) == len(wanted):
-        return [e if w is None else w for w, e in zip(wanted, example)]
-    # A sequence over segments of other features (002 stage 2: fc7 per segment).
-    n_segments = utterance_features.shape[0]
-    return [n_segments if w is None else w for w in wanted]
+def _input_shapes(model, utterance_features, segmented):
+    """Each model input's shape for one training sample (None dims filled from the front end).
+
+    A model input of the rank of one utterance's front-end output takes its shape; one of
+    the rank of a single segment (segment-level training, or 003's sequences) takes the
+    segment's shape; any other input is a sequence over the utterance's segments (002
+    stage 2: fc7 per segment) and gets the segment count.
+    """
+    shapes = model.input_shape if isinstance(model.input_shape, list) else [model.input_shape]
+    utterance = list(utterance_features.shape)
+    candidates = [utterance[1:]] if segmented else [utterance, utterance[1:]]
+    filled = []
+    for shape in shapes:
+        wanted = list(shape[1:])
+        example = next((c for c in candidates if len(c) == len(wanted)), None)
+        if example is None:
+            example = [utterance[0]] * len(wanted)
+        filled.append([e if w is None else w for w, e in zip(wanted, example)])
+    return filled
 
 
 def _measure(recipe_name, stage_name, steps):
@@ -78,14 +88,21 @@ def _measure(recipe_name, stage_name, steps):
     wave = 0.1 * rng.standard_normal((1, int(UTTERANCE_SECONDS * frontend.sample_rate))).astype("float32")
     features = np.asarray(frontend(wave))[0]
     segmented = recipe["experiment"]["pooling"] == "mean_segments" or stage_name == "stage1"
-    model = build(model_name, num_classes=NUM_CLASSES, **options)
+    regression = train["loss"] == "ccc"
+    # Regression models (003) take num_outputs, not num_classes.
+    model = build(model_name, num_classes=None if regression else NUM_CLASSES, **options)
     batch = train["batch_size"]
-    x = rng.standard_normal([batch] + _input_shape(model, features, segmented)).astype("float32")
-    if train["loss"] == "ccc":
-        y = rng.standard_normal((batch,) + tuple(model.output_shape[1:])).astype("float32")
+    x = [rng.standard_normal([batch] + shape).astype("float32")
+         for shape in _input_shapes(model, features, segmented)]
+    if regression:
+        # Sequence outputs (003: one prediction per frame) follow the input's time axis.
+        shape = [x[0].shape[1] if d is None else d for d in model.output_shape[1:]]
+        y = rng.standard_normal([batch] + shape).astype("float32")
     else:
         y = rng.integers(0, NUM_CLASSES, batch)
     model.compile(optimizer=make_optimizer(train), loss=_loss(train))
+    described = " + ".join("x".join(str(d) for d in part.shape[1:]) for part in x)
+    x = x[0] if len(x) == 1 else x
     for _ in range(WARMUP_STEPS):
         model.train_on_batch(x, y)
     start = time.perf_counter()
@@ -96,7 +113,7 @@ def _measure(recipe_name, stage_name, steps):
         "recipe": recipe_name + (f" [{stage_name}]" if stage_name else ""),
         "model": model_name,
         "batch": batch,
-        "input": "x".join(str(d) for d in x.shape[1:]),
+        "input": described,
         "params": int(model.count_params()),
         "ms_per_step": 1000.0 * seconds,
         "samples_per_s": batch / seconds,

@@ -214,14 +214,27 @@ class TestDimensionShuffle:
         inputs = keras.Input((5, 3))
         _roundtrip(keras.Model(inputs, DimensionShuffle()(inputs)), tmp_path, x)
 
+    def test_fixed_frames_crop_and_pad(self, tmp_path):
+        x = RNG.normal(size=(2, 5, 3)).astype("float32")
+        padded = np.asarray(DimensionShuffle(num_frames=7)(x))
+        np.testing.assert_array_equal(padded[:, :, :5], x.transpose(0, 2, 1))
+        assert np.all(padded[:, :, 5:] == 0.0)
+        np.testing.assert_array_equal(np.asarray(DimensionShuffle(num_frames=2)(x)), x[:, :2].transpose(0, 2, 1))
+        inputs = keras.Input((None, 3))
+        model = keras.Model(inputs, DimensionShuffle(num_frames=4, name="shuffle")(inputs))
+        assert model.output.shape == (None, 3, 4)
+        _roundtrip(model, tmp_path, x)
+
     def test_drops_time_mask(self):
         inputs = keras.Input((5, 3))
         shuffled = DimensionShuffle()(keras.layers.Masking()(inputs))
         assert getattr(shuffled, "_keras_mask", None) is None
 
-    def test_rejects_wrong_rank(self):
+    def test_rejects_bad_input(self):
         with pytest.raises(ParameterError, match="DimensionShuffle"):
             DimensionShuffle()(np.zeros((2, 5, 3, 1), "float32"))
+        with pytest.raises(ParameterError, match="num_frames"):
+            DimensionShuffle(num_frames=0)
 
 
 class TestMasking:

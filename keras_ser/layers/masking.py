@@ -181,6 +181,9 @@ class MaskedGlobalPooling(keras.layers.Layer):
         if mode not in ("average", "max"):
             raise ParameterError(f"MaskedGlobalPooling mode must be 'average' or 'max', got {mode!r}")
         self.mode = mode
+        # Accepts an input carrying Keras' implicit mask (e.g. an RNN output)
+        # without a warning; the explicit mask is what counts.
+        self.supports_masking = True
 
     def call(self, inputs):
         x, mask = inputs
@@ -192,6 +195,9 @@ class MaskedGlobalPooling(keras.layers.Layer):
         lowest = ops.full_like(x, _large_negative(x.dtype))
         highest = ops.max(ops.where(weights > 0, x, lowest), axis=axes)
         return ops.where(count > 0, highest, ops.zeros_like(highest))
+
+    def compute_mask(self, inputs, mask=None):
+        return None
 
     def compute_output_spec(self, inputs):
         x = inputs[0]

@@ -378,14 +378,16 @@ def zhang2021_cnn3d(
     _check_positive("video_length", [video_length])
     inputs = keras.Input(tuple(image_shape) + (video_length, channels), name="video_segment")
     x = inputs
+    pool = tuple(pool_size) + (1,)
     for index, (count, kernel) in enumerate(zip(filters, kernel_sizes), start=1):
         depth = video_length if index == 1 else 1
-        x = keras.layers.Conv3D(count, tuple(kernel) + (depth,), name=f"conv{index}")(x)
+        kernel = tuple(kernel) + (depth,)
+        after_conv = [s - k + 1 for s, k in zip(x.shape[1:4], kernel)]
+        if any(s < p for s, p in zip(after_conv, pool)):
+            raise ParameterError(f"image_shape {image_shape} is too small for the conv/pool sizes of Table 3")
+        x = keras.layers.Conv3D(count, kernel, name=f"conv{index}")(x)
         x = keras.layers.BatchNormalization(name=f"bn{index}")(x)
         x = keras.layers.ReLU(name=f"relu{index}")(x)
-        pool = tuple(pool_size) + (1,)
-        if any(s is not None and s < p for s, p in zip(x.shape[1:4], pool)):
-            raise ParameterError(f"image_shape {image_shape} is too small for the conv/pool sizes of Table 3")
         x = keras.layers.MaxPooling3D(pool, strides=pool, name=f"pool{index}")(x)
     x = keras.layers.Flatten(name="flatten")(x)
     for offset, units in enumerate(fc_units):

@@ -482,8 +482,39 @@ _DEFAULTS = dict(
     mel_norm="slaney", log="db", top_db=80.0, num_frames=None, delta_orders=0, delta_width=5, nested_deltas=True,
     segment_frames=64, segment_hop=64, channels=3, delta_scope="segment", image_size=None, image_range=None,
     stack_depth=None, stack_hop=None, raw_scale=None, segment_samples=625, segment_hop_samples=None,
-    sequence_frames=None, pad_end=False,
+    sequence_frames=None, pad_end=False, standardize=None,
 )
+
+
+def standardize_utterance(features, epsilon=1e-5):
+    """Per-utterance, per-dimension standardisation over time (CMVN).
+
+    None of the papers states a feature normalisation; raw dB log-mels
+    (about -80..0) saturate the LSTM gates of the BLSTM branches, which have no
+    BatchNorm, so the ``zhao2019`` / ``zhao2018`` recipes switch this on
+    (``FrontEnd(..., standardize="utterance")``). It is computed in the graph,
+    so exported models carry it.
+
+    Parameters
+    ----------
+    features : tf.Tensor
+        ``[batch, frames, dims]``.
+    epsilon : float
+        Added to the variance.
+
+    Returns
+    -------
+    tf.Tensor
+        ``(features - mean_t) / sqrt(var_t + epsilon)``, statistics over axis -2.
+
+    Examples
+    --------
+    >>> x = tf.constant([[[1.0], [3.0]]])
+    >>> standardize_utterance(x).numpy().ravel().round(3).tolist()
+    [-1.0, 1.0]
+    """
+    mean, variance = tf.nn.moments(features, axes=[-2], keepdims=True)
+    return (features - mean) * tf.math.rsqrt(variance + epsilon)
 
 
 @keras.saving.register_keras_serializable(package="keras_ser")
@@ -520,6 +551,10 @@ class FrontEnd(keras.layers.Layer):
       sequences of that many frames (003: 100 frames of 0.1 s = 10 s,
       ``[b, n, sequence_frames, segment_samples]``). ``pad_end`` keeps a
       partial last segment / sequence by zero padding.
+
+    ``standardize="utterance"`` standardises ``"log_mel"`` features per
+    utterance and dimension over time (:func:`standardize_utterance`); off in
+    every preset because no paper states it.
 
     Examples
     --------
@@ -579,6 +614,8 @@ class FrontEnd(keras.layers.Layer):
             raise ParameterError(f"preemphasis must lie in [0, 1), got {s['preemphasis']!r}")
         if s["duration"] is not None and s["duration"] <= 0:
             raise ParameterError(f"duration must be positive seconds or None, got {s['duration']!r}")
+        if s["standardize"] not in (None, "utterance"):
+            raise ParameterError(f"standardize must be None or 'utterance', got {s['standardize']!r}")
         if s["log"] not in ("db", "ln"):
             raise ParameterError(f"log must be 'db' or 'ln', got {s['log']!r}")
         if s["channels"] not in (1, 2, 3):
@@ -627,6 +664,8 @@ class FrontEnd(keras.layers.Layer):
             orders = range(s["delta_orders"] + 1)
             feats = tf.concat([feats if o == 0 else deltas(feats, o, s["delta_width"], s["nested_deltas"])
                                for o in orders], axis=-1)
+        if s["standardize"] == "utterance":
+            feats = standardize_utterance(feats)
         return feats
 
     def _mel_segments(self, x):

@@ -162,6 +162,17 @@ def test_zhao2018_substitute(waves):
     assert np.abs(out[:, :40] - ref).max() <= 0.01
 
 
+def test_standardize_utterance_matches_numpy_cmvn(waves):
+    fe = FrontEnd("zhao2018", standardize="utterance")
+    out = fe(np.stack(waves[:2])).numpy()
+    raw = FrontEnd("zhao2018")(np.stack(waves[:2])).numpy().astype(np.float64)
+    ref = (raw - raw.mean(axis=1, keepdims=True)) / np.sqrt(raw.var(axis=1, keepdims=True) + 1e-5)
+    np.testing.assert_allclose(out, ref, atol=1e-4)
+    assert FrontEnd.from_config(fe.get_config()).settings["standardize"] == "utterance"
+    with pytest.raises(ParameterError, match="standardize"):
+        FrontEnd("zhao2019", standardize="global")
+
+
 @pytest.mark.parametrize("name", sorted(PRESETS))
 def test_front_end_config_round_trip_and_symbolic_use(name):
     fe = FrontEnd(name)

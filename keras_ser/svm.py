@@ -220,18 +220,26 @@ def fit_select_predict(train, validation, test, options, *, seed=0):
     x_train, y_train = np.asarray(train[0]), np.asarray(train[1])
     x_val, y_val = np.asarray(validation[0]), np.asarray(validation[1])
     x_test = np.asarray(test[0])
+    # Scaling and PCA do not depend on the SVM's regularisation: fit them once per
+    # training set and search the grid on the transformed features.
+    preprocess = make_pipeline(options, options["grid"][0], seed=seed)[:-1]
+    z_train = preprocess.fit_transform(x_train, y_train) if len(preprocess) else x_train
+    z_val = preprocess.transform(x_val) if len(preprocess) else x_val
     validation_ua = {}
     for value in options["grid"]:
-        model = make_pipeline(options, value, seed=seed).fit(x_train, y_train)
-        validation_ua[value] = unweighted_accuracy(y_val, model.predict(x_val))
+        classifier = make_pipeline(options, value, seed=seed)[-1].fit(z_train, y_train)
+        validation_ua[value] = unweighted_accuracy(y_val, classifier.predict(z_val))
     # Ties go to the stronger regularisation (smaller C / larger alpha): the simpler model.
     ordered = sorted(options["grid"], reverse=options["classifier"] == "sgd")
     best = max(ordered, key=lambda v: validation_ua[v])
     if options["refit"] == "train+validation":
         x_fit, y_fit = np.concatenate([x_train, x_val]), np.concatenate([y_train, y_val])
+        model = make_pipeline(options, best, seed=seed).fit(x_fit, y_fit)
     else:
-        x_fit, y_fit = x_train, y_train
-    model = make_pipeline(options, best, seed=seed).fit(x_fit, y_fit)
+        from sklearn.pipeline import Pipeline
+
+        classifier = make_pipeline(options, best, seed=seed)[-1].fit(z_train, y_train)
+        model = Pipeline(list(preprocess.steps) + [("svm", classifier)])
     return {
         "y_pred": model.predict(x_test),
         "scores": model.decision_function(x_test),

@@ -87,10 +87,17 @@ class LogMelExtractor:
 
     def frames(self, waveform):
         """Log-Mel matrix ``[frames, n_mels]`` of one waveform."""
-        from keras_ser.features import log_mel
+        if getattr(self, "_graph", None) is None:
+            import tensorflow as tf
 
-        signal = np.asarray(waveform, np.float32)[None]
-        return np.asarray(log_mel(signal, sample_rate=self.sample_rate, **self.options))[0]
+            from keras_ser.features import log_mel
+
+            # One traced graph for every length: eager calls per file cost more than the maths.
+            self._graph = tf.function(
+                lambda signal: log_mel(signal, sample_rate=self.sample_rate, **self.options),
+                input_signature=[tf.TensorSpec([1, None], tf.float32)],
+            )
+        return self._graph(np.asarray(waveform, np.float32)[None]).numpy()[0]
 
     def extract_frames(self, waveform):
         """``(times in s, matrix [frames, n_mels])`` of one waveform (``pooling="none"``)."""

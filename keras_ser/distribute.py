@@ -104,11 +104,17 @@ def get_strategy(name="default"):
 def _per_example_loss(loss):
     import keras
 
-    loss = keras.losses.get(loss) if isinstance(loss, str) else loss
-    if not isinstance(loss, keras.losses.Loss):
-        raise ParameterError(f"loss must be a keras loss name or keras.losses.Loss, got {loss!r}")
-    config = dict(loss.get_config(), reduction=None)
-    return type(loss).from_config(config)
+    if isinstance(loss, str):
+        try:
+            loss = keras.losses.get(loss)
+        except ValueError:
+            raise ParameterError(f"unknown keras loss {loss!r}") from None
+    if isinstance(loss, keras.losses.Loss):
+        return type(loss).from_config(dict(loss.get_config(), reduction=None))
+    if callable(loss):
+        # A Keras loss function fn(y_true, y_pred) already returns one loss per example.
+        return loss
+    raise ParameterError(f"loss must be a keras loss name, keras.losses.Loss or function, got {loss!r}")
 
 
 def fit(model, dataset, *, strategy, loss, epochs=1, steps_per_epoch=None, class_weight=None,
@@ -131,8 +137,9 @@ def fit(model, dataset, *, strategy, loss, epochs=1, steps_per_epoch=None, class
         unless its options say otherwise.
     strategy : tf.distribute.Strategy
         From :func:`get_strategy`.
-    loss : str or keras.losses.Loss
-        Its reduction is replaced by per-example losses.
+    loss : str, keras.losses.Loss or callable
+        A Keras loss (name, object, or function returning one loss per example);
+        the reduction of a ``Loss`` object is replaced by per-example losses.
     epochs : int
     steps_per_epoch : int, optional
         Steps per epoch; by default one pass over ``dataset``.
@@ -148,11 +155,16 @@ def fit(model, dataset, *, strategy, loss, epochs=1, steps_per_epoch=None, class
 
     Examples
     --------
+    >>> import keras, numpy as np, tensorflow as tf
     >>> strategy = get_strategy("default")
     >>> with strategy.scope():
     ...     model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
     ...     model.compile(optimizer="sgd")
-    >>> history = fit(model, dataset, strategy=strategy, loss="mse", epochs=2)
+    >>> dataset = tf.data.Dataset.from_tensor_slices(
+    ...     (np.ones((8, 3), "float32"), np.zeros((8, 2), "float32"))).batch(4)
+    >>> history = fit(model, dataset, strategy=strategy, loss="mse", epochs=2, progress=False)
+    >>> len(history["loss"])
+    2
     """
     import tensorflow as tf
 

@@ -219,6 +219,8 @@ def test_fit_rejects_uncompiled_model_and_empty_dataset():
     with pytest.raises(ParameterError, match="compile"):
         fit(model, empty.batch(2), strategy=strategy, loss=_loss())
     model.compile(optimizer="sgd")
+    with pytest.raises(ParameterError, match="unknown keras loss 'nope'"):
+        fit(model, empty.batch(2), strategy=strategy, loss="nope")
     with pytest.raises(ParameterError, match="no batch"):
         fit(model, empty.batch(2), strategy=strategy, loss=_loss(), steps_per_epoch=3)
 

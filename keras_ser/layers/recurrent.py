@@ -100,11 +100,15 @@ class BLSTM(keras.layers.Layer):
         self.dropout = float(dropout)
         self.recurrent_dropout = float(recurrent_dropout)
         self.seed = seed
-        cell_class = keras.layers.LSTMCell if states == "hidden" else CellStateLSTMCell
 
         def rnn(direction, go_backwards):
-            cell = cell_class(units, dropout=self.dropout, recurrent_dropout=self.recurrent_dropout, seed=seed)
-            return keras.layers.RNN(cell, return_sequences=True, go_backwards=go_backwards, name=direction)
+            options = dict(dropout=self.dropout, recurrent_dropout=self.recurrent_dropout, seed=seed)
+            if states == "hidden":
+                # keras.layers.LSTM (not RNN(LSTMCell)) keeps the fused cuDNN kernel on GPUs.
+                return keras.layers.LSTM(units, return_sequences=True, go_backwards=go_backwards, name=direction,
+                                         **options)
+            return keras.layers.RNN(CellStateLSTMCell(units, **options), return_sequences=True,
+                                    go_backwards=go_backwards, name=direction)
 
         self.forward_rnn = rnn("forward", False)
         self.backward_rnn = rnn("backward", True)

@@ -100,7 +100,7 @@ def _measure(recipe_name, stage_name, steps):
         y = rng.standard_normal([batch] + shape).astype("float32")
     else:
         y = rng.integers(0, NUM_CLASSES, batch)
-    model.compile(optimizer=make_optimizer(train), loss=_loss(train))
+    model.compile(optimizer=make_optimizer(train), loss=_loss(train), jit_compile=train["jit_compile"])
     described = " + ".join("x".join(str(d) for d in part.shape[1:]) for part in x)
     x = x[0] if len(x) == 1 else x
     for _ in range(WARMUP_STEPS):

@@ -267,7 +267,8 @@ def fit_model(model, train_cfg, train_data, val_data, *, class_weight, log_dir, 
         if train_cfg["loss"] == "ccc"
         else ["accuracy"]
     )
-    model.compile(optimizer=make_optimizer(train_cfg), loss=_loss(train_cfg), metrics=metrics)
+    model.compile(optimizer=make_optimizer(train_cfg), loss=_loss(train_cfg), metrics=metrics,
+                  jit_compile=train_cfg["jit_compile"])
     callbacks = []
     if tensorboard_available():
         callbacks.append(keras.callbacks.TensorBoard(log_dir=str(log_dir), write_graph=False, profile_batch=0))

@@ -287,6 +287,8 @@ def fit_model(model, train_cfg, train_data, val_data, *, class_weight, log_dir, 
                     monitor=monitor, mode=mode, patience=train_cfg["patience"], restore_best_weights=True
                 )
             )
+    if _multi_worker():
+        return _fit_multi_worker(model, train_cfg, train_data, class_weight)
     history = model.fit(
         train_data[0],
         train_data[1],
@@ -307,6 +309,48 @@ def fit_model(model, train_cfg, train_data, val_data, *, class_weight, log_dir, 
         values = record[train_cfg["monitor"]]
         best_epoch = int(np.argmax(values) if stopper[0].mode == "max" else np.argmin(values)) + 1
     return record, epochs_run, best_epoch
+
+
+def _multi_worker():
+    """Whether the current strategy spans several worker processes."""
+    import tensorflow as tf
+
+    strategy = tf.distribute.get_strategy()
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return False
+    return len(strategy.cluster_resolver.cluster_spec().as_dict().get("worker", [])) > 1
+
+
+def _fit_multi_worker(model, train_cfg, train_data, class_weight):
+    """Train with :func:`keras_ser.distribute.fit` for ``train.epochs`` epochs.
+
+    ``Model.fit`` of Keras 3.15 fails with two or more workers (see
+    :mod:`keras_ser.distribute`), so multi-worker runs use that loop instead. It has
+    no callbacks: no validation early stopping, the last epoch's weights are kept.
+    """
+    import logging
+
+    import tensorflow as tf
+
+    from keras_ser.distribute import fit
+
+    if train_cfg["loss"] == "ccc":
+        raise ParameterError("train.loss='ccc' is a statistic of the whole batch and cannot be split "
+                             "across workers; use --strategy default or mirrored")
+    logging.getLogger("keras_ser").warning(
+        "multi_worker: training %d epochs with keras_ser.distribute.fit "
+        "(Keras fit fails with several workers); no validation early stopping",
+        train_cfg["epochs"],
+    )
+    x, y = train_data
+    dataset = (
+        tf.data.Dataset.from_tensor_slices((x, y))
+        .shuffle(len(y), seed=0, reshuffle_each_iteration=True)
+        .batch(train_cfg["batch_size"])
+    )
+    history = fit(model, dataset, strategy=tf.distribute.get_strategy(), loss=_loss(train_cfg),
+                  epochs=train_cfg["epochs"], class_weight=class_weight, progress=train_cfg["verbose"] > 0)
+    return history, train_cfg["epochs"], train_cfg["epochs"]
 
 
 def _class_weight(train_cfg, labels, label_names):

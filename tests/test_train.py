@@ -110,3 +110,28 @@ def test_cli_rejects_bad_arguments(tmp_path, capsys):
     assert "unknown recipe" in capsys.readouterr().err
     assert main(["--out", str(tmp_path / "y"), "--folds", "99", "--no-progress"] + TINY_ARGS) == 2
     assert "no fold '99'" in capsys.readouterr().err
+
+
+def test_multi_worker_training_uses_the_distribute_loop(monkeypatch, tmp_path):
+    from keras_ser import experiment
+
+    calls = []
+    real_fit = __import__("keras_ser.distribute", fromlist=["fit"]).fit
+
+    def spy(*args, **kwargs):
+        calls.append(kwargs)
+        return real_fit(*args, **kwargs)
+
+    monkeypatch.setattr(experiment, "_multi_worker", lambda: True)
+    monkeypatch.setattr("keras_ser.distribute.fit", spy)
+    train = load_recipe("zhao2018_attention_blstm_fcn", ["train.epochs=2", "train.verbose=0"])["train"]
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, activation="softmax")])
+    x = np.random.default_rng(0).standard_normal((8, 3)).astype("float32")
+    y = np.array([0, 1] * 4)
+    history, epochs_run, best = experiment.fit_model(
+        model, train, (x, y), (x, y), class_weight={0: 1.0, 1: 3.0}, log_dir=tmp_path)
+    assert len(calls) == 1 and calls[0]["class_weight"] == {0: 1.0, 1: 3.0}
+    assert epochs_run == best == 2 and len(history["loss"]) == 2
+    with pytest.raises(ParameterError, match="ccc"):
+        experiment.fit_model(model, dict(train, loss="ccc"), (x, y), None, class_weight=None, log_dir=tmp_path)

@@ -75,11 +75,15 @@ def _json_default(value):
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
-def write_predictions(path, ids, labels, predicted, probabilities, label_names):
-    """``predictions.csv``: id, label, predicted, one probability column per class."""
+def write_predictions(path, ids, labels, predicted, probabilities, label_names, prefix="p_"):
+    """``predictions.csv``: id, label, predicted, one score column per class.
+
+    Columns are ``p_<class>`` for probabilities; SVM folds write their decision
+    values as ``score_<class>`` (``prefix="score_"``), which are not probabilities.
+    """
     with open(path, "w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["id", "label", "predicted"] + [f"p_{name}" for name in label_names])
+        writer.writerow(["id", "label", "predicted"] + [f"{prefix}{name}" for name in label_names])
         for row in zip(ids, labels, predicted, probabilities):
             writer.writerow(list(row[:3]) + [f"{p:.6g}" for p in row[3]])
 
@@ -577,7 +581,7 @@ def run_fold(recipe, fold, label_names, fold_dir, *, store=None, frontend=None, 
         y_pred = [index[v] if isinstance(v, str) else int(v) for v in out["y_pred"]]
         scores = np.asarray(out.get("scores") or np.eye(len(label_names))[y_pred], np.float64)
         write_predictions(fold_dir / "predictions.csv", out["ids"], [label_names[k] for k in y_true],
-                          [label_names[k] for k in y_pred], scores, label_names)
+                          [label_names[k] for k in y_pred], scores, label_names, prefix="score_")
         metrics = dict(summary, scores=classification_scores(y_true, y_pred, label_names),
                        params=out.get("params", {}), epochs_run=None, best_epoch=None)
     else:
@@ -589,11 +593,16 @@ def run_fold(recipe, fold, label_names, fold_dir, *, store=None, frontend=None, 
         write_predictions(fold_dir / "predictions.csv", [u.id for u in fold.test],
                           [label_names[k] for k in y_true], [label_names[k] for k in y_pred],
                           probabilities, label_names)
+        validation = {}
         if out["val_probabilities"] is not None:
+            val_pred = out["val_probabilities"].argmax(-1)
             write_predictions(fold_dir / "val_predictions.csv", [u.id for u in fold.validation],
                               [u.label for u in fold.validation],
-                              [label_names[k] for k in out["val_probabilities"].argmax(-1)],
+                              [label_names[k] for k in val_pred],
                               out["val_probabilities"], label_names)
+            # keras_ser.predict picks a run's fold model by validation UA, never by test UA.
+            validation["validation_scores"] = classification_scores(
+                _label_index(list(fold.validation), label_names), val_pred, label_names)
         if out["embeddings"] is not None:
             ids = {"train": fold.train, "validation": fold.validation, "test": fold.test}
             np.savez(fold_dir / "embeddings.npz",
@@ -606,7 +615,7 @@ def run_fold(recipe, fold, label_names, fold_dir, *, store=None, frontend=None, 
                 "corpus": recipe["experiment"]["corpus"], "sample_rate": store.sample_rate,
             })
         metrics = dict(summary, scores=classification_scores(y_true, y_pred, label_names),
-                       epochs_run=out["epochs_run"], best_epoch=out["best_epoch"])
+                       epochs_run=out["epochs_run"], best_epoch=out["best_epoch"], **validation)
         for key in ("stage1_epochs_run", "stage1_best_epoch"):
             if key in out:
                 metrics[key] = out[key]

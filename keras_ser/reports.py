@@ -101,6 +101,16 @@ def results_markdown(results, recipe, label_names):
         if "epochs_run" in results:
             e = results["epochs_run"]
             lines.append(f"- Epochs actually run per fold: min {e['min']}, mean {e['mean']:.1f}, max {e['max']}")
+    if experiment["kind"] == "features_svm" and results.get("per_fold"):
+        params = [f.get("params", {}) for f in results["per_fold"]]
+        features = sorted({p.get("features", "") for p in params} - {""})
+        if features:
+            # The weights statement ("random-init, NOT pretrained") lives in this description.
+            lines.append(f"- Features: {'; '.join(features)}")
+        chosen = [f"{p['parameter']}={p['value']:g}" for p in params if "value" in p]
+        if chosen:
+            lines.append(f"- Classifier: {params[0].get('classifier')}, "
+                         f"regularisation chosen on the validation speaker(s) per fold: {', '.join(chosen)}")
     if results.get("fusion"):
         lines.append(f"- Fusion lambdas tuned on: **{results['fusion']['tune_on']}**")
     if corpus == "EMO-DB-2s":

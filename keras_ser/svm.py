@@ -33,6 +33,7 @@ import pathlib
 import numpy as np
 
 from keras_ser.errors import DataError, ParameterError
+from keras_ser.metrics import unweighted_accuracy
 
 CLASSIFIERS = ("sgd", "linear_svc")
 STANDARDIZE = ("global", "speaker", "none")
@@ -182,13 +183,6 @@ def standardize_per_speaker(features, speakers):
         std = features[rows].std(axis=0)
         out[rows] = (features[rows] - mean) / np.where(std > 0, std, 1.0)
     return out
-
-
-def unweighted_accuracy(y_true, y_pred):
-    """Mean per-class recall over the classes present in ``y_true`` (UA)."""
-    y_true = np.asarray(y_true)
-    y_pred = np.asarray(y_pred)
-    return float(np.mean([np.mean(y_pred[y_true == c] == c) for c in np.unique(y_true)]))
 
 
 def fit_select_predict(train, validation, test, options, *, seed=0):

@@ -135,3 +135,26 @@ def test_multi_worker_training_uses_the_distribute_loop(monkeypatch, tmp_path):
     assert epochs_run == best == 2 and len(history["loss"]) == 2
     with pytest.raises(ParameterError, match="ccc"):
         experiment.fit_model(model, dict(train, loss="ccc"), (x, y), None, class_weight=None, log_dir=tmp_path)
+
+
+def test_features_svm_recipe_end_to_end_report(tmp_path, emodb_dir):
+    # Four EMO-DB speakers (two per gender, so every fold has a same-gender validation speaker).
+    wavs = sorted(p for p in (emodb_dir / "wav").glob("*.wav") if p.name[:2] in {"03", "08", "09", "10"})
+    codes = {"W": "anger", "L": "boredom", "E": "disgust", "A": "fear", "F": "happiness", "T": "sadness",
+             "N": "neutral"}
+    manifest = tmp_path / "emodb4.csv"
+    manifest.write_text("path,label,speaker,gender\n" + "".join(
+        f"{p},{codes[p.name[5]]},{p.name[:2]},{'male' if p.name[:2] in {'03', '10'} else 'female'}\n"
+        for p in wavs))
+    out = tmp_path / "svm"
+    argv = ["--recipe", "zhao2019_features_egemaps", "--corpus", f"manifest:{manifest}", "--out", str(out),
+            "--folds", "03", "--no-progress", "features.name=logmel"]
+    assert main(argv) == 0
+    metrics = _fold_metrics(out, "speaker_03")
+    assert metrics["params"]["value"] in [float(v) for v in metrics["params"]["validation_ua"]]
+    header = (out / "folds" / "speaker_03" / "predictions.csv").read_text().splitlines()[0]
+    assert header.startswith("id,label,predicted,score_")
+    markdown = (out / "results.md").read_text()
+    assert f"- Features: {metrics['params']['features']}" in markdown
+    assert f"alpha={metrics['params']['value']:g}" in markdown
+    assert metrics["scores"]["ua"] > 1 / 7  # log-mel statistics + SVM beat chance on a held-out speaker

@@ -52,7 +52,24 @@ def _preload_smileapi():
             continue
 
 
-def _import_opensmile():
+def import_opensmile():
+    """Import the ``opensmile`` package safely next to TensorFlow.
+
+    ``import opensmile`` loads libSMILEapi.so at once; after TensorFlow it then
+    crashes in ``Smile.process_*`` (see :func:`_preload_smileapi`). Import it
+    through this function whenever TensorFlow may already be loaded.
+
+    Returns
+    -------
+    module
+        The ``opensmile`` package.
+
+    Examples
+    --------
+    >>> opensmile = import_opensmile()
+    >>> opensmile.FeatureSet.eGeMAPSv02.name
+    'eGeMAPSv02'
+    """
     _preload_smileapi()
     try:
         import opensmile
@@ -92,7 +109,7 @@ class OpenSmileExtractor:
             )
         if sample_rate is not None and (not isinstance(sample_rate, (int, np.integer)) or sample_rate <= 0):
             raise ParameterError(f"sample_rate must be a positive int or None, got {sample_rate!r}")
-        opensmile = _import_opensmile()
+        opensmile = import_opensmile()
         self.feature_set = feature_set
         self.sample_rate = sample_rate
         set_name, self.dimension = FEATURE_SETS[feature_set]

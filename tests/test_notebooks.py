@@ -32,8 +32,17 @@ def check_attention_blstm_fcn(ns):
     assert ns["confusion"].sum() == len(ns["y_test"])
 
 
+def check_features_svm(ns):
+    assert ns["x_egemaps"].shape == (len(ns["paths"]), 88)
+    # eGeMAPS + SVM is far above chance (1/7) even on four speakers
+    assert ns["egemaps"]["ua"] > 0.35
+    assert set(ns["egemaps_folds"]) == {f.name for f in ns["folds"]}
+    assert np.isfinite(ns["x_deep"]).all()
+
+
 CHECKS = {
     "01_attention_blstm_fcn_emodb.ipynb": check_attention_blstm_fcn,
+    "02_features_svm_emodb.ipynb": check_features_svm,
 }
 
 

@@ -40,9 +40,16 @@ def check_features_svm(ns):
     assert np.isfinite(ns["x_deep"]).all()
 
 
+def check_serving(ns):
+    assert "waveform" in ns["signature"]
+    assert ns["difference"] <= 1e-5
+    np.testing.assert_allclose(ns["probabilities"].sum(axis=1), 1.0, atol=1e-5)
+
+
 CHECKS = {
     "01_attention_blstm_fcn_emodb.ipynb": check_attention_blstm_fcn,
     "02_features_svm_emodb.ipynb": check_features_svm,
+    "03_train_predict_export.ipynb": check_serving,
 }
 
 

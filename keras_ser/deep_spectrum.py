@@ -60,15 +60,6 @@ def colormap_table(name="viridis", size=256):
     return cmap.resampled(size)(np.arange(size))[:, :3].astype(np.float32)
 
 
-def mel_filterbank(sample_rate, n_fft, n_mels, fmin=0.0, fmax=None):
-    """Slaney-style Mel filters ``[n_fft // 2 + 1, n_mels]`` (librosa's defaults), float32."""
-    import librosa
-
-    return librosa.filters.mel(
-        sr=sample_rate, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax
-    ).T.astype(np.float32)
-
-
 def weights_description(weights):
     """Human-readable statement of which CNN weights are in use.
 
@@ -120,6 +111,8 @@ class SpectrogramImage:
                  resize_method="bilinear"):
         import tensorflow as tf
 
+        from keras_ser import features
+
         for key, value in (("sample_rate", sample_rate), ("n_mels", n_mels), ("image_size", image_size)):
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
                 raise ParameterError(f"{key} must be a positive int, got {value!r}")
@@ -139,7 +132,10 @@ class SpectrogramImage:
         self.image_size = int(image_size)
         self.resize_method = resize_method
         self.colormap = colormap
-        self._mel = tf.constant(mel_filterbank(sample_rate, self.n_fft, n_mels, fmin, fmax))
+        self.win_ms, self.hop_ms = 1000.0 * win_length, 1000.0 * hop_length
+        # librosa's default (Slaney) Mel scale, as DeepSpectrum's librosa spectrograms use.
+        self._mel = tf.constant(features.mel_filterbank(sample_rate, self.n_fft, n_mels, fmin, fmax,
+                                                        htk=False, norm="slaney"), tf.float32)
         self._table = tf.constant(colormap_table(colormap))
         self._fn = tf.function(self._image, input_signature=[tf.TensorSpec([None], tf.float32)])
 
@@ -147,22 +143,18 @@ class SpectrogramImage:
         """Power Mel spectrogram ``[frames, n_mels]`` of a 1-D waveform tensor (librosa's centring)."""
         import tensorflow as tf
 
-        # librosa centres each frame on t * hop with the window in the middle of the FFT
-        # frame; padding by half a *window* and framing at the window length gives the
-        # same windowed samples (the FFT's zero padding changes phase only).
-        half = self.win_samples // 2
-        padded = tf.pad(waveform, [[half, half]])
-        stft = tf.signal.stft(padded, frame_length=self.win_samples, frame_step=self.hop_samples,
-                              fft_length=self.n_fft, window_fn=tf.signal.hann_window, pad_end=False)
-        power = tf.math.square(tf.math.abs(stft))
+        from keras_ser import features
+
+        power = features.power_spectrogram(waveform[None], self.sample_rate, self.win_ms, self.hop_ms,
+                                           self.n_fft, window="hann")[0]
         return tf.matmul(power, self._mel)
 
     def _image(self, waveform):
         import tensorflow as tf
 
-        mel = self.mel_power(waveform)
-        db = 10.0 * tf.math.log(tf.maximum(mel, 1e-10)) / tf.math.log(10.0)
-        db = tf.maximum(db - tf.reduce_max(db), -self.top_db)
+        from keras_ser import features
+
+        db = features.power_to_db(self.mel_power(waveform)[None], top_db=self.top_db)[0]
         low, high = tf.reduce_min(db), tf.reduce_max(db)
         unit = tf.math.divide_no_nan(db - low, high - low)
         index = tf.minimum(tf.cast(tf.floor(unit * 256.0), tf.int32), 255)

@@ -476,6 +476,26 @@ def _neural_fold(recipe, fold, label_names, fold_dir, store, strategy):
     }
 
 
+def _fc7_model(dcnn, name):
+    """Sub-model of the fine-tuned DCNN giving its ``fc7`` activations (002 Sec. 2.4.1)."""
+    import keras
+
+    if "fc7" not in {layer.name for layer in dcnn.layers}:
+        raise ParameterError(f"[stage1] model {name!r} has no layer named 'fc7' to take segment features from")
+    return keras.Model(dcnn.inputs, dcnn.get_layer("fc7").output)
+
+
+def _stage2_kwargs(model_table, feature_dim):
+    """Builder arguments of the stage-2 model; its ``feature_dim`` is the fc7 width."""
+    kwargs = {k: v for k, v in model_table.items() if k != "name"}
+    if kwargs.setdefault("feature_dim", feature_dim) != feature_dim:
+        raise ParameterError(
+            f"model.feature_dim={kwargs['feature_dim']} but the stage-1 fc7 layer has {feature_dim} units; "
+            "drop model.feature_dim (it follows fc7) or change stage1.model_options.fc_units"
+        )
+    return kwargs
+
+
 def _two_stage_fold(recipe, fold, label_names, fold_dir, store, strategy):
     import keras
 
@@ -498,16 +518,19 @@ def _two_stage_fold(recipe, fold, label_names, fold_dir, store, strategy):
             class_weight=_class_weight(stage1, [u.label for u in s1_utts], label_names),
             log_dir=fold_dir / "tensorboard" / "stage1",
         )
-    fc7 = _penultimate(dcnn, prefer="fc7")
+    fc7 = _fc7_model(dcnn, stage1["model"])
 
     # Stage 2: the fc7 activations of an utterance's segments form its sequence.
     def sequences(features):
-        return np.stack([np.asarray(fc7.predict(f, batch_size=stage1["batch_size"], verbose=0)) for f in features])
+        # One predict call over every segment: a call per utterance costs ~0.1 s of Keras overhead each.
+        counts = [len(f) for f in features]
+        values = np.asarray(fc7.predict(np.concatenate(features), batch_size=stage1["batch_size"], verbose=0))
+        return np.stack(np.split(values, np.cumsum(counts)[:-1]))
 
     s2_features, s2_utts = _augmented(store, list(fold.train), train["speed_perturbation"])
     x2, y2 = sequences(s2_features), _label_index(s2_utts, label_names)
     val2 = (sequences(store.get(val_utts)), _label_index(val_utts, label_names)) if val_utts else None
-    model_kwargs = {k: v for k, v in recipe["model"].items() if k != "name"}
+    model_kwargs = _stage2_kwargs(recipe["model"], fc7.output_shape[-1])
     with strategy.scope():
         head = build(recipe["model"]["name"], num_classes=len(label_names), **model_kwargs)
         history2, epochs2, best2 = fit_model(

@@ -151,25 +151,30 @@ def run_fusion(recipe, run_dir, *, corpus, data_dir=None, folds=None, strategy="
 
     Members run into ``RUN_DIR/members/<name>`` with the fusion run's corpus, seed
     and the ``key=value`` overrides that apply to them (``[train]``, ``[model]``
-    ... keys), plus ``experiment.save_features=true`` for feature-level fusion.
+    ... keys, and ``<name>:key=value`` for that member only, see
+    :func:`keras_ser.recipe.member_overrides`), plus ``experiment.save_features=true``
+    for feature-level fusion.
     """
     from keras_ser import reports
     from keras_ser.experiment import run_experiment, write_json, write_predictions
     from keras_ser.metrics import classification_scores
-    from keras_ser.recipe import load_recipe
+    from keras_ser.recipe import load_recipe, member_overrides
 
     fusion = recipe["fusion"]
     run_dir = pathlib.Path(run_dir)
-    member_overrides = [o for o in overrides if not str(o).split("=")[0].startswith(("fusion.", "recipe.", "paper."))]
-    member_overrides += [f"experiment.seed={recipe['experiment']['seed']}", "experiment.save_features=true"]
+    shared = [o for o in overrides if not str(o).split("=")[0].startswith(("fusion.", "recipe.", "paper."))]
+    shared += [f"experiment.seed={recipe['experiment']['seed']}", "experiment.save_features=true"]
     members = {}
     for name in fusion["members"]:
-        member_recipe = load_recipe(name, member_overrides)
+        own = member_overrides(shared, name)
+        member_recipe = load_recipe(name, own)
         results = run_experiment(member_recipe, corpus=corpus, data_dir=data_dir, out=run_dir / "members" / name,
-                                 folds=folds, strategy=strategy, overrides=member_overrides, progress=progress)
+                                 folds=folds, strategy=strategy, overrides=own, progress=progress)
         members[name] = results
-    label_names = members[fusion["members"][0]]["labels"]
-    fold_names = members[fusion["members"][0]]["folds_done"]
+    first = members[fusion["members"][0]]
+    label_names = first["labels"]
+    # Only folds every member has finished can be fused (an interrupted member resumes later).
+    fold_names = [f for f in first["folds_done"] if all(f in r["folds_done"] for r in members.values())]
     levels = ("score", "feature") if fusion["level"] == "both" else (fusion["level"],)
     summary = {}
     for fold_name in fold_names:
@@ -218,9 +223,9 @@ def run_fusion(recipe, run_dir, *, corpus, data_dir=None, folds=None, strategy="
         write_json(level_dir / "config.json", {"recipe": recipe, "corpus": corpus})
         write_json(level_dir / "labels.json", label_names)
         extra = {"fusion": {"level": level, "tune_on": fusion["tune_on"] if level == "score" else None,
-                            "members": fusion["members"], "per_fold": summary.get(level, {})}}
-        results[level] = reports.write_reports(level_dir, recipe, label_names,
-                                               members[fusion["members"][0]]["folds_done"], extra=extra)
+                            "members": fusion["members"], "per_fold": summary.get(level, {})},
+                 "folds_total": first["folds_total"]}
+        results[level] = reports.write_reports(level_dir, recipe, label_names, fold_names, extra=extra)
     combined = {"recipe": recipe["recipe"]["name"], "corpus": corpus, "levels": results,
                 "members": {name: {k: r.get(k) for k in ("pooled", "fold_mean")} for name, r in members.items()}}
     write_json(run_dir / "results.json", combined)

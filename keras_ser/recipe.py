@@ -30,7 +30,10 @@ Sections and keys (``*`` = free-form table passed on as keyword arguments):
 Command-line overrides are ``key=value`` with a dotted key (``train.epochs=2``,
 ``model.units=4``); a bare key (``epochs=2``) is accepted when exactly one
 section holds it. Values are parsed as TOML (``1e-3``, ``true``, ``[0.9, 1.1]``,
-``"x"``) and fall back to a plain string (``corpus=emodb``).
+``"x"``) and fall back to a plain string (``corpus=emodb``). A fusion recipe
+passes its overrides on to every member; ``MEMBER:key=value``
+(``zhang2021_multicnn_2d:model.filters=[8, 8, 8, 8, 8]``) goes to that member only,
+for settings that exist in one member's model or front end and not the others'.
 
 Example
 -------
@@ -206,6 +209,31 @@ def parse_overrides(items):
     return parsed
 
 
+def split_member_key(key):
+    """``"MEMBER:section.key"`` -> ``("MEMBER", "section.key")``; ``(None, key)`` when unscoped."""
+    member, sep, rest = str(key).partition(":")
+    return (member.strip(), rest.strip()) if sep else (None, key)
+
+
+def member_overrides(overrides, member):
+    """The ``key=value`` items a fusion run passes to ``member``: unscoped ones and ``member:`` ones.
+
+    Example
+    -------
+    >>> member_overrides(["epochs=1", "a:model.x=2", "b:model.x=3"], "a")
+    ['epochs=1', 'model.x=2']
+    """
+    chosen = []
+    for item in overrides:
+        key, sep, value = str(item).partition("=")
+        scope, rest = split_member_key(key)
+        if scope is None:
+            chosen.append(str(item))
+        elif scope == member:
+            chosen.append(f"{rest}{sep}{value}")
+    return chosen
+
+
 def _resolve_key(recipe, key):
     if "." in key:
         section, _, rest = key.partition(".")
@@ -248,7 +276,11 @@ def apply_overrides(recipe, overrides):
     pairs = [
         item if isinstance(item, tuple) else parse_overrides([item])[0] for item in overrides
     ]
+    scoped = [key for key, _ in pairs if split_member_key(key)[0] is not None]
     for key, value in pairs:
+        if key in scoped:
+            # Applied to that member by keras_ser.fusion, checked below.
+            continue
         parts = _resolve_key(recipe, key)
         table = recipe
         for part in parts[:-1]:
@@ -256,7 +288,17 @@ def apply_overrides(recipe, overrides):
             if not isinstance(table, dict):
                 raise ParameterError(f"override {key!r}: {part!r} is not a table")
         table[parts[-1]] = value
-    return validate(recipe)
+    recipe = validate(recipe)
+    for key in scoped:
+        member = split_member_key(key)[0]
+        if recipe["experiment"]["kind"] != "fusion":
+            raise ParameterError(f"override {key!r} names a fusion member, but this is not a fusion recipe")
+        if member not in recipe["fusion"]["members"]:
+            raise ParameterError(
+                f"override {key!r}: {member!r} is not a member of this fusion "
+                f"(members: {', '.join(recipe['fusion']['members'])})"
+            )
+    return recipe
 
 
 def _check_type(section, key, value, expected):

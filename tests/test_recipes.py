@@ -103,3 +103,19 @@ def test_unknown_recipe_and_bad_file(tmp_path):
     loop.write_text(f'[recipe]\nextends = "{loop}"\n')
     with pytest.raises(ParameterError, match="circular"):
         load_recipe(loop)
+
+
+def test_member_scoped_overrides_reach_only_that_fusion_member():
+    from keras_ser.recipe import member_overrides
+
+    items = ["train.epochs=1", "zhang2021_multicnn_2d:model.image_size=67", "zhang2021_multicnn_3d:model.filters=[4, 4]"]
+    fusion = load_recipe("zhang2021_multicnn_fusion", items)
+    assert "image_size" not in fusion.get("model", {})
+    assert member_overrides(items, "zhang2021_multicnn_2d") == ["train.epochs=1", "model.image_size=67"]
+    assert member_overrides(items, "zhang2021_multicnn_1d") == ["train.epochs=1"]
+    member = load_recipe("zhang2021_multicnn_3d", member_overrides(items, "zhang2021_multicnn_3d"))
+    assert member["model"]["filters"] == [4, 4] and member["train"]["epochs"] == 1
+    with pytest.raises(ParameterError, match="not a member"):
+        load_recipe("zhang2021_multicnn_fusion", ["zhang2021_multicnn_9d:model.filters=[4]"])
+    with pytest.raises(ParameterError, match="not a fusion recipe"):
+        load_recipe("zhang2021_multicnn_2d", ["zhang2021_multicnn_3d:model.filters=[4]"])

@@ -677,6 +677,27 @@ def _check_config(run_dir, config):
     write_json(path, config)
 
 
+def _check_supported(recipe):
+    """Refuse, before any data is read, a recipe whose training path the runner lacks.
+
+    The fold runners train classifiers on one front-end input with categorical labels.
+    003 (``loss = "ccc"``) regresses continuous arousal / valence / liking and its
+    model takes a second input, aligned word vectors ``[T, 300]`` (Sec. 3.1:
+    Speech2Vec aligned to Word2Vec), which nothing here computes: keras_ser ships no
+    Word2Vec/Speech2Vec models and no SEWA transcripts.
+    """
+    if recipe["experiment"]["kind"] in ("neural", "two_stage") and recipe["train"]["loss"] == "ccc":
+        raise ParameterError(
+            f"recipe {recipe['recipe']['name']!r}: python -m keras_ser.train has no continuous-regression "
+            "path (train.loss='ccc'). 003's model also needs a second input, aligned Speech2Vec/Word2Vec "
+            "vectors [T, 300] per 0.1 s frame (003 Sec. 3.1), that keras_ser cannot compute: it needs "
+            "the SEWA corpus under <data dir>/sewa (audio/, labels/, see keras_ser.data.sewa) and word "
+            "vectors aligned to its transcripts, neither of which is available. Build the model with "
+            "keras_ser.models.build('tzirakis2021_semantic') and train it with keras_ser.metrics.ccc_loss "
+            "on your own [audio_frames, word_vectors] arrays instead"
+        )
+
+
 def run_experiment(recipe, *, corpus=None, data_dir=None, out=None, folds=None, strategy="default",
                    overrides=(), progress=True):
     """Run ``recipe`` over every fold (or ``folds``), resuming finished folds.
@@ -717,6 +738,7 @@ def run_experiment(recipe, *, corpus=None, data_dir=None, out=None, folds=None, 
     recipe = json.loads(json.dumps(recipe))
     if corpus:
         recipe["experiment"]["corpus"] = corpus
+    _check_supported(recipe)
     name = recipe["recipe"]["name"]
     run_dir = pathlib.Path(out) if out else pathlib.Path("runs") / name
     run_dir.mkdir(parents=True, exist_ok=True)

@@ -418,12 +418,85 @@ def _model_kwargs(model_table, frontend):
     return kwargs
 
 
+def _per_fold_statistics(frontend_table):
+    """True when ``standardize="global"`` / ``"speaker"`` statistics are left to each fold."""
+    return frontend_table.get("standardize") in ("global", "speaker") and frontend_table.get("feature_mean") is None
+
+
+def cached_frontend(frontend_table):
+    """The front end whose outputs a run computes once and caches (:class:`FeatureStore`).
+
+    It is the recipe's ``[frontend]``, except that ``standardize="global"`` or
+    ``"speaker"`` without statistics is left out: each fold then standardises
+    the cached features with statistics it computes (:func:`_fold_standardizer`).
+    """
+    from keras_ser.features import FrontEnd
+
+    settings = dict(frontend_table)
+    if _per_fold_statistics(settings):
+        settings["standardize"] = None
+    return FrontEnd(**settings)
+
+
+class _FoldStandardizer:
+    """Feature map of a fold under ``standardize="global"`` or ``"speaker"``.
+
+    * ``"global"``: one mean / std per dimension over the fold's training
+      features (never its validation or test speakers).
+    * ``"speaker"``: each speaker's features are standardised with that
+      speaker's own statistics: a training speaker's over its training
+      features (speed-perturbed copies included), a validation or test
+      speaker's over all of its utterances in the fold, without their labels.
+      This is the per-speaker normalisation the SVM recipes use
+      (``[svm] standardize = "speaker"``); it adapts to the test speaker
+      transductively, so the model expects speaker-normalised input.
+
+    ``frontend`` is the fold's front end with the statistics the test
+    predictions used (the test speakers' pooled frames under ``"speaker"``),
+    so that the saved fold model reproduces them at predict and export time.
+    """
+
+    def __init__(self, frontend_table, fold, train_features, train_utts, store):
+        from keras_ser.features import FrontEnd, feature_statistics
+
+        self.mode = frontend_table["standardize"]
+        self._stats = {}
+        if self.mode == "global":
+            self._stats[None] = feature_statistics(train_features)
+            test_stats = self._stats[None]
+        else:
+            unknown = [u.id for u in (*fold.train, *fold.validation, *fold.test) if u.speaker is None]
+            if unknown:
+                raise ParameterError(
+                    f"frontend.standardize='speaker' needs speaker ids; utterance {unknown[0]!r} has none")
+            by_speaker = {}
+            for features, u in zip(train_features, train_utts):
+                by_speaker.setdefault(u.speaker, []).append(features)
+            for u, features in zip((*fold.validation, *fold.test), store.get([*fold.validation, *fold.test])):
+                by_speaker.setdefault(u.speaker, []).append(features)
+            self._stats = {speaker: feature_statistics(items) for speaker, items in by_speaker.items()}
+            test_stats = feature_statistics(store.get(list(fold.test)))
+        self.frontend = FrontEnd(**dict(frontend_table, feature_mean=test_stats[0], feature_std=test_stats[1]))
+        self._stats = {k: (np.asarray(m, np.float32), np.asarray(sd, np.float32)) for k, (m, sd) in self._stats.items()}
+
+    def __call__(self, features, utterances):
+        def stats(u):
+            return self._stats[None if self.mode == "global" else u.speaker]
+
+        return [(f - stats(u)[0]) / stats(u)[1] for f, u in zip(features, utterances)]
+
+
 def _neural_fold(recipe, fold, label_names, fold_dir, store, strategy):
     from keras_ser.models import build
 
     experiment, train = recipe["experiment"], recipe["train"]
     segments = experiment["pooling"] == "mean_segments"
     train_features, train_utts = _augmented(store, list(fold.train), train["speed_perturbation"])
+    fold_frontend, standardized = None, (lambda features, utterances: features)
+    if _per_fold_statistics(recipe["frontend"]):
+        standardized = _FoldStandardizer(recipe["frontend"], fold, train_features, train_utts, store)
+        fold_frontend = standardized.frontend
+        train_features = standardized(train_features, train_utts)
     y_train_utt = _label_index(train_utts, label_names)
     val_utts = list(fold.validation)
     test_utts = list(fold.test)
@@ -437,7 +510,7 @@ def _neural_fold(recipe, fold, label_names, fold_dir, store, strategy):
     val_data, val_utterance = None, None
     if val_utts:
         y_val_utt = _label_index(val_utts, label_names)
-        x_val, y_val, val_owner = arrays(store.get(val_utts), y_val_utt)
+        x_val, y_val, val_owner = arrays(standardized(store.get(val_utts), val_utts), y_val_utt)
         val_data = (x_val, y_val)
         val_utterance = (y_val_utt, val_owner) if segments else None
     model_kwargs = _model_kwargs(recipe["model"], store.frontend)
@@ -450,7 +523,7 @@ def _neural_fold(recipe, fold, label_names, fold_dir, store, strategy):
         )
 
     def predict(utterances):
-        x, _, owner = arrays(store.get(utterances), np.zeros(len(utterances), np.int64))
+        x, _, owner = arrays(standardized(store.get(utterances), utterances), np.zeros(len(utterances), np.int64))
         probabilities = model.predict(x, batch_size=train["batch_size"], verbose=0)
         return _mean_by_owner(probabilities, owner, len(utterances)) if segments else probabilities
 
@@ -461,7 +534,7 @@ def _neural_fold(recipe, fold, label_names, fold_dir, store, strategy):
         for part, utts in (("train", list(fold.train)), ("validation", val_utts), ("test", test_utts)):
             if not utts:
                 continue
-            x, _, owner = arrays(store.get(utts), np.zeros(len(utts), np.int64))
+            x, _, owner = arrays(standardized(store.get(utts), utts), np.zeros(len(utts), np.int64))
             values = np.asarray(extractor.predict(x, batch_size=train["batch_size"], verbose=0))
             embeddings[part] = _mean_by_owner(values, owner, len(utts)) if segments else values
     return {
@@ -473,6 +546,7 @@ def _neural_fold(recipe, fold, label_names, fold_dir, store, strategy):
         "test_probabilities": predict(test_utts),
         "val_probabilities": predict(val_utts) if val_utts else None,
         "embeddings": embeddings,
+        "frontend": fold_frontend,
     }
 
 
@@ -633,7 +707,7 @@ def run_fold(recipe, fold, label_names, fold_dir, *, store=None, frontend=None, 
                      **{f"{part}_ids": np.array([u.id for u in ids[part]]) for part in out["embeddings"]})
         write_json(fold_dir / "history.json", out["history"])
         if recipe["experiment"]["save_models"]:
-            _save_model_dir(fold_dir / "model", out["model"], frontend, label_names, {
+            _save_model_dir(fold_dir / "model", out["model"], out.get("frontend") or frontend, label_names, {
                 "recipe": recipe["recipe"]["name"], "fold": fold.name, "pooling": out["pooling"],
                 "corpus": recipe["experiment"]["corpus"], "sample_rate": store.sample_rate,
             })
@@ -763,10 +837,8 @@ def run_experiment(recipe, *, corpus=None, data_dir=None, out=None, folds=None, 
     store = frontend = strategy_obj = None
     if todo and recipe["experiment"]["kind"] in ("neural", "two_stage"):
         from keras_ser.distribute import get_strategy
-        from keras_ser.features import FrontEnd
 
-        frontend_kwargs = dict(recipe["frontend"])
-        frontend = FrontEnd(**frontend_kwargs)
+        frontend = cached_frontend(recipe["frontend"])
         store = FeatureStore(frontend)
         strategy_obj = get_strategy(strategy)
     bar = tqdm(chosen, desc=name, unit="fold", disable=not progress)

@@ -482,18 +482,20 @@ _DEFAULTS = dict(
     mel_norm="slaney", log="db", top_db=80.0, num_frames=None, delta_orders=0, delta_width=5, nested_deltas=True,
     segment_frames=64, segment_hop=64, channels=3, delta_scope="segment", image_size=None, image_range=None,
     stack_depth=None, stack_hop=None, raw_scale=None, segment_samples=625, segment_hop_samples=None,
-    sequence_frames=None, pad_end=False, standardize=None,
+    sequence_frames=None, pad_end=False, standardize=None, feature_mean=None, feature_std=None,
 )
 
 
 def standardize_utterance(features, epsilon=1e-5):
     """Per-utterance, per-dimension standardisation over time (CMVN).
 
-    None of the papers states a feature normalisation; raw dB log-mels
-    (about -80..0) saturate the LSTM gates of the BLSTM branches, which have no
-    BatchNorm, so the ``zhao2019`` / ``zhao2018`` recipes switch this on
-    (``FrontEnd(..., standardize="utterance")``). It is computed in the graph,
-    so exported models carry it.
+    None of the papers states a feature normalisation. Raw dB log-mels (band
+    means of -10 to -45 dB and standard deviations near 15-20 dB on EMO-DB)
+    saturate the LSTM gates of the BLSTM branches, which have no BatchNorm.
+    This per-utterance map fixes that, so the ``zhao2019`` / ``zhao2018``
+    recipes switch it on, at the price of removing each utterance's level per
+    band (an arousal cue; ``standardize="global"`` keeps it). It is computed
+    in the graph, so exported models carry it.
 
     Parameters
     ----------
@@ -515,6 +517,45 @@ def standardize_utterance(features, epsilon=1e-5):
     """
     mean, variance = tf.nn.moments(features, axes=[-2], keepdims=True)
     return (features - mean) * tf.math.rsqrt(variance + epsilon)
+
+
+def feature_statistics(features, epsilon=1e-5):
+    """Per-dimension mean and standard deviation over every frame of a training set.
+
+    The statistics of ``FrontEnd(..., standardize="global")``: the experiment
+    runner computes them on each fold's training utterances (after speed
+    perturbation) and stores them in the fold's front end, so that predict and
+    export apply the same affine map in the graph.
+
+    Parameters
+    ----------
+    features : sequence of np.ndarray
+        ``[frames, dims]`` arrays (frame counts may differ).
+    epsilon : float
+        Added to the variance, so that a constant dimension gets std ``sqrt(epsilon)``.
+
+    Returns
+    -------
+    (list of float, list of float)
+        Mean and standard deviation per dimension, accumulated in float64.
+
+    Examples
+    --------
+    >>> mean, std = feature_statistics([np.array([[1.0], [3.0]]), np.array([[5.0]])])
+    >>> [round(v, 3) for v in mean + std]
+    [3.0, 1.633]
+    """
+    rows = [np.asarray(f, np.float64).reshape(-1, np.shape(f)[-1]) for f in features]
+    if not rows or not sum(len(r) for r in rows):
+        raise ParameterError("feature_statistics needs at least one frame")
+    if len({r.shape[1] for r in rows}) != 1:
+        raise ParameterError(f"feature_statistics got frames of different widths {sorted({r.shape[1] for r in rows})}")
+    frames = np.concatenate(rows)
+    if not np.all(np.isfinite(frames)):
+        raise ParameterError("feature_statistics got non-finite feature values")
+    mean = frames.mean(axis=0)
+    std = np.sqrt(frames.var(axis=0) + epsilon)
+    return mean.tolist(), std.tolist()
 
 
 @keras.saving.register_keras_serializable(package="keras_ser")
@@ -553,8 +594,14 @@ class FrontEnd(keras.layers.Layer):
       partial last segment / sequence by zero padding.
 
     ``standardize="utterance"`` standardises ``"log_mel"`` features per
-    utterance and dimension over time (:func:`standardize_utterance`); off in
-    every preset because no paper states it.
+    utterance and dimension over time (:func:`standardize_utterance`);
+    ``standardize="global"`` maps them with fixed per-dimension statistics
+    ``(x - feature_mean) / feature_std`` (:func:`feature_statistics` of a
+    training set), which keeps level differences between utterances (loud
+    anger, soft sadness) that per-utterance CMVN removes. ``"speaker"`` is the
+    same map with one speaker's statistics (per-speaker normalisation: the
+    experiment runner standardises every speaker with its own). Off in every
+    preset because no paper states a normalisation.
 
     Examples
     --------
@@ -614,8 +661,26 @@ class FrontEnd(keras.layers.Layer):
             raise ParameterError(f"preemphasis must lie in [0, 1), got {s['preemphasis']!r}")
         if s["duration"] is not None and s["duration"] <= 0:
             raise ParameterError(f"duration must be positive seconds or None, got {s['duration']!r}")
-        if s["standardize"] not in (None, "utterance"):
-            raise ParameterError(f"standardize must be None or 'utterance', got {s['standardize']!r}")
+        if s["standardize"] not in (None, "utterance", "global", "speaker"):
+            raise ParameterError(
+                f"standardize must be None, 'utterance', 'global' or 'speaker', got {s['standardize']!r}")
+        if s["standardize"] is not None and s["representation"] != "log_mel":
+            raise ParameterError(f"standardize applies to representation='log_mel' only, not {s['representation']!r}")
+        stats = (s["feature_mean"], s["feature_std"])
+        if s["standardize"] in ("global", "speaker"):
+            if stats[0] is None or stats[1] is None:
+                raise ParameterError(
+                    f"standardize={s['standardize']!r} needs feature_mean and feature_std "
+                    "(keras_ser.features.feature_statistics; the experiment runner computes them per fold)")
+            width = s["n_mels"] * (s["delta_orders"] + 1)
+            for key, values in zip(("feature_mean", "feature_std"), stats):
+                if len(values) != width or not all(np.isfinite(v) for v in values):
+                    raise ParameterError(f"{key} must hold {width} finite values (one per feature), got {len(values)}")
+            if min(stats[1]) <= 0:
+                raise ParameterError("feature_std must be positive")
+            s["feature_mean"], s["feature_std"] = [float(v) for v in stats[0]], [float(v) for v in stats[1]]
+        elif stats != (None, None):
+            raise ParameterError("feature_mean / feature_std are used only with standardize='global' or 'speaker'")
         if s["log"] not in ("db", "ln"):
             raise ParameterError(f"log must be 'db' or 'ln', got {s['log']!r}")
         if s["channels"] not in (1, 2, 3):
@@ -666,6 +731,8 @@ class FrontEnd(keras.layers.Layer):
                                for o in orders], axis=-1)
         if s["standardize"] == "utterance":
             feats = standardize_utterance(feats)
+        elif s["standardize"] in ("global", "speaker"):
+            feats = (feats - tf.constant(s["feature_mean"], tf.float32)) / tf.constant(s["feature_std"], tf.float32)
         return feats
 
     def _mel_segments(self, x):

@@ -1,6 +1,3 @@
-import os
-import pathlib
-
 import pytest
 
 from keras_ser.paths import corpus_dir

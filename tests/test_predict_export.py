@@ -189,7 +189,6 @@ _FRESH_PROCESS = textwrap.dedent("""
 def test_export_saved_model_cli_and_fresh_process(tmp_path, model_dirs, wavs):
     from keras_ser import audio
     from keras_ser.export import export
-    from keras_ser.predict import Predictor
 
     run = _fake_run(tmp_path, model_dirs["segments"], val_ua=(0.625, 0.875, 0.75), test_ua=(1, 0, 1))
     out = tmp_path / "serving" / "1"

@@ -18,8 +18,7 @@ import pytest
 
 from keras_ser import audio
 from keras_ser.errors import ParameterError
-from keras_ser.experiment import _model_kwargs, read_predictions, run_experiment
-from keras_ser.features import FrontEnd
+from keras_ser.experiment import _model_kwargs, cached_frontend, read_predictions, run_experiment
 from keras_ser.models import available, build, info
 from keras_ser.recipe import available_recipes, load_recipe
 from keras_ser.train import main
@@ -48,7 +47,7 @@ def test_recipe_model_takes_its_front_end_output(name):
     if kind == "features_svm":
         return
     assert recipe["model"]["name"] in available()
-    frontend = FrontEnd(**recipe["frontend"])
+    frontend = cached_frontend(recipe["frontend"])
     waveform = np.random.default_rng(0).standard_normal((1, 2 * int(frontend.sample_rate))).astype("float32")
     per_utterance = tuple(np.asarray(frontend(waveform)).shape[1:])
     segments = recipe["experiment"]["pooling"] == "mean_segments" or kind == "two_stage"

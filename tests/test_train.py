@@ -94,6 +94,73 @@ def test_resume_skips_finished_folds_and_is_deterministic(tmp_path, emodb_dir):
                        out=resumed, folds=["03"], progress=False)
 
 
+@pytest.mark.parametrize("mode", ["global", "speaker"])
+def test_fold_standardization_statistics_and_saved_front_end(tmp_path, emodb_dir, mode):
+    from keras_ser import audio
+    from keras_ser.data import load_corpus, make_folds
+    from keras_ser.features import FrontEnd, feature_statistics
+
+    run_dir = tmp_path / mode
+    _run(run_dir, "09", [f"frontend.standardize={mode}"])
+    model_dir = run_dir / "folds" / "speaker_09" / "model"
+    settings = json.loads((model_dir / "frontend.json").read_text())
+    fold = next(f for f in make_folds("loso", load_corpus("emodb", emodb_dir)) if f.name == "speaker_09")
+    raw = FrontEnd("zhao2019")
+
+    def features(utterances):
+        return [raw(audio.load(u.path, sr=16000)[None]).numpy()[0] for u in utterances]
+
+    # "global": the training speakers' statistics; "speaker": the test speaker's own.
+    expected = feature_statistics(features(fold.train if mode == "global" else fold.test))
+    assert settings["standardize"] == mode
+    np.testing.assert_allclose(settings["feature_mean"], expected[0], rtol=1e-5)
+    np.testing.assert_allclose(settings["feature_std"], expected[1], rtol=1e-5)
+    other = feature_statistics(features(fold.test if mode == "global" else fold.train))
+    assert np.abs(np.subtract(other[0], expected[0])).max() > 1e-3
+
+    # The saved fold (front end with its statistics + model) reproduces the stored probabilities.
+    import csv
+    model = keras.saving.load_model(model_dir / "model.keras")
+    with open(run_dir / "folds" / "speaker_09" / "predictions.csv") as handle:
+        rows = list(csv.DictReader(handle))[:3]
+    waves = np.stack([audio.load(emodb_dir / "wav" / f"{r['id']}.wav", sr=16000) for r in rows])
+    probabilities = model.predict(FrontEnd.from_config(settings)(waves), verbose=0)
+    labels = json.loads((model_dir / "labels.json").read_text())
+    np.testing.assert_allclose(probabilities, [[float(r[f"p_{n}"]) for n in labels] for r in rows],
+                               rtol=1e-4, atol=1e-5)
+
+
+def test_speaker_standardization_normalizes_every_speaker_with_its_own_statistics():
+    from keras_ser.data import Fold, Utterance
+    from keras_ser.experiment import _FoldStandardizer
+
+    rng = np.random.default_rng(0)
+    utts = {s: [Utterance(id=f"{s}{k}", path=f"{s}{k}.wav", label="anger", speaker=s) for k in range(3)] for s in "abcd"}
+    offset = {"a": 0.0, "b": 30.0, "c": -20.0, "d": 5.0}
+    feats = {u.id: offset[s] + rng.standard_normal((7, 4)) * (1 + ord(s) % 3)
+             for s, us in utts.items() for u in us}
+
+    class Store:
+        def get(self, utterances):
+            return [feats[u.id] for u in utterances]
+
+    fold = Fold(name="d", train=tuple(utts["a"] + utts["b"]), validation=tuple(utts["c"]), test=tuple(utts["d"]))
+    train = list(fold.train)
+    standardizer = _FoldStandardizer({"preset": "zhao2019", "n_mels": 4, "standardize": "speaker"},
+                                     fold, Store().get(train), train, Store())
+    for speaker, us in utts.items():
+        out = np.concatenate(standardizer(Store().get(us), us))
+        np.testing.assert_allclose(out.mean(0), 0.0, atol=1e-5)
+        np.testing.assert_allclose(out.std(0), 1.0, atol=1e-3)
+    np.testing.assert_allclose(standardizer.frontend.settings["feature_mean"],
+                               np.concatenate(Store().get(utts["d"])).mean(0), rtol=1e-6)
+    nameless = Fold(name="x", train=(Utterance(id="x", path="x.wav", label="anger", speaker=None),), validation=(),
+                    test=tuple(utts["d"]))
+    with pytest.raises(ParameterError, match="speaker ids"):
+        _FoldStandardizer({"preset": "zhao2019", "standardize": "speaker"}, nameless, [], list(nameless.train),
+                          Store())
+
+
 def test_legacy_decay_schedule_matches_keras2_formula():
     recipe = load_recipe("zhao2019_attention_blstm_fcn")
     optimizer = make_optimizer(recipe["train"])

@@ -322,6 +322,12 @@ class EmbeddingExtractor:
         if not frontend_path.is_file():
             raise DataError(f"model directory {self.model_dir} has no frontend.json")
         frontend_config = json.loads(frontend_path.read_text())
+        if frontend_config.get("standardize") == "speaker":
+            # Its stored statistics are the test speaker's; other speakers' waveforms would be mis-scaled.
+            raise ParameterError(
+                f"{self.model_dir} was trained on per-speaker standardised features (standardize='speaker'); "
+                "a waveform extractor does not know each speaker's statistics. Use a run trained with "
+                "frontend.standardize=utterance or global, or its embeddings.npz (experiment.save_features=true)")
         self.frontend = FrontEnd.from_config(frontend_config)
         self.sample_rate = int(frontend_config.get("sample_rate", 16000))
         model = keras.saving.load_model(self.model_dir / "model.keras", compile=False)

@@ -100,6 +100,8 @@ def _save_model_dir(path, pooling="none"):
 
 
 def test_embedding_extractor_reads_the_fold_model(tmp_path, waveform, emodb_wavs):
+    from keras_ser.features import FrontEnd
+
     run = tmp_path / "run"
     frontend, model = _save_model_dir(run / "folds" / "speaker_03" / "model")
     _save_model_dir(run / "folds" / "speaker_08" / "model")
@@ -114,3 +116,8 @@ def test_embedding_extractor_reads_the_fold_model(tmp_path, waveform, emodb_wavs
         get_extractor(f"embedding:{run}", fold="speaker_99")
     with pytest.raises(DataError):
         get_extractor(f"embedding:{tmp_path / 'nothing'}")
+    speaker_normalised = run / "folds" / "speaker_08" / "model" / "frontend.json"
+    speaker_normalised.write_text(json.dumps(FrontEnd(
+        "zhao2019", standardize="speaker", feature_mean=[0.0] * 40, feature_std=[1.0] * 40).get_config()))
+    with pytest.raises(ParameterError, match="per-speaker"):
+        get_extractor(f"embedding:{run}", fold="speaker_08")

@@ -7,7 +7,7 @@ Usage::
         [--no-progress] [key=value ...]
 
 With no arguments it runs the README's default recipe ``zhao2018_attention_blstm_fcn``
-(leave-one-speaker-out on EMO-DB, about 25 minutes on 2 CPU cores) into
+(leave-one-speaker-out on EMO-DB, about 30 minutes on 2 CPU cores) into
 ``runs/zhao2018_attention_blstm_fcn``. ``zhao2019_attention_blstm_fcn`` (000's
 two-layer model on 500-frame inputs) takes hours per LOSO run on a CPU.
 Re-running the same command resumes: folds whose ``metrics.json`` exists are

@@ -428,7 +428,7 @@ def cached_frontend(frontend_table):
 
     It is the recipe's ``[frontend]``, except that ``standardize="global"`` or
     ``"speaker"`` without statistics is left out: each fold then standardises
-    the cached features with statistics it computes (:func:`_fold_standardizer`).
+    the cached features with statistics it computes (:class:`_FoldStandardizer`).
     """
     from keras_ser.features import FrontEnd
 

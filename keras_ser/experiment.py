@@ -187,6 +187,38 @@ class FeatureStore:
         return [self._features[(u.id, factor)] for u in utterances]
 
 
+def pad_stack(features, pad_value=0.0):
+    """Stack ``[frames, ...]`` arrays, right-padding shorter ones along time with ``pad_value``.
+
+    A variable-length front end (``num_frames=None``) gives utterances of
+    different lengths different frame counts, and so do speed-perturbed copies
+    (002 Sec. 3.2) even of equal-length utterances. The padded frames carry the
+    models' ``mask_value`` (:mod:`keras_ser.models.attention_blstm_fcn`), so
+    the recurrent and pooling layers ignore them. Padding is applied after any
+    standardisation, so it stays exactly ``pad_value``.
+
+    Raises
+    ------
+    keras_ser.errors.DataError
+        If the arrays differ in more than their first (time) axis, or if they
+        differ in length and ``pad_value`` is None (a model without masking).
+    """
+    shapes = {f.shape for f in features}
+    if len(shapes) == 1:
+        return np.stack(features)
+    if len({s[1:] for s in shapes}) != 1:
+        raise DataError(f"front-end outputs differ beyond the time axis: shapes {sorted(shapes)[:3]}")
+    if pad_value is None:
+        raise DataError(
+            f"front-end outputs have {min(s[0] for s in shapes)} to {max(s[0] for s in shapes)} frames but "
+            "the model has no mask_value to pad with; set frontend.num_frames for a fixed length")
+    frames = max(s[0] for s in shapes)
+    out = np.full((len(features), frames) + features[0].shape[1:], pad_value, dtype=features[0].dtype)
+    for row, f in zip(out, features):
+        row[:f.shape[0]] = f
+    return out
+
+
 def _label_index(utterances, label_names):
     index = {name: k for k, name in enumerate(label_names)}
     try:
@@ -504,7 +536,7 @@ def _neural_fold(recipe, fold, label_names, fold_dir, store, strategy):
     def arrays(features, y):
         if segments:
             return _flatten_segments(features, y)
-        return np.stack(features), y, None
+        return pad_stack(features, recipe["model"].get("mask_value", 0.0)), y, None
 
     x_train, y_train, _ = arrays(train_features, y_train_utt)
     val_data, val_utterance = None, None

@@ -225,3 +225,21 @@ def test_features_svm_recipe_end_to_end_report(tmp_path, emodb_dir):
     assert f"- Features: {metrics['params']['features']}" in markdown
     assert f"alpha={metrics['params']['value']:g}" in markdown
     assert metrics["scores"]["ua"] > 1 / 7  # log-mel statistics + SVM beat chance on a held-out speaker
+
+
+def test_pad_stack_pads_time_with_the_mask_value_only():
+    from keras_ser.errors import DataError
+    from keras_ser.experiment import pad_stack
+
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal((5, 3)), rng.standard_normal((2, 3))
+    out = pad_stack([a, b], pad_value=-1.5)
+    assert out.shape == (2, 5, 3)
+    np.testing.assert_array_equal(out[0], a)
+    np.testing.assert_array_equal(out[1, :2], b)
+    assert np.all(out[1, 2:] == -1.5)
+    np.testing.assert_array_equal(pad_stack([a, a]), np.stack([a, a]))
+    with pytest.raises(DataError, match="beyond the time axis"):
+        pad_stack([a, rng.standard_normal((5, 4))])
+    with pytest.raises(DataError, match="no mask_value"):
+        pad_stack([a, b], pad_value=None)

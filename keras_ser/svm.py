@@ -313,6 +313,53 @@ def _labels_to_index(utterances, label_names, part):
         raise DataError(f"{part} utterance label {exc.args[0]!r} is not in label_names {label_names}") from None
 
 
+def stored_embeddings(run_dir, fold, layer="embedding"):
+    """The ``embeddings.npz`` a neural run wrote for ``fold``, as one matrix, or None.
+
+    A run with ``experiment.save_features = true`` stores, per fold, the
+    ``"embedding"`` layer's output for the fold's training, validation and test
+    utterances, computed at training time with the fold's own front end. For a
+    model trained on per-speaker standardised features (``frontend.standardize =
+    "speaker"``) this is the only correct source: every speaker's features were
+    standardised with that speaker's statistics, which a waveform extractor of the
+    saved model does not know (it holds the test speaker's only).
+
+    Parameters
+    ----------
+    run_dir : path-like
+        The run directory (``folds/<fold>/embeddings.npz``).
+    fold : keras_ser.data.splits.Fold
+    layer : str
+        Only ``"embedding"`` is stored; another layer name returns None.
+
+    Returns
+    -------
+    (numpy.ndarray, str) or None
+        The ``[train + validation + test, dim]`` matrix in the fold's utterance order
+        and a description, or None when the run has no such file.
+
+    Raises
+    ------
+    keras_ser.errors.DataError
+        If the file's utterance ids are not the fold's (another corpus or protocol).
+    """
+    path = pathlib.Path(run_dir) / "folds" / fold.name / "embeddings.npz"
+    if layer != "embedding" or not path.is_file():
+        return None
+    with np.load(path) as stored:
+        blocks = []
+        for part in ("train", "validation", "test"):
+            utterances = getattr(fold, part)
+            if not utterances:
+                continue
+            ids = list(stored[f"{part}_ids"]) if f"{part}_ids" in stored else []
+            if ids != [u.id for u in utterances]:
+                raise DataError(f"{path}: its {part} utterances are not those of fold {fold.name} "
+                                "(was the run made on another corpus or protocol?)")
+            blocks.append(np.asarray(stored[f"{part}_x"], np.float64))
+    return np.concatenate(blocks), f"embedding of {run_dir} fold {fold.name} (stored embeddings.npz)"
+
+
 def run_fold(config, fold, label_names, work_dir):
     """Extract (cached), standardise, tune on validation speakers, and predict one fold.
 
@@ -367,17 +414,23 @@ def run_fold(config, fold, label_names, work_dir):
         cache_dir = (work_dir.parent.parent if work_dir.parent.name == "folds" else work_dir) / "feature_cache"
 
     extractor_options = dict(features_cfg)
+    parts = {"train": fold.train, "validation": fold.validation, "test": fold.test}
+    everything = [u for part in parts.values() for u in part]
+    stored = None
     if name.startswith("embedding:"):
         # Each fold's network was trained without this fold's test speaker: use that one.
         extractor_options.setdefault("fold", fold.name)
-    extractor = get_extractor(name, **extractor_options)
-    corpus = experiment.get("corpus", config.get("corpus", ""))
-    cache = FeatureCache(cache_dir, {"features": name, "options": extractor_options, "corpus": corpus,
-                                     "sample_rate": extractor.sample_rate})
-    parts = {"train": fold.train, "validation": fold.validation, "test": fold.test}
-    everything = [u for part in parts.values() for u in part]
-    progress = bool(config.get("progress", (config.get("train") or {}).get("verbose", 1)))
-    matrix = cache.get(everything, lambda utts: extract_utterance_features(extractor, utts, progress=progress))
+        stored = stored_embeddings(name[len("embedding:"):], fold, extractor_options.get("layer", "embedding"))
+    if stored is not None:
+        matrix, description = stored
+    else:
+        extractor = get_extractor(name, **extractor_options)
+        description = extractor.description
+        corpus = experiment.get("corpus", config.get("corpus", ""))
+        cache = FeatureCache(cache_dir, {"features": name, "options": extractor_options, "corpus": corpus,
+                                         "sample_rate": extractor.sample_rate})
+        progress = bool(config.get("progress", (config.get("train") or {}).get("verbose", 1)))
+        matrix = cache.get(everything, lambda utts: extract_utterance_features(extractor, utts, progress=progress))
     if options["standardize"] == "speaker":
         matrix = standardize_per_speaker(matrix, [u.speaker for u in everything])
     bounds = np.cumsum([0] + [len(p) for p in parts.values()])
@@ -401,7 +454,7 @@ def run_fold(config, fold, label_names, work_dir):
             "parameter": "alpha" if options["classifier"] == "sgd" else "C",
             "value": result["value"],
             "validation_ua": {str(k): v for k, v in result["validation_ua"].items()},
-            "features": extractor.description,
+            "features": description,
             "dimension": int(matrix.shape[1]),
             "pca": options["pca"],
             "standardize": options["standardize"],

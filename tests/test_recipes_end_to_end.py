@@ -177,3 +177,40 @@ def test_two_stage_head_reads_fc7_sequences_of_the_fine_tuned_dcnn(manifest, tmp
         np.testing.assert_allclose(np.asarray(head(sequence[None], training=False))[0], row, atol=1e-5)
     # The saved chain (front end -> DCNN fc7 per segment -> head) gives the same scores.
     np.testing.assert_allclose(predictor.predict_files(ids[:2]), probabilities[:2], atol=1e-5)
+
+
+def test_speed_perturbed_variable_length_training_and_svm_on_stored_speaker_embeddings(manifest, tmp_path):
+    from keras_ser.data import load_corpus, make_folds
+    from keras_ser.errors import DataError
+    from keras_ser.svm import stored_embeddings
+
+    # zhao2018's front end keeps each waveform's length: 0.9x copies are longer than the originals,
+    # so the training batch is padded with the model's mask value (this used to fail in np.stack).
+    run = tmp_path / "zhao2018"
+    status = main([
+        "--recipe", "zhao2018_attention_blstm_fcn", "--corpus", manifest, "--out", str(run), "--folds", "03",
+        "--no-progress", "train.epochs=1", "train.verbose=0", "model.rnn_units=4", "model.conv_filters=[4, 4]",
+        "model.dnn_units=[4]", "train.speed_perturbation=[0.9, 1.0, 1.1]", "frontend.standardize=speaker",
+        "experiment.save_features=true",
+    ])
+    assert status == 0
+    stored = np.load(run / "folds" / "speaker_03" / "embeddings.npz")
+    fold = next(f for f in make_folds("loso", load_corpus(manifest)) if f.name == "speaker_03")
+    assert list(stored["test_ids"]) == [u.id for u in fold.test]
+
+    # The per-speaker model cannot be run from waveforms (its front end holds one speaker's
+    # statistics), so the SVM reads the fold's stored embeddings instead.
+    svm_run = tmp_path / "svm"
+    status = main(["--recipe", "zhao2019_features_embedding", "--corpus", manifest, "--out", str(svm_run),
+                   "--folds", "03", "--no-progress", f"features.name=embedding:{run}"])
+    assert status == 0
+    params = json.loads((svm_run / "folds" / "speaker_03" / "metrics.json").read_text())["params"]
+    assert "stored embeddings.npz" in params["features"] and params["dimension"] == stored["test_x"].shape[1]
+    matrix, _ = stored_embeddings(run, fold)
+    np.testing.assert_array_equal(matrix, np.concatenate([stored["train_x"], stored["validation_x"],
+                                                          stored["test_x"]]))
+    assert stored_embeddings(run, fold, layer="fc") is None
+    other = next(f for f in make_folds("loso", load_corpus(manifest)) if f.name == "speaker_08")
+    with pytest.raises(DataError, match="not those of fold speaker_03"):
+        stored_embeddings(run, type(fold)(name="speaker_03", train=other.train, validation=other.validation,
+                                          test=other.test))

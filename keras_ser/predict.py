@@ -2,7 +2,7 @@
 
 Command line::
 
-    python -m keras_ser.predict RUN_OR_MODEL_DIR file.wav [file.wav ...] [--fold NAME] [--json]
+    python -m keras_ser.predict RUN_OR_MODEL_DIR file.wav [file.wav ...] [--fold NAME] [--json] [--adapt-speaker]
 
 A MODEL DIR (contract D) holds ``model.keras`` (taking the front-end output),
 ``frontend.json`` (``FrontEnd.get_config()``), ``labels.json`` (output order) and
@@ -10,6 +10,12 @@ A MODEL DIR (contract D) holds ``model.keras`` (taking the front-end output),
 ``audio.load(path, sr=front end rate) -> FrontEnd -> model -> pooling``; with
 ``"mean_segments"`` the model scores every segment of the utterance and the
 utterance's probabilities are the mean of its segment probabilities (001 Sec. 3.1).
+
+A model trained with ``frontend.standardize = "speaker"`` expects features
+standardised with the statistics of the speaker being recognised. Its saved front
+end holds those of its fold's test speaker; ``--adapt-speaker`` (or
+:meth:`Predictor.adapt_to_speaker`) computes them from the given files instead,
+which must then all be one speaker's.
 
 Choosing the fold of a RUN_DIR
 ------------------------------
@@ -223,6 +229,49 @@ class Predictor:
         predictor.reason = reason
         return predictor
 
+    @property
+    def speaker_standardized(self):
+        """True for a model trained on per-speaker standardised features (``standardize="speaker"``).
+
+        Its front end holds the statistics of its fold's test speaker(s); for
+        another speaker call :meth:`adapt_to_speaker` first.
+        """
+        return self.frontend.settings.get("standardize") == "speaker"
+
+    def adapt_to_speaker(self, waveforms):
+        """Standardise with the statistics of one new speaker, computed from ``waveforms``.
+
+        The per-speaker normalisation of training (``frontend.standardize="speaker"``,
+        :class:`keras_ser.experiment._FoldStandardizer`): every dimension of the
+        front-end output is mapped with the mean and standard deviation over all
+        frames of this speaker's utterances, no labels needed. Use several
+        utterances of the speaker: one utterance's statistics amount to
+        per-utterance standardisation.
+
+        Parameters
+        ----------
+        waveforms : sequence of 1-D arrays
+            The speaker's utterances at :attr:`sample_rate` (lengths may differ).
+
+        Raises
+        ------
+        ParameterError
+            If the model is not speaker-standardised, or ``waveforms`` is empty.
+        """
+        from keras_ser.features import FrontEnd, feature_statistics
+
+        if not self.speaker_standardized:
+            raise ParameterError(
+                f"{self.model_dir} was trained with frontend.standardize="
+                f"{self.frontend.settings.get('standardize')!r}, not 'speaker'; it needs no speaker statistics")
+        if len(waveforms) == 0:
+            raise ParameterError("adapt_to_speaker needs at least one waveform of the speaker")
+        config = self.frontend.get_config()
+        raw = FrontEnd.from_config(dict(config, standardize=None, feature_mean=None, feature_std=None))
+        mean, std = feature_statistics([np.asarray(raw(np.asarray(w, np.float32)[None]))[0] for w in waveforms])
+        self.frontend = FrontEnd.from_config(dict(config, feature_mean=mean, feature_std=std))
+        self.reason += f"; standardised with the statistics of the {len(waveforms)} given utterance(s)"
+
     def predict_waveforms(self, waveforms):
         """Probabilities ``[batch, classes]`` (float32 NumPy) of waveforms at :attr:`sample_rate`.
 
@@ -266,9 +315,20 @@ def main(argv=None):
     parser.add_argument("files", nargs="+", help="audio files (any rate; resampled)")
     parser.add_argument("--fold", help="fold of a RUN_DIR (default: best validation UA)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.add_argument("--adapt-speaker", action="store_true",
+                        help="the files are one speaker: standardise with their statistics "
+                             "(models trained with frontend.standardize=speaker)")
     args = parser.parse_args(argv)
     try:
         predictor = Predictor.from_path(args.model, args.fold)
+        if args.adapt_speaker:
+            from keras_ser import audio
+
+            predictor.adapt_to_speaker([audio.load(path, sr=predictor.sample_rate) for path in args.files])
+        elif predictor.speaker_standardized:
+            print(f"note: {predictor.model_dir} standardises features with the statistics of its fold's test "
+                  "speaker; for another speaker pass several of that speaker's files with --adapt-speaker",
+                  file=sys.stderr)
         probabilities = predictor.predict_files(args.files)
     except (DataError, ParameterError) as error:
         print(f"error: {error}", file=sys.stderr)

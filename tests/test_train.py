@@ -129,6 +129,27 @@ def test_fold_standardization_statistics_and_saved_front_end(tmp_path, emodb_dir
     np.testing.assert_allclose(probabilities, [[float(r[f"p_{n}"]) for n in labels] for r in rows],
                                rtol=1e-4, atol=1e-5)
 
+    # predict --adapt-speaker: the statistics come from the given files of one speaker.
+    from keras_ser.predict import Predictor
+    from keras_ser.predict import main as predict_main
+
+    predictor = Predictor(model_dir)
+    assert predictor.speaker_standardized == (mode == "speaker")
+    if mode == "global":
+        with pytest.raises(ParameterError, match="not 'speaker'"):
+            predictor.adapt_to_speaker([waves[0]])
+        assert predict_main([str(model_dir), str(emodb_dir / "wav" / f"{rows[0]['id']}.wav"),
+                             "--adapt-speaker"]) == 2
+        return
+    predictor.adapt_to_speaker([audio.load(u.path, sr=16000) for u in fold.test])
+    np.testing.assert_allclose(predictor.frontend.settings["feature_mean"], expected[0], rtol=1e-5)
+    np.testing.assert_allclose(predictor.predict_waveforms(waves), probabilities, rtol=1e-4, atol=1e-5)
+    predictor.adapt_to_speaker([audio.load(u.path, sr=16000) for u in fold.train if u.speaker == "03"])
+    np.testing.assert_allclose(predictor.frontend.settings["feature_mean"],
+                               feature_statistics(features([u for u in fold.train if u.speaker == "03"]))[0],
+                               rtol=1e-5)
+    assert np.abs(predictor.predict_waveforms(waves) - probabilities).max() > 1e-4
+
 
 def test_speaker_standardization_normalizes_every_speaker_with_its_own_statistics():
     from keras_ser.data import Fold, Utterance

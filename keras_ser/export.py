@@ -2,9 +2,13 @@
 
 Command line::
 
-    python -m keras_ser.export RUN_OR_MODEL_DIR OUT_DIR [--fold NAME]
+    python -m keras_ser.export RUN_OR_MODEL_DIR OUT_DIR [--fold NAME] [--speaker-files A.wav B.wav ...]
 
-(a RUN_DIR's fold is chosen as in :mod:`keras_ser.predict`). The SavedModel is a
+(a RUN_DIR's fold is chosen as in :mod:`keras_ser.predict`). A model trained on
+per-speaker standardised features (``frontend.standardize = "speaker"``) serves
+one speaker: its graph holds fixed statistics, by default those of its fold's
+test speaker; ``--speaker-files`` bakes in those of the speaker whose files are
+given (:meth:`keras_ser.predict.Predictor.adapt_to_speaker`). The SavedModel is a
 ``tf.Module`` with the whole chain ``FrontEnd -> model -> segment pooling`` in the
 graph, so a client sends raw audio and needs no keras_ser:
 
@@ -91,7 +95,7 @@ def _serving_module(predictor):
     return SERServing()
 
 
-def export(path, out_dir, fold=None):
+def export(path, out_dir, fold=None, speaker_files=()):
     """Write the SavedModel of ``path`` (RUN_DIR or MODEL DIR) to ``out_dir``.
 
     Parameters
@@ -102,6 +106,9 @@ def export(path, out_dir, fold=None):
         New or empty directory (TF Serving expects ``<model>/<version>/``).
     fold : str, optional
         Fold of a RUN_DIR; default: best validation UA.
+    speaker_files : sequence of path-like
+        Utterances of the one speaker a per-speaker standardised model will serve;
+        the graph standardises with their statistics.
 
     Returns
     -------
@@ -121,6 +128,10 @@ def export(path, out_dir, fold=None):
     if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
         raise ParameterError(f"export directory {out_dir} exists and is not empty")
     predictor = Predictor.from_path(path, fold)
+    if speaker_files:
+        from keras_ser import audio
+
+        predictor.adapt_to_speaker([audio.load(f, sr=predictor.sample_rate) for f in speaker_files])
     module = _serving_module(predictor)
     tf.saved_model.save(
         module, str(out_dir),
@@ -138,9 +149,11 @@ def main(argv=None):
     parser.add_argument("model", help="a RUN_DIR of keras_ser.train or a MODEL DIR")
     parser.add_argument("out_dir", help="new or empty output directory")
     parser.add_argument("--fold", help="fold of a RUN_DIR (default: best validation UA)")
+    parser.add_argument("--speaker-files", nargs="+", default=(), metavar="WAV",
+                        help="utterances of the speaker a per-speaker standardised model will serve")
     args = parser.parse_args(argv)
     try:
-        predictor = export(args.model, args.out_dir, args.fold)
+        predictor = export(args.model, args.out_dir, args.fold, args.speaker_files)
     except (DataError, ParameterError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

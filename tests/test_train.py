@@ -150,6 +150,17 @@ def test_fold_standardization_statistics_and_saved_front_end(tmp_path, emodb_dir
                                rtol=1e-5)
     assert np.abs(predictor.predict_waveforms(waves) - probabilities).max() > 1e-4
 
+    # export --speaker-files bakes that speaker's statistics into the served graph.
+    import tensorflow as tf
+
+    from keras_ser.export import export
+
+    speaker_03 = [u.path for u in fold.train if u.speaker == "03"]
+    export(model_dir, tmp_path / "serving" / "1", speaker_files=speaker_03)
+    serve = tf.saved_model.load(str(tmp_path / "serving" / "1")).signatures["serving_default"]
+    np.testing.assert_allclose(serve(waveform=tf.constant(waves))["probabilities"].numpy(),
+                               predictor.predict_waveforms(waves), atol=1e-5)
+
 
 def test_speaker_standardization_normalizes_every_speaker_with_its_own_statistics():
     from keras_ser.data import Fold, Utterance

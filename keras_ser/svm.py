@@ -357,7 +357,7 @@ def stored_embeddings(run_dir, fold, layer="embedding"):
                 raise DataError(f"{path}: its {part} utterances are not those of fold {fold.name} "
                                 "(was the run made on another corpus or protocol?)")
             blocks.append(np.asarray(stored[f"{part}_x"], np.float64))
-    return np.concatenate(blocks), f"embedding of {run_dir} fold {fold.name} (stored embeddings.npz)"
+    return np.concatenate(blocks), f"embedding of {run_dir}, each fold's own network (stored embeddings.npz)"
 
 
 def run_fold(config, fold, label_names, work_dir):

@@ -158,6 +158,9 @@ def main(argv=None):
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(predictor.reason)
+    if predictor.speaker_standardized and not args.speaker_files:
+        print(f"note: the SavedModel standardises features with the statistics of the test speaker of "
+              f"{predictor.model_dir}; to serve another speaker, export with --speaker-files", file=sys.stderr)
     print(f"SavedModel written to {args.out_dir}: serving_default(waveform float32 [batch, samples] "
           f"at {predictor.sample_rate} Hz) -> probabilities [batch, {len(predictor.labels)}], "
           f"label_names {predictor.labels}")

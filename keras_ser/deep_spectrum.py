@@ -301,6 +301,10 @@ class EmbeddingExtractor:
         Name of the layer whose output is the representation.
 
     Waveforms are expected at the front end's ``sample_rate`` (``frontend.json``).
+    A model trained on per-speaker standardised features
+    (``frontend.standardize="speaker"``) has ``speaker_standardized = True``:
+    :func:`keras_ser.extract.extract` then needs each input's speaker and
+    standardises every speaker with its own statistics (:meth:`adapt_to_speaker`).
 
     Examples
     --------
@@ -322,13 +326,9 @@ class EmbeddingExtractor:
         if not frontend_path.is_file():
             raise DataError(f"model directory {self.model_dir} has no frontend.json")
         frontend_config = json.loads(frontend_path.read_text())
-        if frontend_config.get("standardize") == "speaker":
-            # Its stored statistics are the test speaker's; other speakers' waveforms would be mis-scaled.
-            raise ParameterError(
-                f"{self.model_dir} was trained on per-speaker standardised features (standardize='speaker'); "
-                "a waveform extractor does not know each speaker's statistics. Use a run trained with "
-                "frontend.standardize=utterance or global, or its embeddings.npz (experiment.save_features=true)")
         self.frontend = FrontEnd.from_config(frontend_config)
+        # Its stored statistics are the fold's test speaker's: every other speaker needs its own.
+        self.speaker_standardized = frontend_config.get("standardize") == "speaker"
         self.sample_rate = int(frontend_config.get("sample_rate", 16000))
         model = keras.saving.load_model(self.model_dir / "model.keras", compile=False)
         try:
@@ -339,6 +339,17 @@ class EmbeddingExtractor:
         self.dimension = int(output.shape[-1])
         self.feature_names = [f"embedding_{i}" for i in range(self.dimension)]
         self.description = f"{layer} of {self.model_dir} ({self.meta.get('recipe', 'trained model')})"
+
+    def adapt_to_speaker(self, waveforms):
+        """Standardise with one speaker's statistics (models with ``standardize="speaker"``).
+
+        :func:`keras_ser.extract.extract` calls it before each speaker's files, so
+        that every speaker is embedded as the runner standardised it in training
+        (:func:`keras_ser.features.with_speaker_statistics`).
+        """
+        from keras_ser.features import with_speaker_statistics
+
+        self.frontend = with_speaker_statistics(self.frontend, waveforms)
 
     def _embed(self, batch):
         import keras

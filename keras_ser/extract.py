@@ -153,11 +153,12 @@ def get_extractor(name, **options):
 
 @dataclasses.dataclass
 class Item:
-    """One input file: ``name`` (row name), ``path``, ``label`` (None if unknown)."""
+    """One input file: ``name`` (row name), ``path``, ``label`` and ``speaker`` (None if unknown)."""
 
     name: str
     path: pathlib.Path
     label: object = None
+    speaker: object = None
 
 
 def resolve_inputs(spec, data_dir=None):
@@ -191,7 +192,7 @@ def resolve_inputs(spec, data_dir=None):
         utterances = data.load_corpus(corpus, data_dir=directory)
         names = data.label_names(corpus) if not corpus.startswith("manifest:") else sorted(
             {u.label for u in utterances})
-        return [Item(u.id, pathlib.Path(u.path), u.label) for u in utterances], list(names)
+        return [Item(u.id, pathlib.Path(u.path), u.label, u.speaker) for u in utterances], list(names)
     if not path.is_dir():
         raise DataError(f"--input {text!r} is not a corpus name ({', '.join(sorted(corpora))}), "
                         "a manifest file or a directory")
@@ -317,6 +318,10 @@ def extract(extractor, items, *, window=None, hop=None, batch_size=32, progress=
         :class:`Item`\\ s, utterances (``.id``, ``.path``, ``.label``) or paths.
     window, hop : float, optional
         Window and hop in seconds: one row per window with a ``timestamp``.
+        An extractor with ``speaker_standardized`` (an embedding of a model trained
+        with ``frontend.standardize="speaker"``) is adapted to each speaker's files
+        before they are embedded, so every item needs a ``speaker`` (corpus or
+        manifest input).
     batch_size : int
         Waveforms (or windows) per extractor call: the CNN's batch.
     progress : bool
@@ -341,24 +346,34 @@ def extract(extractor, items, *, window=None, hop=None, batch_size=32, progress=
     framewise = getattr(extractor, "framewise", False)
     if framewise and window is not None:
         raise ParameterError("framewise features already have one row per frame; drop --window/--hop")
-    names, stamps, labels, blocks = [], [], [], []
-    pending = []  # (name, timestamp, label, waveform) awaiting a batched extractor call
+    names, stamps, labels, blocks, owners = [], [], [], [], []
+    pending = []  # (item index, name, timestamp, label, waveform) awaiting a batched extractor call
 
     def flush():
         if pending:
-            blocks.append(np.asarray(extractor.extract_batch([p[3] for p in pending]), np.float32))
-            for name, stamp, label, _ in pending:
+            blocks.append(np.asarray(extractor.extract_batch([p[4] for p in pending]), np.float32))
+            for index, name, stamp, label, _ in pending:
+                owners.append(index)
                 names.append(name)
                 stamps.append(stamp)
                 labels.append(label)
             pending.clear()
 
     rate = extractor.sample_rate
-    for item in _progress(items, len(items), progress, getattr(extractor, "description", "extract")[:40]):
+    by_speaker = getattr(extractor, "speaker_standardized", False)
+    order = _speaker_order(items) if by_speaker else list(range(len(items)))
+    adapted_to = None  # speakers are never None when by_speaker
+    for index in _progress(order, len(items), progress, getattr(extractor, "description", "extract")[:40]):
+        item = items[index]
+        if by_speaker and item.speaker != adapted_to:
+            flush()  # the pending windows belong to the previous speaker's statistics
+            extractor.adapt_to_speaker([load(i.path, sr=rate) for i in items if i.speaker == item.speaker])
+            adapted_to = item.speaker
         if rate is None:  # openSMILE on the file at its native rate
             if window is not None:
                 raise ParameterError("windows need a sample_rate; native-rate openSMILE extracts whole files")
             blocks.append(extractor.extract_file(item.path)[None])
+            owners.append(index)
             names.append(item.name)
             stamps.append(0.0)
             labels.append(item.label)
@@ -367,27 +382,45 @@ def extract(extractor, items, *, window=None, hop=None, batch_size=32, progress=
         if framewise:
             times, matrix = extractor.extract_frames(waveform)
             blocks.append(np.asarray(matrix, np.float32))
+            owners.extend([index] * len(times))
             names.extend([item.name] * len(times))
             stamps.extend(times)
             labels.extend([item.label] * len(times))
             continue
         size = int(round(window * rate)) if window else len(waveform)
         for start in segment_starts(len(waveform), rate, window, hop):
-            pending.append((item.name, start / rate, item.label, waveform[start:start + size]))
+            pending.append((index, item.name, start / rate, item.label, waveform[start:start + size]))
             if len(pending) >= batch_size:
                 flush()
     flush()
+    # Rows in input order (speaker grouping may have reordered them); a stable sort keeps windows in time order.
+    rows = np.argsort(np.asarray(owners), kind="stable")
+    names, stamps, labels = [names[r] for r in rows], [stamps[r] for r in rows], [labels[r] for r in rows]
     timestamps = np.asarray(stamps, np.float64) if (window is not None or framewise) else None
-    return FeatureTable(names=names, timestamps=timestamps, features=np.concatenate(blocks),
+    return FeatureTable(names=names, timestamps=timestamps, features=np.concatenate(blocks)[rows],
                         feature_names=list(extractor.feature_names), labels=labels,
                         description=getattr(extractor, "description", ""))
+
+
+def _speaker_order(items):
+    """Item indices grouped by speaker (in order of first appearance), for per-speaker statistics."""
+    missing = [item.name for item in items if item.speaker is None]
+    if missing:
+        raise ParameterError(
+            f"the model standardises each speaker with its own statistics (frontend.standardize='speaker'), "
+            f"but input {missing[0]!r} has no speaker: give a corpus name or a manifest with a speaker column")
+    first = {}
+    for index, item in enumerate(items):
+        first.setdefault(item.speaker, index)
+    return sorted(range(len(items)), key=lambda i: (first[items[i].speaker], i))
 
 
 def _as_item(item):
     if isinstance(item, Item):
         return item
     if hasattr(item, "path") and hasattr(item, "id"):
-        return Item(str(item.id), pathlib.Path(item.path), getattr(item, "label", None))
+        return Item(str(item.id), pathlib.Path(item.path), getattr(item, "label", None),
+                    getattr(item, "speaker", None))
     path = pathlib.Path(item)
     return Item(path.name, path)
 

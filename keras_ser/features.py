@@ -776,3 +776,43 @@ class FrontEnd(keras.layers.Layer):
         config = super().get_config()
         config.update({"preset": self.preset, **self.settings})
         return config
+
+
+def with_speaker_statistics(frontend, waveforms):
+    """A copy of a ``standardize="speaker"`` front end holding one speaker's statistics.
+
+    The per-speaker normalisation of the experiment runner, for a speaker it has
+    not seen: :func:`feature_statistics` over every frame of the speaker's
+    utterances (unstandardised front-end outputs, no labels needed) become the
+    ``feature_mean`` / ``feature_std`` of the returned front end. Use several
+    utterances: one utterance's statistics amount to per-utterance standardisation.
+
+    Parameters
+    ----------
+    frontend : FrontEnd
+        With ``standardize="speaker"``.
+    waveforms : sequence of 1-D arrays
+        The speaker's utterances at ``frontend.sample_rate`` (lengths may differ).
+
+    Raises
+    ------
+    keras_ser.errors.ParameterError
+        If ``frontend`` is not speaker-standardised or ``waveforms`` is empty.
+
+    Examples
+    --------
+    >>> fe = FrontEnd("zhao2019", standardize="speaker", feature_mean=[0.0] * 40, feature_std=[1.0] * 40)
+    >>> rng = np.random.default_rng(0)
+    >>> adapted = with_speaker_statistics(fe, [0.1 * rng.standard_normal(16000) for _ in range(3)])
+    >>> bool(np.abs(np.mean(adapted(0.1 * rng.standard_normal((1, 16000)).astype("float32")))) < 0.5)
+    True
+    """
+    config = frontend.get_config()
+    if config.get("standardize") != "speaker":
+        raise ParameterError(f"the front end has standardize={config.get('standardize')!r}, not 'speaker'; "
+                             "it takes no speaker statistics")
+    if len(waveforms) == 0:
+        raise ParameterError("speaker statistics need at least one waveform of the speaker")
+    raw = FrontEnd.from_config(dict(config, standardize=None, feature_mean=None, feature_std=None))
+    mean, std = feature_statistics([np.asarray(raw(np.asarray(w, np.float32)[None]))[0] for w in waveforms])
+    return FrontEnd.from_config(dict(config, feature_mean=mean, feature_std=std))

@@ -241,12 +241,8 @@ class Predictor:
     def adapt_to_speaker(self, waveforms):
         """Standardise with the statistics of one new speaker, computed from ``waveforms``.
 
-        The per-speaker normalisation of training (``frontend.standardize="speaker"``,
-        :class:`keras_ser.experiment._FoldStandardizer`): every dimension of the
-        front-end output is mapped with the mean and standard deviation over all
-        frames of this speaker's utterances, no labels needed. Use several
-        utterances of the speaker: one utterance's statistics amount to
-        per-utterance standardisation.
+        The per-speaker normalisation of training (``frontend.standardize="speaker"``):
+        see :func:`keras_ser.features.with_speaker_statistics`.
 
         Parameters
         ----------
@@ -258,18 +254,13 @@ class Predictor:
         ParameterError
             If the model is not speaker-standardised, or ``waveforms`` is empty.
         """
-        from keras_ser.features import FrontEnd, feature_statistics
+        from keras_ser.features import with_speaker_statistics
 
         if not self.speaker_standardized:
             raise ParameterError(
                 f"{self.model_dir} was trained with frontend.standardize="
                 f"{self.frontend.settings.get('standardize')!r}, not 'speaker'; it needs no speaker statistics")
-        if len(waveforms) == 0:
-            raise ParameterError("adapt_to_speaker needs at least one waveform of the speaker")
-        config = self.frontend.get_config()
-        raw = FrontEnd.from_config(dict(config, standardize=None, feature_mean=None, feature_std=None))
-        mean, std = feature_statistics([np.asarray(raw(np.asarray(w, np.float32)[None]))[0] for w in waveforms])
-        self.frontend = FrontEnd.from_config(dict(config, feature_mean=mean, feature_std=std))
+        self.frontend = with_speaker_statistics(self.frontend, waveforms)
         self.reason += f"; standardised with the statistics of the {len(waveforms)} given utterance(s)"
 
     def predict_waveforms(self, waveforms):

@@ -119,5 +119,8 @@ def test_embedding_extractor_reads_the_fold_model(tmp_path, waveform, emodb_wavs
     speaker_normalised = run / "folds" / "speaker_08" / "model" / "frontend.json"
     speaker_normalised.write_text(json.dumps(FrontEnd(
         "zhao2019", standardize="speaker", feature_mean=[0.0] * 40, feature_std=[1.0] * 40).get_config()))
-    with pytest.raises(ParameterError, match="per-speaker"):
-        get_extractor(f"embedding:{run}", fold="speaker_08")
+    # A per-speaker model embeds each speaker with its own statistics, so plain paths are refused.
+    per_speaker = get_extractor(f"embedding:{run}", fold="speaker_08")
+    assert per_speaker.speaker_standardized and not ex.speaker_standardized
+    with pytest.raises(ParameterError, match="has no speaker"):
+        extract(per_speaker, emodb_wavs[:2], progress=False)

@@ -210,6 +210,23 @@ def test_speed_perturbed_variable_length_training_and_svm_on_stored_speaker_embe
     np.testing.assert_array_equal(matrix, np.concatenate([stored["train_x"], stored["validation_x"],
                                                           stored["test_x"]]))
     assert stored_embeddings(run, fold, layer="fc") is None
+
+    # From waveforms, each speaker is standardised with its own statistics, as in training: the
+    # validation and test speakers' embeddings equal the stored ones (the training speakers'
+    # training statistics also held their speed-perturbed copies), rows stay in input order.
+    from keras_ser.deep_spectrum import EmbeddingExtractor
+    from keras_ser.extract import extract
+
+    extractor = EmbeddingExtractor(run, fold="speaker_03")
+    assert extractor.speaker_standardized
+    mixed = [u for pair in zip(fold.test, fold.validation) for u in pair]  # alternating speakers
+    table = extract(extractor, mixed, progress=False)
+    assert table.names == [u.id for u in mixed]
+    expected = {uid: row for part in ("validation", "test")
+                for uid, row in zip(stored[f"{part}_ids"], stored[f"{part}_x"])}
+    np.testing.assert_allclose(table.features, [expected[u.id] for u in mixed], rtol=1e-4, atol=1e-5)
+    with pytest.raises(ParameterError, match="has no speaker"):
+        extract(extractor, [u.path for u in fold.test], progress=False)
     other = next(f for f in make_folds("loso", load_corpus(manifest)) if f.name == "speaker_08")
     with pytest.raises(DataError, match="not those of fold speaker_03"):
         stored_embeddings(run, type(fold)(name="speaker_03", train=other.train, validation=other.validation,

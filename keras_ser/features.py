@@ -492,10 +492,10 @@ def standardize_utterance(features, epsilon=1e-5):
     None of the papers states a feature normalisation. Raw dB log-mels (band
     means of -10 to -45 dB and standard deviations near 15-20 dB on EMO-DB)
     saturate the LSTM gates of the BLSTM branches, which have no BatchNorm.
-    This per-utterance map fixes that, so the ``zhao2019`` / ``zhao2018``
-    recipes switch it on, at the price of removing each utterance's level per
-    band (an arousal cue; ``standardize="global"`` keeps it). It is computed
-    in the graph, so exported models carry it.
+    This per-utterance map fixes that, at the price of removing each
+    utterance's level per band (an arousal cue; ``standardize="global"`` and
+    ``"speaker"`` keep it, and the ``zhao2019`` / ``zhao2018`` recipes use
+    ``"speaker"``). It is computed in the graph, so exported models carry it.
 
     Parameters
     ----------

@@ -327,8 +327,10 @@ class EmbeddingExtractor:
             raise DataError(f"model directory {self.model_dir} has no frontend.json")
         frontend_config = json.loads(frontend_path.read_text())
         self.frontend = FrontEnd.from_config(frontend_config)
-        # Its stored statistics are the fold's test speaker's: every other speaker needs its own.
+        # Its stored statistics are the fold's test speaker's: every other speaker needs its own,
+        # so such an extractor embeds nothing before adapt_to_speaker.
         self.speaker_standardized = frontend_config.get("standardize") == "speaker"
+        self._adapted = False
         self.sample_rate = int(frontend_config.get("sample_rate", 16000))
         model = keras.saving.load_model(self.model_dir / "model.keras", compile=False)
         try:
@@ -350,6 +352,7 @@ class EmbeddingExtractor:
         from keras_ser.features import with_speaker_statistics
 
         self.frontend = with_speaker_statistics(self.frontend, waveforms)
+        self._adapted = True
 
     def _embed(self, batch):
         import keras
@@ -367,7 +370,18 @@ class EmbeddingExtractor:
         return values
 
     def extract_batch(self, waveforms):
-        """Embeddings ``[n, dimension]``; equal-length waveforms share one forward pass."""
+        """Embeddings ``[n, dimension]``; equal-length waveforms share one forward pass.
+
+        Raises
+        ------
+        ParameterError
+            For a per-speaker standardised model not yet adapted to a speaker.
+        """
+        if self.speaker_standardized and not self._adapted:
+            raise ParameterError(
+                f"{self.model_dir} standardises each speaker with its own statistics "
+                "(frontend.standardize='speaker'): call adapt_to_speaker() with the speaker's waveforms first, "
+                "or use keras_ser.extract.extract on utterances that carry speaker ids")
         out = np.zeros((len(waveforms), self.dimension), np.float32)
         by_length = {}
         for i, wave in enumerate(waveforms):

@@ -124,3 +124,7 @@ def test_embedding_extractor_reads_the_fold_model(tmp_path, waveform, emodb_wavs
     assert per_speaker.speaker_standardized and not ex.speaker_standardized
     with pytest.raises(ParameterError, match="has no speaker"):
         extract(per_speaker, emodb_wavs[:2], progress=False)
+    with pytest.raises(ParameterError, match="adapt_to_speaker"):  # e.g. the scikit-learn transformer
+        per_speaker.extract_batch([waveform])
+    per_speaker.adapt_to_speaker([waveform])
+    assert per_speaker.extract_batch([waveform]).shape == (1, 5)

@@ -320,7 +320,8 @@ def fit_model(model, train_cfg, train_data, val_data, *, class_weight, log_dir, 
             mode = "max" if monitor.endswith(("ua", "accuracy", "ccc")) else "min"
             callbacks.append(
                 keras.callbacks.EarlyStopping(
-                    monitor=monitor, mode=mode, patience=train_cfg["patience"], restore_best_weights=True
+                    monitor=monitor, mode=mode, patience=train_cfg["patience"], restore_best_weights=True,
+                    start_from_epoch=train_cfg["start_from_epoch"],
                 )
             )
     if _multi_worker():
@@ -341,9 +342,10 @@ def fit_model(model, train_cfg, train_data, val_data, *, class_weight, log_dir, 
     best_epoch = epochs_run
     stopper = [c for c in callbacks if isinstance(c, keras.callbacks.EarlyStopping)]
     if stopper and train_cfg["monitor"] in record:
-        # restore_best_weights keeps this epoch's weights.
-        values = record[train_cfg["monitor"]]
-        best_epoch = int(np.argmax(values) if stopper[0].mode == "max" else np.argmin(values)) + 1
+        # restore_best_weights keeps this epoch's weights; the warm-up epochs are never chosen.
+        skip = min(train_cfg["start_from_epoch"], len(record[train_cfg["monitor"]]) - 1)
+        values = record[train_cfg["monitor"]][skip:]
+        best_epoch = skip + int(np.argmax(values) if stopper[0].mode == "max" else np.argmin(values)) + 1
     return record, epochs_run, best_epoch
 
 

@@ -76,6 +76,9 @@ TRAIN_KEYS = {
     "early_stopping": (bool, True),
     "monitor": (str, "val_loss"),
     "patience": (int, 10),
+    # Epochs before early stopping may pick a best epoch (keras EarlyStopping's warm-up): with one
+    # small validation speaker, val_ua can peak by chance in the first few epochs.
+    "start_from_epoch": (int, 0),
     "speed_perturbation": (list, []),
     "verbose": (int, 1),
     # XLA is off by default: on CPU it made the zhao2019 training step 2.9x slower
@@ -325,7 +328,7 @@ def _check_training(section, table):
     for key in ("learning_rate", "batch_size", "epochs"):
         if table[key] <= 0:
             raise ParameterError(f"[{section}] {key} must be > 0, got {table[key]!r}")
-    for key in ("decay", "momentum", "clipnorm", "patience"):
+    for key in ("decay", "momentum", "clipnorm", "patience", "start_from_epoch"):
         if table[key] < 0:
             raise ParameterError(f"[{section}] {key} must be >= 0, got {table[key]!r}")
     factors = table["speed_perturbation"]

@@ -275,3 +275,21 @@ def test_pad_stack_pads_time_with_the_mask_value_only():
         pad_stack([a, rng.standard_normal((5, 4))])
     with pytest.raises(DataError, match="no mask_value"):
         pad_stack([a, b], pad_value=None)
+
+
+def test_early_stopping_warm_up_never_picks_an_early_epoch(tmp_path):
+    from keras_ser import experiment
+
+    # lr 0: the validation loss is the same every epoch, so the best epoch is the first one considered.
+    train = dict(load_recipe("zhao2018_attention_blstm_fcn", ["train.verbose=0"])["train"],
+                 learning_rate=0.0, epochs=5, monitor="val_loss", patience=10)
+    x = np.random.default_rng(0).standard_normal((8, 3)).astype("float32")
+    y = np.array([0, 1] * 4)
+    for warm_up, expected in ((0, 1), (2, 3), (9, 5)):
+        keras.utils.set_random_seed(0)
+        model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, activation="softmax")])
+        _, epochs_run, best = experiment.fit_model(model, dict(train, start_from_epoch=warm_up), (x, y), (x, y),
+                                                   class_weight=None, log_dir=tmp_path)
+        assert (epochs_run, best) == (5, expected), warm_up
+    with pytest.raises(ParameterError, match="start_from_epoch"):
+        load_recipe("zhao2018_attention_blstm_fcn", ["train.start_from_epoch=-1"])

@@ -14,7 +14,8 @@ Sections and keys (``*`` = free-form table passed on as keyword arguments):
                   (``"none"`` or ``"mean_segments"``: 001's segment-to-utterance
                   score averaging), ``protocol_options`` (*, for ``make_folds``),
                   ``save_models`` (write each fold's model directory),
-                  ``save_features`` (write pooled final-FC features, for fusion)
+                  ``save_features`` (write each fold's embeddings.npz: the "embedding"
+                  layer or pooled final-FC features, for 000's SVM row and 001's fusion)
 ``[frontend]``    ``preset`` + * (``keras_ser.features.FrontEnd`` arguments)
 ``[model]``       ``name`` + * (``keras_ser.models.build`` overrides)
 ``[train]``       optimiser and fit settings, see :data:`TRAIN_KEYS`

@@ -193,8 +193,9 @@ def pad_stack(features, pad_value=0.0):
     A variable-length front end (``num_frames=None``) gives utterances of
     different lengths different frame counts, and so do speed-perturbed copies
     (002 Sec. 3.2) even of equal-length utterances. The padded frames carry the
-    models' ``mask_value`` (:mod:`keras_ser.models.attention_blstm_fcn`), so
-    the recurrent and pooling layers ignore them. Padding is applied after any
+    model's ``mask_value`` (:mod:`keras_ser.models.attention_blstm_fcn`), so
+    the recurrent and pooling layers ignore them; a model without one gets
+    ``pad_value=None`` and different lengths are refused. Padding is applied after any
     standardisation, so it stays exactly ``pad_value``.
 
     Raises
@@ -452,6 +453,17 @@ def _model_kwargs(model_table, frontend):
     return kwargs
 
 
+def _mask_value(model_table):
+    """The padding value a model masks (its builder's ``mask_value``), or None if it masks nothing."""
+    from keras_ser.models import info
+
+    entry = info(model_table["name"])
+    parameters = inspect.signature(entry.builder).parameters
+    if "mask_value" not in parameters:
+        return None
+    return model_table.get("mask_value", entry.default_kwargs.get("mask_value", parameters["mask_value"].default))
+
+
 def _per_fold_statistics(frontend_table):
     """True when ``standardize="global"`` / ``"speaker"`` statistics are left to each fold."""
     return frontend_table.get("standardize") in ("global", "speaker") and frontend_table.get("feature_mean") is None
@@ -538,7 +550,7 @@ def _neural_fold(recipe, fold, label_names, fold_dir, store, strategy):
     def arrays(features, y):
         if segments:
             return _flatten_segments(features, y)
-        return pad_stack(features, recipe["model"].get("mask_value", 0.0)), y, None
+        return pad_stack(features, _mask_value(recipe["model"])), y, None
 
     x_train, y_train, _ = arrays(train_features, y_train_utt)
     val_data, val_utterance = None, None

@@ -276,6 +276,12 @@ def test_pad_stack_pads_time_with_the_mask_value_only():
     with pytest.raises(DataError, match="no mask_value"):
         pad_stack([a, b], pad_value=None)
 
+    # The pad value is the model's own mask value; a model that masks nothing gets none.
+    from keras_ser.experiment import _mask_value
+    assert _mask_value({"name": "zhao2018_attention_blstm_fcn"}) == 0.0
+    assert _mask_value({"name": "zhao2018_attention_blstm_fcn", "mask_value": -9.0}) == -9.0
+    assert _mask_value({"name": "zhang2021_multicnn_1d"}) is None
+
 
 def test_early_stopping_warm_up_never_picks_an_early_epoch(tmp_path):
     from keras_ser import experiment

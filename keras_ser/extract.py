@@ -362,12 +362,14 @@ def extract(extractor, items, *, window=None, hop=None, batch_size=32, progress=
     rate = extractor.sample_rate
     by_speaker = getattr(extractor, "speaker_standardized", False)
     order = _speaker_order(items) if by_speaker else list(range(len(items)))
-    adapted_to = None  # speakers are never None when by_speaker
+    adapted_to, loaded = None, {}  # speakers are never None when by_speaker
     for index in _progress(order, len(items), progress, getattr(extractor, "description", "extract")[:40]):
         item = items[index]
         if by_speaker and item.speaker != adapted_to:
             flush()  # the pending windows belong to the previous speaker's statistics
-            extractor.adapt_to_speaker([load(i.path, sr=rate) for i in items if i.speaker == item.speaker])
+            # The speaker's waveforms are loaded once, for its statistics and then its embeddings.
+            loaded = {i: load(items[i].path, sr=rate) for i in order if items[i].speaker == item.speaker}
+            extractor.adapt_to_speaker(list(loaded.values()))
             adapted_to = item.speaker
         if rate is None:  # openSMILE on the file at its native rate
             if window is not None:
@@ -378,7 +380,7 @@ def extract(extractor, items, *, window=None, hop=None, batch_size=32, progress=
             stamps.append(0.0)
             labels.append(item.label)
             continue
-        waveform = load(item.path, sr=rate)
+        waveform = loaded.pop(index) if index in loaded else load(item.path, sr=rate)
         if framewise:
             times, matrix = extractor.extract_frames(waveform)
             blocks.append(np.asarray(matrix, np.float32))

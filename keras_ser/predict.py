@@ -256,10 +256,6 @@ class Predictor:
         """
         from keras_ser.features import with_speaker_statistics
 
-        if not self.speaker_standardized:
-            raise ParameterError(
-                f"{self.model_dir} was trained with frontend.standardize="
-                f"{self.frontend.settings.get('standardize')!r}, not 'speaker'; it needs no speaker statistics")
         self.frontend = with_speaker_statistics(self.frontend, waveforms)
         self.reason += f"; standardised with the statistics of the {len(waveforms)} given utterance(s)"
 

@@ -51,7 +51,9 @@ def test_text_codes_and_transcripts(utterances):
     for u in utterances:
         assert u.id[2:5] == u.text_id
         if u.words is not None:
-            assert [w for w, _, _ in u.words] == emodb.sentence_words(u.text_id)
+            # A prefix of the sentence: words after the 2-s cut are dropped.
+            spoken = [w for w, _, _ in u.words]
+            assert spoken and spoken == emodb.sentence_words(u.text_id)[: len(spoken)]
 
 
 def test_word_timings_by_hand(utterances):
@@ -92,6 +94,62 @@ def test_word_times_are_start_times_matching_speech(utterances):
             starts = [s for _, s, _ in u.words]
             assert starts == sorted(starts)
             assert all(e > s for _, s, e in u.words)
+
+
+def test_word_lists_of_irregular_segmentations(utterances):
+    """Hand-read silb/ files whose syllables do not spell the words one by one."""
+    by_id = {u.id: u for u in utterances}
+    # 09a04Fd.silb: heu .050732, te, abend .273712, md, könnte .484155, t, ich .658525,
+    # s .748648 (all of "es"), ihm .812064, sa .932423, gen, "." 1.356001.
+    assert by_id["09a04Fd"].words == (
+        ("Heute", 0.050732, 0.273712), ("abend", 0.273712, 0.484155), ("könnte", 0.484155, 0.658525),
+        ("ich", 0.658525, 0.748648), ("es", 0.748648, 0.812064), ("ihm", 0.812064, 0.932423),
+        ("sagen", 0.932423, 1.356001))
+    # 11b02Ab.silb repeats "haben haben", "gera gera de", "gehen gehen": the word starts at the
+    # first of the pair (sie .077159, haben .237313, es .417566, gera .491483, ... gehen 1.551625,
+    # sie 1.727348, wie 1.823959, der 1.905656, run 2.015235, ter, "." 2.399738): "wieder" (to
+    # 2.015235) is cut at 2 s and "runter", starting after the cut, is dropped.
+    words = by_id["11b02Ab"].words
+    assert [w for w, _, _ in words] == ["Sie", "haben", "es", "gerade", "hochgetragen", "und",
+                                        "jetzt", "gehen", "sie", "wieder"]
+    starts = {w: s for w, s, _ in words}
+    np.testing.assert_allclose([starts["haben"], starts["gerade"], starts["gehen"]],
+                               [0.237313, 0.491483, 1.551625])
+    assert words[-1] == ("wieder", 1.823959, 2.0)
+
+
+def test_words_past_the_cut_are_dropped_and_counted(emodb_dir, caplog):
+    # silb/03b03Nb.silb: ... hau 1.714167, se 1.836854, ge 1.924710, fahren 2.027714, rn 2.311150,
+    # und 2.332181, ha, be, ag, nes, be, sucht, "." 3.616920: "gefahren" starts before the 2-s
+    # cut and is cut at 2.0; "und habe Agnes besucht" are lost.
+    words, dropped = emodb.utterance_words(emodb_dir / "silb" / "03b03Nb.silb", "b03", 2.0)
+    assert dropped == 4
+    assert words[-2:] == (("Hause", 1.714167, 1.92471), ("gefahren", 1.92471, 2.0))
+    full, none_dropped = emodb.utterance_words(emodb_dir / "silb" / "03b03Nb.silb", "b03", 3.7)
+    assert none_dropped == 0 and full[-1] == ("besucht", 3.062297, 3.61692)
+    # The loader's count equals the words of each sentence missing from its record.
+    with caplog.at_level("INFO", logger="keras_ser.data.emodb"):
+        utts = load_corpus("emodb", emodb_dir.parent, download_if_missing=False)
+    lost = {u.id: len(emodb.sentence_words(u.text_id)) - len(u.words) for u in utts if u.words}
+    assert lost["03b03Nb"] == 4
+    total, files = sum(lost.values()), sum(n > 0 for n in lost.values())
+    assert total > 0
+    assert f"{total} words in {files} utterances start after the end of the audio" in caplog.text
+
+
+def test_words_lie_within_the_audio(utterances):
+    checked = 0
+    for u in utterances:
+        if not u.words:
+            continue
+        duration = sf.info(u.path).duration
+        times = np.array([(s, e) for _, s, e in u.words])
+        assert np.all(times[:, 0] >= 0) and np.all(times[:, 1] <= duration + 1e-9), u.id
+        assert np.all(times[:, 1] > times[:, 0]), u.id
+        # Consecutive words: each starts where (or, after a pause, after) the previous ends.
+        assert np.all(np.diff(times[:, 0]) > 0) and np.all(times[1:, 0] >= times[:-1, 1] - 1e-9), u.id
+        checked += 1
+    assert checked == 534
 
 
 def test_clip_words():

@@ -5,13 +5,18 @@ used with leave-one-speaker-out by paper 002 (Zhang et al. 2021, Sec. 3.1).
 """
 
 import functools
+import logging
 import pathlib
 import zipfile
 
+import soundfile
+
 from keras_ser.data._common import missing_corpus_error, require_file
-from keras_ser.data.records import Utterance
+from keras_ser.data.records import Utterance, clip_words
 from keras_ser.errors import DataError
 from keras_ser.paths import corpus_dir
+
+logger = logging.getLogger(__name__)
 
 NAME = "emodb"
 URL = "http://emodb.bilderbar.info/download/download.zip"
@@ -33,8 +38,10 @@ SPEAKER_GENDER = {
     "12": "male", "13": "female", "14": "female", "15": "male", "16": "female",
 }
 
-#: The ten read sentences. a05 reads "Blatt Papier": every silb/ segmentation of
-#: a05 has the syllable "blatt" where some text lists print "Stück Papier".
+#: The ten read sentences, as listed by Burkhardt et al. (Interspeech 2005) and on
+#: the corpus site (http://emodb.bilderbar.info/, "Texte"). a05 reads
+#: "Blatt Papier": every silb/ segmentation of a05 has the syllable "blatt" where
+#: some text lists print "Stück Papier".
 SENTENCES = {
     "a01": "Der Lappen liegt auf dem Eisschrank.",
     "a02": "Das will sie am Mittwoch abgeben.",
@@ -223,6 +230,43 @@ def _best_runs(tokens, keys):
     return tuple(reversed(runs))
 
 
+def utterance_words(silb_path, text_id, duration):
+    """Word timings of one recording, restricted to the audio that exists.
+
+    The ``silb/`` times refer to the original full-length recording; the 2-s copy
+    keeps its first 2 s. Words starting at or after ``duration`` are dropped
+    (and counted); a word running past it is cut at ``duration``
+    (:func:`~keras_ser.data.records.clip_words`).
+
+    Parameters
+    ----------
+    silb_path : path-like
+        The utterance's syllable segmentation.
+    text_id : str
+        Sentence code (``"a01"`` ... ``"b10"``).
+    duration : float
+        Length of the audio file in seconds.
+
+    Returns
+    -------
+    words : tuple of (str, float, float) or None
+        ``None`` when the segmentation is empty or does not fit the sentence.
+    dropped : int
+        Words of the sentence lost because they start after the audio ends.
+
+    Examples
+    --------
+    >>> words, dropped = utterance_words("silb/03b03Nb.silb", "b03", 2.0)  # doctest: +SKIP
+    >>> words[-1], dropped  # doctest: +SKIP
+    (('gefahren', 1.92471, 2.0), 4)
+    """
+    words = align_syllables(read_silb(require_file(silb_path)), sentence_words(text_id))
+    if words is None:
+        return None, 0
+    kept = clip_words(words, duration)
+    return kept, len(words) - len(kept)
+
+
 def download(target):
     """Fetch the original EMO-DB release into ``target`` with ``keras.utils.get_file``.
 
@@ -256,13 +300,16 @@ def load(data_dir=None, *, download_if_missing=True, downloader=download):
     Labels are the canonical English names of :data:`LABELS` (anger, boredom,
     disgust, fear, happiness, sadness, neutral). ``transcript`` is the German
     sentence, ``text_id`` its code. ``words`` come from ``silb/`` aligned onto
-    the sentence's words by :func:`align_syllables`; their times refer to the
-    **original full-length** recording. The 2-s redistributed copy keeps the first
-    2 s (truncated or zero-padded at the end, after resampling), so the times hold
-    for it too, but words may extend past 2 s: apply
-    :func:`keras_ser.data.records.clip_words` with the audio's duration to keep
-    only what is audible. Utterances whose segmentation is missing or empty
-    (13a01Wb) get ``words=None``.
+    the sentence's words by :func:`align_syllables`, in seconds from the start of
+    the file. The segmentation was made on the **original full-length**
+    recordings; the 2-s redistributed copy keeps their first 2 s (truncated or
+    zero-padded at the end, after resampling), so the times hold for it, but only
+    up to the cut: :func:`utterance_words` drops the words that start after the
+    audio file ends and cuts a word that runs past it, so every word lies within
+    the audio. The number dropped is logged (``logging`` INFO, logger
+    ``keras_ser.data.emodb``); on the 2-s copy it is 1001 words in 278 utterances.
+    Utterances whose segmentation is missing or empty (13a01Wb) get
+    ``words=None``.
 
     When ``wav/`` is absent and ``download_if_missing`` is true, the release is
     fetched from :data:`URL`; if that fails (no network) a :class:`DataError`
@@ -292,12 +339,15 @@ def load(data_dir=None, *, download_if_missing=True, downloader=download):
     if not wavs:
         raise DataError(f"EMO-DB: no .wav files in {wav_dir}")
     utterances = []
+    dropped_words = dropped_in = 0
     for path in wavs:
         info = parse_name(path)
         silb = root / "silb" / f"{path.stem}.silb"
         words = None
         if silb.is_file():
-            words = align_syllables(read_silb(require_file(silb)), sentence_words(info["text_id"]))
+            words, dropped = utterance_words(silb, info["text_id"], _duration(path))
+            dropped_words += dropped
+            dropped_in += dropped > 0
         utterances.append(
             Utterance(
                 id=path.stem,
@@ -311,4 +361,15 @@ def load(data_dir=None, *, download_if_missing=True, downloader=download):
                 text_id=info["text_id"],
             )
         )
+    if dropped_words:
+        logger.info("EMO-DB %s: %d words in %d utterances start after the end of the audio and were "
+                    "dropped (a cut copy of the corpus)", root, dropped_words, dropped_in)
     return utterances
+
+
+def _duration(path):
+    """Length of an audio file in seconds, from its header."""
+    try:
+        return soundfile.info(str(path)).duration
+    except RuntimeError as exc:  # soundfile's error for unreadable files
+        raise DataError(f"EMO-DB file {path}: cannot read the audio header ({exc})") from exc

@@ -14,16 +14,31 @@ truncated / corrupt header    ``DataError`` naming the file
 zero-length file              ``DataError`` naming the file
 file with no samples          ``DataError`` naming the file
 NaN or infinite samples       ``DataError`` naming the file
-all-zero (silent) file        ``DataError`` naming the file
+float samples outside [-1, 1] peak-normalised (divided by the largest
+                              absolute sample) with an
+                              :class:`OutOfRangeWarning` naming the file
+silent or near-silent file    ``DataError`` naming the file: the RMS of the
+                              whole (mono) file is below
+                              :data:`SILENCE_FLOOR_DBFS` (-70 dBFS); an
+                              all-zero file is the extreme case
 shorter than ``min_duration`` ``DataError`` naming the file (default 25 ms,
                               one analysis window of every paper)
 more than one channel         downmixed to mono by averaging the channels
 other sample rate (8, 48 kHz) resampled to ``sr`` exactly as
                               ``librosa.resample`` does by default (soxr "HQ")
 ============================  ===============================================
+
+The silence floor is one number for the whole library: :func:`load` (and so
+training, extraction and ``predict`` on files), :meth:`keras_ser.predict.Predictor.predict_waveforms`
+and the exported SavedModel (:mod:`keras_ser.export`) all refuse input whose RMS
+is below it, so a silent input never gets a confident emotion. -70 dBFS is about
+ten steps of 16-bit quantisation, 38 dB below the quietest EMO-DB file
+(-31.6 dBFS) and far below any usable recording; at 1e-9 amplitude, the case that
+first exposed the gap, the front ends see exactly what they see for all zeros.
 """
 
 import pathlib
+import warnings
 
 import numpy as np
 import soundfile
@@ -36,6 +51,39 @@ SPEED_FACTORS = (0.8, 0.9, 1.0, 1.1, 1.2)
 
 #: Shortest accepted utterance in seconds: one 25 ms analysis window (all papers).
 MIN_DURATION = 0.025
+
+#: RMS level (dB re full scale 1.0) below which a waveform counts as silent (module docstring).
+SILENCE_FLOOR_DBFS = -70.0
+
+
+class OutOfRangeWarning(UserWarning):
+    """A float audio file had samples outside [-1, 1] and was peak-normalised on loading."""
+
+
+def rms_dbfs(x):
+    """RMS level of a waveform in dB relative to full scale (1.0); ``-inf`` for all zeros.
+
+    Examples
+    --------
+    >>> round(rms_dbfs(np.full(100, 0.1, np.float32)), 3)
+    -20.0
+    """
+    x = np.asarray(x, dtype=np.float64)
+    if x.size == 0:
+        return -np.inf
+    rms = float(np.sqrt(np.mean(np.square(x))))
+    return float(20.0 * np.log10(rms)) if rms > 0 else -np.inf
+
+
+def is_silent(x):
+    """True if the RMS level of ``x`` is below :data:`SILENCE_FLOOR_DBFS` (or ``x`` is empty).
+
+    Examples
+    --------
+    >>> is_silent(np.full(100, 1e-9, np.float32)), is_silent(np.full(100, 0.01, np.float32))
+    (True, False)
+    """
+    return bool(rms_dbfs(x) < SILENCE_FLOOR_DBFS)
 
 
 def _check_signal(x, name="x"):
@@ -54,7 +102,8 @@ def load(path, sr=16000, min_duration=MIN_DURATION):
     formats of libsndfile) into [-1, 1] floats, multi-channel audio is
     downmixed by averaging the channels, and audio at another rate is
     resampled as ``librosa.resample`` does by default (:func:`resample`), so
-    the result equals ``librosa.load(path, sr=sr)``.
+    the result equals ``librosa.load(path, sr=sr)``. A float file with samples
+    outside [-1, 1] is divided by its peak (:class:`OutOfRangeWarning`).
     See the module docstring for the handling of broken files.
 
     Parameters
@@ -74,8 +123,8 @@ def load(path, sr=16000, min_duration=MIN_DURATION):
     Raises
     ------
     DataError
-        The file is missing, unreadable, empty, non-finite, silent or too short;
-        the message names the file.
+        The file is missing, unreadable, empty, non-finite, silent (below
+        :data:`SILENCE_FLOOR_DBFS`) or too short; the message names the file.
     ParameterError
         ``sr`` or ``min_duration`` is invalid.
 
@@ -98,11 +147,24 @@ def load(path, sr=16000, min_duration=MIN_DURATION):
         raise DataError(f"cannot decode audio file {path}: {err}") from err
     if data.shape[0] == 0:
         raise DataError(f"audio file {path} contains no samples")
-    y = data.mean(axis=1, dtype=np.float32) if data.shape[1] > 1 else data[:, 0]
-    if not np.all(np.isfinite(y)):
+    if not np.all(np.isfinite(data)):
         raise DataError(f"audio file {path} contains NaN or infinite samples")
+    peak = float(np.max(np.abs(data)))
+    if peak > 1.0:
+        # Only float files can exceed full scale; at integer scale (e.g. +-32768 or +-4e6)
+        # every later stage (openSMILE's int16 cast, the dB front ends) would see garbage.
+        warnings.warn(
+            f"audio file {path} has samples outside [-1, 1] (peak {peak:.3g}); "
+            "peak-normalised to 1.0", OutOfRangeWarning, stacklevel=2)
+        data = data / np.float32(peak)
+    y = data.mean(axis=1, dtype=np.float32) if data.shape[1] > 1 else data[:, 0]
     if not np.any(y):
         raise DataError(f"audio file {path} is silent (all samples are zero)")
+    level = rms_dbfs(y)
+    if level < SILENCE_FLOOR_DBFS:
+        raise DataError(
+            f"audio file {path} is silent: RMS {level:.1f} dBFS is below the silence floor "
+            f"{SILENCE_FLOOR_DBFS:.0f} dBFS (keras_ser.audio.SILENCE_FLOOR_DBFS)")
     duration = y.shape[0] / native_sr
     if duration < min_duration:
         raise DataError(

@@ -125,3 +125,46 @@ def test_speed_perturb_scales_duration_and_frequency(factor):
     assert abs(_peak_hz(y, 16000) - 500 * factor) < 3
     with pytest.raises(ParameterError):
         audio.speed_perturb(x, 0.0, 16000)
+
+
+def _noise(sr=16000, seconds=0.5, rms=0.1, seed=0):
+    return (rms * np.random.default_rng(seed).standard_normal(int(sr * seconds))).astype(np.float32)
+
+
+@pytest.mark.parametrize("amplitude", [1e-9, 1e-5, 10 ** (audio.SILENCE_FLOOR_DBFS / 20) * 0.9])
+def test_near_silent_file_is_rejected_below_the_energy_floor(tmp_path, amplitude):
+    # 1e-9 used to give the same features as an all-zero file and a confident emotion (issue 14, defect 2).
+    path = tmp_path / "near silent.wav"
+    soundfile.write(path, _noise(rms=amplitude), 16000, subtype="FLOAT")
+    with pytest.raises(DataError, match=r"silent: RMS .* dBFS is below the silence floor") as info:
+        audio.load(path)
+    assert str(path) in str(info.value)
+
+
+def test_quiet_file_just_above_the_floor_loads(tmp_path):
+    path = tmp_path / "quiet.wav"
+    rms = 10 ** (audio.SILENCE_FLOOR_DBFS / 20) * 1.2
+    soundfile.write(path, _noise(rms=rms), 16000, subtype="FLOAT")
+    y = audio.load(path)
+    assert audio.rms_dbfs(y) > audio.SILENCE_FLOOR_DBFS
+    assert audio.rms_dbfs(np.zeros(10, np.float32)) == -np.inf
+
+
+def test_out_of_range_float_file_is_peak_normalised_with_a_warning(tmp_path):
+    # Float WAVs at integer scale (about +-4e6) overflowed openSMILE's int16 cast (issue 14, defect 3).
+    path = tmp_path / "loud_float.wav"
+    clean = _noise(rms=0.2)
+    clean /= np.max(np.abs(clean))
+    soundfile.write(path, clean * 4e6, 16000, subtype="FLOAT")
+    with pytest.warns(audio.OutOfRangeWarning, match="loud_float.wav.*peak 4e\\+06") as record:
+        y = audio.load(path)
+    assert len(record) == 1
+    assert float(np.max(np.abs(y))) == pytest.approx(1.0)
+    np.testing.assert_allclose(y, clean, rtol=1e-5, atol=1e-6)
+    in_range = tmp_path / "full_scale.wav"
+    soundfile.write(in_range, clean, 16000, subtype="FLOAT")
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a file inside [-1, 1] loads unchanged, without a warning
+        np.testing.assert_array_equal(audio.load(in_range), clean)

@@ -24,25 +24,38 @@ Feature names (:data:`FEATURES`):
 ============================ ====================================================
 
 Inputs (``--input``): a corpus name known to :func:`keras_ser.data.load_corpus`
-(``emodb``) or ``manifest:PATH``, a corpus directory whose folder name is a corpus
-name (``/data/emodb``) -- these give labels and utterance ids -- or any other
-directory, whose audio files (``.wav .flac .ogg``, recursively) are extracted
-*without labels* (the label column holds ``?``) and named by their relative path.
+(``emodb``), ``manifest:PATH`` or a CSV manifest file, a corpus directory whose
+folder name is a corpus name (``/data/emodb``) -- these give labels and utterance
+ids -- or one audio file or any other directory, whose audio files (``.wav .flac
+.ogg``, recursively) are extracted *without labels* (the label column holds ``?``)
+and named by their relative path (a single file by its name). A file that is
+neither audio nor a UTF-8 text manifest is a ``DataError`` naming it.
+
+Bad input: every file goes through :func:`keras_ser.audio.load` (its table of
+handled cases), then must be at least :func:`minimum_duration` of the extractor
+long (openSMILE 61 ms, log-Mel and the CNN images one 25 ms window), else a
+``DataError`` names the file; a feature row that is not finite is a
+``DataError`` naming the file, never a written NaN row.
 
 Output layout (DeepSpectrum's, so existing SVM scripts keep working): one row per
 utterance, or per window with ``--window/--hop`` (a ``timestamp`` column then holds
 the window start in seconds), columns ``name, [timestamp], <features...>, label``.
+The output is written to a hidden temporary file in the output's folder and renamed
+at the end, so an interrupted run leaves no truncated output under the final name.
 """
 
 import argparse
 import dataclasses
 import json
+import os
 import pathlib
 import sys
+import tempfile
 import time
 
 import numpy as np
 
+from keras_ser.audio import MIN_DURATION
 from keras_ser.errors import DataError, KerasSERError, ParameterError
 
 #: Extractor names accepted by :func:`get_extractor` (plus ``embedding:RUN_DIR``).
@@ -80,6 +93,7 @@ class LogMelExtractor:
         self.n_mels = int(self.options.get("n_mels", 40))
         self.options["n_mels"] = self.n_mels
         self.hop_seconds = float(self.options.get("hop_length", 0.010))
+        self.min_duration = max(float(self.options.get("win_length", 0.025)), MIN_DURATION)
         bands = [f"logmel_{i}" for i in range(self.n_mels)]
         self.feature_names = bands if self.framewise else [f"{b}_mean" for b in bands] + [f"{b}_std" for b in bands]
         self.dimension = len(self.feature_names)
@@ -151,6 +165,27 @@ def get_extractor(name, **options):
     )
 
 
+def minimum_duration(extractor):
+    """Shortest input, in seconds, for which ``extractor`` gives finite features.
+
+    An extractor's own ``min_duration`` (openSMILE: 61 ms; log-Mel: one analysis
+    window), else one spectrogram window of a CNN extractor's image, else the
+    25 ms that :func:`keras_ser.audio.load` accepts.
+
+    Examples
+    --------
+    >>> minimum_duration(LogMelExtractor())
+    0.025
+    """
+    known = getattr(extractor, "min_duration", None)
+    if known is not None:
+        return float(known)
+    image = getattr(extractor, "image", None)  # deep_spectrum.SpectrogramImage needs one window
+    if image is not None:
+        return max(MIN_DURATION, image.win_samples / image.sample_rate)
+    return MIN_DURATION
+
+
 @dataclasses.dataclass
 class Item:
     """One input file: ``name`` (row name), ``path``, ``label`` and ``speaker`` (None if unknown)."""
@@ -167,8 +202,8 @@ def resolve_inputs(spec, data_dir=None):
     Parameters
     ----------
     spec : str or path-like
-        Corpus name, ``manifest:PATH``, a manifest file, a corpus directory, or a
-        plain directory of audio files (no labels).
+        Corpus name, ``manifest:PATH``, a manifest file, a corpus directory, one
+        audio file or a plain directory of audio files (no labels).
 
     Returns
     -------
@@ -185,6 +220,11 @@ def resolve_inputs(spec, data_dir=None):
     if text.startswith("manifest:") or (text in corpora and not path.exists()):
         corpus, directory = text, data_dir
     elif path.is_file():
+        if _is_audio(path):
+            return [Item(path.name, path)], None
+        if not _is_text(path):
+            raise DataError(f"--input {path} is neither an audio file ({', '.join(AUDIO_SUFFIXES)} or another "
+                            "format libsndfile reads) nor a CSV manifest (UTF-8 text with a header)")
         corpus, directory = f"manifest:{path}", None
     elif path.is_dir() and path.name in corpora:
         corpus, directory = path.name, path
@@ -200,6 +240,32 @@ def resolve_inputs(spec, data_dir=None):
     if not files:
         raise DataError(f"no audio files ({', '.join(AUDIO_SUFFIXES)}) under {path}")
     return [Item(str(p.relative_to(path)), p) for p in files], None
+
+
+def _is_audio(path):
+    """An audio suffix, or a file libsndfile recognises (a broken ``.wav`` counts: load names it)."""
+    if path.suffix.lower() in AUDIO_SUFFIXES:
+        return True
+    import soundfile
+
+    try:
+        soundfile.info(str(path))
+    except Exception:  # libsndfile raises several types for what it cannot read
+        return False
+    return True
+
+
+def _is_text(path, probe=65536):
+    with open(path, "rb") as handle:
+        head = handle.read(probe)
+    try:
+        text = head.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        # A multi-byte character may be cut at the end of the probe.
+        if error.start < len(head) - 3:
+            return False
+        text = head[:error.start].decode("utf-8-sig")
+    return "\x00" not in text
 
 
 def segment_starts(n_samples, sample_rate, window, hop):
@@ -250,24 +316,40 @@ class FeatureTable:
     description: str = ""
 
     def write(self, path):
-        """Write as ``.csv``, ``.arff`` or ``.npz`` (by suffix)."""
+        """Write as ``.csv``, ``.arff`` or ``.npz`` (by suffix).
+
+        The table goes to a hidden temporary file in the same folder
+        (``.NAME.XXXX.tmp``), flushed to disk and renamed onto ``path`` at the end:
+        ``path`` is either absent, the previous complete output, or the new
+        complete one. An interrupted write removes its temporary file (a killed
+        process leaves it, under the temporary name).
+        """
         path = pathlib.Path(path)
         suffix = path.suffix.lower()
         if suffix not in OUTPUT_FORMATS:
             raise ParameterError(f"output {path} must end in one of {', '.join(OUTPUT_FORMATS)}")
         path.parent.mkdir(parents=True, exist_ok=True)
         labels = ["?" if label is None else str(label) for label in self.labels]
-        if suffix == ".npz":
-            extra = {} if self.timestamps is None else {"timestamps": np.asarray(self.timestamps, np.float64)}
-            np.savez(path, names=np.array(self.names), features=self.features,
-                     feature_names=np.array(self.feature_names), labels=np.array(labels),
-                     description=np.array(self.description), **extra)
-            return path
-        with open(path, "w", encoding="utf-8", newline="\n") as out:
-            if suffix == ".arff":
-                self._write_arff(out, labels)
-            else:
-                self._write_csv(out, labels)
+        descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with open(descriptor, "wb") as raw:
+                if suffix == ".npz":
+                    extra = {} if self.timestamps is None else {"timestamps": np.asarray(self.timestamps, np.float64)}
+                    np.savez(raw, names=np.array(self.names), features=self.features,
+                             feature_names=np.array(self.feature_names), labels=np.array(labels),
+                             description=np.array(self.description), **extra)
+                else:
+                    with open(raw.fileno(), "w", encoding="utf-8", newline="\n", closefd=False) as out:
+                        if suffix == ".arff":
+                            self._write_arff(out, labels)
+                        else:
+                            self._write_csv(out, labels)
+                raw.flush()
+                os.fsync(raw.fileno())
+            os.replace(temporary, path)
+        except BaseException:
+            pathlib.Path(temporary).unlink(missing_ok=True)
+            raise
         return path
 
     def _cells(self, i, labels, quote):
@@ -332,7 +414,6 @@ def extract(extractor, items, *, window=None, hop=None, batch_size=32, progress=
     >>> table = extract(get_extractor("egemaps"), ["a.wav", "b.wav"])   # doctest: +SKIP
     >>> table.write("egemaps.csv")                                       # doctest: +SKIP
     """
-    from keras_ser.audio import load
 
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
         raise ParameterError(f"batch_size must be a positive int, got {batch_size!r}")
@@ -346,12 +427,16 @@ def extract(extractor, items, *, window=None, hop=None, batch_size=32, progress=
     framewise = getattr(extractor, "framewise", False)
     if framewise and window is not None:
         raise ParameterError("framewise features already have one row per frame; drop --window/--hop")
+    shortest = minimum_duration(extractor)
+    what = getattr(extractor, "description", type(extractor).__name__)
+    if window is not None and window < shortest:
+        raise ParameterError(f"--window {window:g} s is shorter than the {1000 * shortest:.1f} ms {what} needs")
     names, stamps, labels, blocks, owners = [], [], [], [], []
     pending = []  # (item index, name, timestamp, label, waveform) awaiting a batched extractor call
 
     def flush():
         if pending:
-            blocks.append(np.asarray(extractor.extract_batch([p[4] for p in pending]), np.float32))
+            blocks.append(_checked_batch(extractor, pending, items, what))
             for index, name, stamp, label, _ in pending:
                 owners.append(index)
                 names.append(name)
@@ -368,22 +453,23 @@ def extract(extractor, items, *, window=None, hop=None, batch_size=32, progress=
         if by_speaker and item.speaker != adapted_to:
             flush()  # the pending windows belong to the previous speaker's statistics
             # The speaker's waveforms are loaded once, for its statistics and then its embeddings.
-            loaded = {i: load(items[i].path, sr=rate) for i in order if items[i].speaker == item.speaker}
+            loaded = {i: _load(items[i].path, rate, shortest, what) for i in order
+                      if items[i].speaker == item.speaker}
             extractor.adapt_to_speaker(list(loaded.values()))
             adapted_to = item.speaker
         if rate is None:  # openSMILE on the file at its native rate
             if window is not None:
                 raise ParameterError("windows need a sample_rate; native-rate openSMILE extracts whole files")
-            blocks.append(extractor.extract_file(item.path)[None])
+            blocks.append(_finite_rows(extractor.extract_file(item.path)[None], [item.path], what))
             owners.append(index)
             names.append(item.name)
             stamps.append(0.0)
             labels.append(item.label)
             continue
-        waveform = loaded.pop(index) if index in loaded else load(item.path, sr=rate)
+        waveform = loaded.pop(index) if index in loaded else _load(item.path, rate, shortest, what)
         if framewise:
             times, matrix = extractor.extract_frames(waveform)
-            blocks.append(np.asarray(matrix, np.float32))
+            blocks.append(_finite_rows(matrix, [item.path] * len(matrix), what))
             owners.extend([index] * len(times))
             names.extend([item.name] * len(times))
             stamps.extend(times)
@@ -402,6 +488,39 @@ def extract(extractor, items, *, window=None, hop=None, batch_size=32, progress=
     return FeatureTable(names=names, timestamps=timestamps, features=np.concatenate(blocks)[rows],
                         feature_names=list(extractor.feature_names), labels=labels,
                         description=getattr(extractor, "description", ""))
+
+
+def _load(path, rate, shortest, what):
+    """``audio.load`` at ``rate``, then the extractor's own minimum duration."""
+    from keras_ser.audio import load
+
+    waveform = load(path, sr=rate)
+    if waveform.shape[0] < int(np.ceil(shortest * rate)):
+        raise DataError(f"audio file {path} is too short for {what}: {1000 * waveform.shape[0] / rate:.1f} ms < "
+                        f"{1000 * shortest:.1f} ms, the shortest input it gives finite values for")
+    return waveform
+
+
+def _finite_rows(block, paths, what):
+    """``block`` as float32, or a ``DataError`` naming the file of the first non-finite row."""
+    block = np.asarray(block, np.float32)
+    bad = np.flatnonzero(~np.all(np.isfinite(block.reshape(len(block), -1)), axis=1))
+    if bad.size:
+        raise DataError(f"{what} of audio file {paths[bad[0]]} is not finite (NaN or inf); no row is written")
+    return block
+
+
+def _checked_batch(extractor, pending, items, what):
+    """One ``extract_batch`` call on the pending windows; errors and NaN rows name their file."""
+    paths = [items[p[0]].path for p in pending]
+    try:
+        block = extractor.extract_batch([p[4] for p in pending])
+    except DataError as error:
+        if len(pending) > 1:  # find the file: its error then names it
+            for one in pending:
+                _checked_batch(extractor, [one], items, what)
+        raise DataError(f"audio file {paths[0]}: {error}") from None
+    return _finite_rows(block, paths, what)
 
 
 def _speaker_order(items):

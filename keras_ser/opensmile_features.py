@@ -9,8 +9,15 @@ extracted with the openSMILE toolkit. This module wraps ``opensmile.Smile`` with
 Sampling rate: the corpora of this project are resampled to 16 kHz before any
 front end (the EMO-DB copy here is stored at 22.05 kHz; its original is 16 kHz), so
 by default the waveform is loaded at 16 kHz with :func:`keras_ser.audio.load` and
-handed to ``Smile.process_signal``. ``sample_rate=None`` instead calls
-``Smile.process_file`` on the file at its native rate, the call openSMILE users know.
+handed to ``Smile.process_signal``. ``sample_rate=None`` instead processes the file
+at its native rate (the values of ``Smile.process_file``, the call openSMILE users
+know, on a mono file inside [-1, 1]).
+
+Minimum duration: both sets need 60 ms of audio (eGeMAPS's pitch window; shorter
+input makes openSMILE fill every functional with NaN and only warn). Input
+shorter than :data:`MIN_DURATION` (61 ms: openSMILE rounds frame sizes, and
+1323 samples at 22.05 kHz still give NaN) is refused with a ``DataError``, and a
+result that is not finite raises instead of being returned.
 """
 
 import pathlib
@@ -24,6 +31,10 @@ FEATURE_SETS = {
     "egemaps": ("eGeMAPSv02", 88),
     "compare": ("ComParE_2016", 6373),
 }
+
+#: Shortest waveform (seconds) for which both feature sets give finite functionals (measured at
+#: 8, 16, 22.05 and 48 kHz: 60 ms, and one sample more at 22.05 kHz).
+MIN_DURATION = 0.061
 
 
 def _preload_smileapi():
@@ -91,7 +102,7 @@ class OpenSmileExtractor:
     sample_rate : int or None
         Rate the audio is resampled to before openSMILE sees it (default 16000, the
         rate of every paper in this project). ``None`` processes files at their
-        native rate via ``Smile.process_file``.
+        native rate (the values of ``Smile.process_file``).
 
     Examples
     --------
@@ -101,6 +112,7 @@ class OpenSmileExtractor:
     """
 
     framewise = False
+    min_duration = MIN_DURATION
 
     def __init__(self, feature_set="egemaps", sample_rate=16000):
         if feature_set not in FEATURE_SETS:
@@ -132,6 +144,12 @@ class OpenSmileExtractor:
         Returns
         -------
         numpy.ndarray, shape (dimension,), float32
+
+        Raises
+        ------
+        DataError
+            The waveform is shorter than :data:`MIN_DURATION`, or openSMILE gave
+            non-finite values.
         """
         rate = sample_rate or self.sample_rate
         if rate is None:
@@ -139,23 +157,35 @@ class OpenSmileExtractor:
         signal = np.asarray(waveform, dtype=np.float32)
         if signal.ndim != 1 or signal.size == 0:
             raise ParameterError(f"waveform must be a non-empty 1-D array, got shape {signal.shape}")
-        frame = self._smile.process_signal(signal, int(rate))
-        return frame.to_numpy(dtype=np.float32)[0]
+        if signal.size < int(np.ceil(self.min_duration * rate)):
+            raise DataError(
+                f"waveform of {signal.size} samples ({1000 * signal.size / rate:.1f} ms) is shorter than the "
+                f"{1000 * self.min_duration:.1f} ms that openSMILE {self.feature_set} needs")
+        values = self._smile.process_signal(signal, int(rate)).to_numpy(dtype=np.float32)[0]
+        if not np.all(np.isfinite(values)):
+            raise DataError(f"openSMILE {self.feature_set} gave {int(np.sum(~np.isfinite(values)))} non-finite "
+                            f"values of {values.size} for a waveform of {signal.size} samples")
+        return values
 
     def extract_file(self, path):
-        """Functionals of the audio file ``path`` (loaded per ``sample_rate``)."""
-        path = pathlib.Path(path)
-        if self.sample_rate is None:
-            if not path.is_file():
-                raise DataError(f"audio file not found: {path}")
-            try:
-                frame = self._smile.process_file(str(path))
-            except Exception as exc:  # openSMILE/audiofile raise several unrelated types
-                raise DataError(f"openSMILE could not read {path}: {exc}") from exc
-            return frame.to_numpy(dtype=np.float32)[0]
+        """Functionals of the audio file ``path`` (loaded per ``sample_rate``).
+
+        The file is read with :func:`keras_ser.audio.load` (at its own rate when
+        ``sample_rate`` is None), so it gets that function's bad-input handling
+        (peak normalisation of out-of-range floats included) and this extractor's
+        minimum duration; the message of any error names the file.
+        """
+        import soundfile
+
         from keras_ser.audio import load
 
-        return self.extract_waveform(load(path, sr=self.sample_rate), self.sample_rate)
+        path = pathlib.Path(path)
+        waveform = load(path, sr=self.sample_rate, min_duration=self.min_duration)
+        rate = self.sample_rate or soundfile.info(str(path)).samplerate
+        try:
+            return self.extract_waveform(waveform, rate)
+        except DataError as error:
+            raise DataError(f"audio file {path}: {error}") from None
 
     def extract_batch(self, waveforms):
         """Stack :meth:`extract_waveform` over a list of waveforms at ``sample_rate``."""

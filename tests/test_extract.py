@@ -148,3 +148,112 @@ def test_opensmile_works_after_tensorflow_is_loaded(emodb_dir):
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip().endswith("(88,)")
+
+
+def _wav(path, seconds, sr=16000, rms=0.1, seed=0):
+    import soundfile
+
+    signal = rms * np.random.default_rng(seed).standard_normal(int(round(sr * seconds)))
+    soundfile.write(path, signal.astype(np.float32), sr, subtype="PCM_16")
+    return path
+
+
+@pytest.mark.parametrize("name", ["egemaps", "compare"])
+def test_opensmile_refuses_input_shorter_than_its_minimum(tmp_path, name):
+    # A 30 ms file used to give a row of NaN and exit 0 (issue 14, defect 1).
+    short = _wav(tmp_path / "thirty ms.wav", 0.030)
+    extractor = extract.get_extractor(name)
+    assert extract.minimum_duration(extractor) == pytest.approx(0.061)
+    with pytest.raises(DataError, match=r"too short for .*: 30\.0 ms < 61\.0 ms") as info:
+        extract.extract(extractor, [short], progress=False)
+    assert str(short) in str(info.value)
+    with pytest.raises(DataError, match="61.0 ms"):
+        extractor.extract_waveform(np.full(480, 0.1, np.float32))
+    out = tmp_path / "x.csv"
+    assert extract.main(["--features", name, "--input", str(short), "--out", str(out), "--no-progress"]) == 2
+    assert not out.exists()
+    enough = _wav(tmp_path / "enough.wav", 0.061)
+    assert np.all(np.isfinite(extract.extract(extractor, [enough], progress=False).features))
+
+
+def test_window_shorter_than_the_extractor_minimum_is_a_parameter_error(tmp_path):
+    path = _wav(tmp_path / "a.wav", 0.5)
+    with pytest.raises(ParameterError, match="--window 0.05 s is shorter than"):
+        extract.extract(extract.get_extractor("egemaps"), [path], window=0.05, progress=False)
+
+
+class _NaNForSecondFile:
+    """Finite features except for waveforms of one length (a stand-in for a broken extractor)."""
+
+    framewise = False
+    sample_rate = 16000
+    description = "nan-test"
+    feature_names = ["a", "b"]
+
+    def __init__(self, bad_length):
+        self.bad_length = bad_length
+
+    def extract_batch(self, waveforms):
+        return np.array([[np.nan, 1.0] if len(w) == self.bad_length else [0.0, 1.0] for w in waveforms])
+
+
+def test_no_extractor_writes_a_nan_row(tmp_path):
+    good = _wav(tmp_path / "good.wav", 0.5)
+    bad = _wav(tmp_path / "bad.wav", 0.25)
+    with pytest.raises(DataError, match="not finite") as info:
+        extract.extract(_NaNForSecondFile(4000), [good, bad], progress=False)
+    assert str(bad) in str(info.value) and str(good) not in str(info.value)
+    table = extract.extract(_NaNForSecondFile(1), [good, bad], progress=False)
+    assert table.features.shape == (2, 2)
+
+
+def test_single_audio_file_input_and_files_that_are_neither(tmp_path, capsys):
+    # `--input a.wav` used to be read as a manifest and die with UnicodeDecodeError (defect 4).
+    path = _wav(tmp_path / "a.wav", 0.5)
+    items, label_names = extract.resolve_inputs(path)
+    assert [(i.name, i.path, i.label) for i in items] == [("a.wav", path, None)] and label_names is None
+    out = tmp_path / "a.csv"
+    assert extract.main(["--features", "logmel", "--input", str(path), "--out", str(out), "--no-progress"]) == 0
+    rows = list(csv.reader(open(out)))
+    assert len(rows) == 2 and rows[1][0] == "a.wav" and rows[1][-1] == "?"
+    blob = tmp_path / "weights.bin"
+    blob.write_bytes(bytes(range(256)) * 4)
+    with pytest.raises(DataError, match="neither an audio file .* nor a CSV manifest") as info:
+        extract.resolve_inputs(blob)
+    assert str(blob) in str(info.value)
+    capsys.readouterr()
+    assert extract.main(["--features", "logmel", "--input", str(blob), "--out", str(out), "--no-progress"]) == 2
+    assert "weights.bin" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".arff", ".npz"])
+def test_output_is_written_to_a_temporary_file_and_renamed(tmp_path, monkeypatch, suffix):
+    # A killed extract left a truncated file that looked complete (defect 9).
+    out = tmp_path / f"features{suffix}"
+    out.write_text("previous complete output\n")
+    table = extract.FeatureTable(["a", "b"], None, np.ones((2, 3), np.float32), ["f1", "f2", "f3"], ["x", "y"])
+    seen = []
+    original = np.savez
+
+    def interrupted(*args, **kwargs):
+        seen.append(sorted(p.name for p in tmp_path.iterdir()))
+        raise KeyboardInterrupt
+
+    if suffix == ".npz":
+        monkeypatch.setattr(np, "savez", interrupted)
+    else:
+        monkeypatch.setattr(extract.FeatureTable, "_cells", lambda *a: interrupted())
+    with pytest.raises(KeyboardInterrupt):
+        table.write(out)
+    assert out.read_text() == "previous complete output\n"  # the old output is untouched ...
+    assert [p.name for p in tmp_path.iterdir()] == [out.name]  # ... and no partial file is left
+    assert any(name.startswith(f".{out.name}.") and name.endswith(".tmp") for name in seen[0])
+    monkeypatch.setattr(np, "savez", original)
+    monkeypatch.undo()
+    table.write(out)
+    if suffix == ".npz":
+        with np.load(out) as saved:
+            np.testing.assert_array_equal(saved["features"], table.features)
+    else:
+        assert out.read_text().count("\n") >= 3
+    assert [p.name for p in tmp_path.iterdir()] == [out.name]

@@ -28,7 +28,9 @@ What the papers leave open, and the choice made here (all are parameters):
 
 import hashlib
 import json
+import os
 import pathlib
+import tempfile
 
 import numpy as np
 
@@ -250,11 +252,49 @@ def _cache_key(spec):
     return hashlib.sha1(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 
+#: What a cached row is keyed by (written into every cache manifest).
+FILE_KEY = "size + modification time (ns) + absolute path of the audio file"
+
+
+def file_key(path):
+    """The cache key of one audio file: ``"SIZE:MTIME_NS:ABSOLUTE_PATH"`` (:data:`FILE_KEY`).
+
+    Replacing or editing a file changes its size or modification time, so its
+    cached features are no longer found. A missing file gets ``"missing:PATH"``
+    (its extraction then fails with the loader's error).
+    """
+    path = pathlib.Path(path).expanduser().resolve()
+    try:
+        stat = path.stat()
+    except OSError:
+        return f"missing:{path}"
+    return f"{stat.st_size}:{stat.st_mtime_ns}:{path}"
+
+
+def _atomic_write(path, write):
+    """Call ``write(handle)`` on a temporary file beside ``path``, fsync it, then rename it onto ``path``."""
+    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with open(descriptor, "wb") as handle:
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        pathlib.Path(temporary).unlink(missing_ok=True)
+        raise
+
+
 class FeatureCache:
     """Utterance-level features of one corpus and one extractor setting, stored as ``.npz``.
 
-    Folds of a leave-one-speaker-out run share the file, so each utterance is
-    extracted once per run; only ids not yet stored are extracted.
+    Folds of a leave-one-speaker-out run share the file, so each audio file is
+    extracted once per run; only files not yet stored are extracted. Rows are
+    keyed by the audio file's size, modification time and absolute path
+    (:func:`file_key`), not by the utterance id or path alone, so a replaced file
+    is extracted again. The key is visible in ``<name>-<hash>.json`` beside the
+    ``.npz``: the extractor setting (``spec``), the key rule and, per row, the
+    utterance id, path, size and modification time it was computed from.
 
     Parameters
     ----------
@@ -262,7 +302,7 @@ class FeatureCache:
         Where the cache file lives (created if missing).
     spec : dict
         Everything that determines the features (extractor name and options,
-        corpus); hashed into the file name.
+        corpus); hashed into the file name together with the key rule.
     """
 
     _memory = {}
@@ -270,7 +310,8 @@ class FeatureCache:
     def __init__(self, directory, spec):
         self.directory = pathlib.Path(directory)
         name = str(spec.get("features", "features")).replace(":", "_").replace("/", "_")[:40]
-        self.path = self.directory / f"{name}-{_cache_key(spec)}.npz"
+        self.path = self.directory / f"{name}-{_cache_key({'spec': spec, 'key': FILE_KEY})}.npz"
+        self.manifest_path = self.path.with_suffix(".json")
         self.spec = spec
 
     def _load(self):
@@ -278,28 +319,48 @@ class FeatureCache:
             return self._memory[self.path]
         table = {}
         if self.path.is_file():
-            with np.load(self.path, allow_pickle=False) as data:
-                table = dict(zip(data["ids"].tolist(), data["features"]))
+            try:
+                with np.load(self.path, allow_pickle=False) as data:
+                    table = dict(zip(data["keys"].tolist(), zip(data["ids"].tolist(), data["features"])))
+            except (OSError, ValueError, KeyError) as error:
+                raise DataError(f"feature cache {self.path} is unreadable ({error}); delete it to rebuild") from None
         self._memory[self.path] = table
         return table
 
     def get(self, utterances, extract_fn):
-        """Features of ``utterances`` in order, calling ``extract_fn(missing)`` for new ones.
+        """Features of ``utterances`` in order, calling ``extract_fn(missing)`` for new or changed files.
 
         ``extract_fn`` takes a list of utterances and returns an array [n, d].
         """
         table = self._load()
-        missing = [u for u in utterances if u.id not in table]
+        keys = [file_key(u.path) for u in utterances]
+        missing, seen = [], set()
+        for key, utterance in zip(keys, utterances):
+            if key not in table and key not in seen:
+                seen.add(key)
+                missing.append(utterance)
         if missing:
             values = np.asarray(extract_fn(missing), dtype=np.float32)
             if values.shape[0] != len(missing):
                 raise DataError(f"extractor returned {values.shape[0]} rows for {len(missing)} utterances")
-            table.update(zip([u.id for u in missing], values))
-            self.directory.mkdir(parents=True, exist_ok=True)
-            ids = sorted(table)
-            np.savez(self.path, ids=np.array(ids), features=np.stack([table[i] for i in ids]),
-                     spec=json.dumps(self.spec, sort_keys=True, default=str))
-        return np.stack([table[u.id] for u in utterances])
+            table.update((file_key(u.path), (u.id, row)) for u, row in zip(missing, values))
+            self._save(table)
+        return np.stack([table[key][1] for key in keys])
+
+    def _save(self, table):
+        self.directory.mkdir(parents=True, exist_ok=True)
+        keys = sorted(table)
+        _atomic_write(self.path, lambda handle: np.savez(
+            handle, keys=np.array(keys), ids=np.array([table[k][0] for k in keys]),
+            features=np.stack([table[k][1] for k in keys]), spec=json.dumps(self.spec, sort_keys=True, default=str)))
+        entries = []
+        for key in keys:
+            size, mtime, path = key.split(":", 2) if not key.startswith("missing:") else (None, None, key[8:])
+            entries.append({"id": table[key][0], "path": path, "size": None if size is None else int(size),
+                            "mtime_ns": None if mtime is None else int(mtime)})
+        manifest = {"spec": self.spec, "key": FILE_KEY, "features": self.path.name, "entries": entries}
+        _atomic_write(self.manifest_path, lambda handle: handle.write(
+            json.dumps(manifest, indent=1, sort_keys=True, default=str).encode()))
 
 
 # ---------------------------------------------------------------------------- runner entry

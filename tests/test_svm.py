@@ -142,3 +142,39 @@ def test_run_fold_errors(monkeypatch, tmp_path):
     fold = Fold("f", utts[:8], utts[8:12], utts[12:])
     with pytest.raises(ParameterError, match="features"):
         svm.run_fold({"features": {}}, fold, names, tmp_path)
+
+
+def test_feature_cache_is_keyed_by_file_content_not_path(tmp_path):
+    # After replacing an audio file the stale features were used until the cache was deleted (defect 10).
+    import json
+    import os
+
+    audio_dir = tmp_path / "audio"
+    audio_dir.mkdir()
+    utts = [Utterance(id=f"u{i}", path=audio_dir / f"u{i}.wav", label="neg", speaker="s0") for i in range(3)]
+    for i, u in enumerate(utts):
+        u.path.write_bytes(b"x" * (10 + i))
+    calls = []
+
+    def extract_fn(missing):
+        calls.append([u.id for u in missing])
+        return np.array([[float(u.path.stat().st_size)] for u in missing])
+
+    spec = {"features": "toy", "options": {}, "corpus": "c"}
+    cache = svm.FeatureCache(tmp_path / "cache", spec)
+    np.testing.assert_array_equal(cache.get(utts, extract_fn).ravel(), [10, 11, 12])
+    assert svm.FeatureCache(tmp_path / "cache", spec).get(utts, extract_fn).ravel().tolist() == [10, 11, 12]
+    assert calls == [["u0", "u1", "u2"]]
+    utts[1].path.write_bytes(b"y" * 20)  # replaced: another size
+    assert svm.FeatureCache(tmp_path / "cache", spec).get(utts, extract_fn).ravel().tolist() == [10, 20, 12]
+    stat = utts[2].path.stat()
+    utts[2].path.write_bytes(b"z" * 12)  # same size, newer modification time
+    os.utime(utts[2].path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+    svm.FeatureCache(tmp_path / "cache", spec).get(utts, extract_fn)
+    assert calls == [["u0", "u1", "u2"], ["u1"], ["u2"]]
+    # The key is visible: a JSON manifest beside the .npz lists what each row was computed from.
+    manifest = json.loads(cache.manifest_path.read_text())
+    assert manifest["key"] == "size + modification time (ns) + absolute path of the audio file"
+    entry = next(e for e in manifest["entries"] if e["id"] == "u1" and e["size"] == 20)
+    assert entry["path"] == str(utts[1].path.resolve()) and entry["mtime_ns"] == utts[1].path.stat().st_mtime_ns
+    assert cache.path.name.startswith("toy-") and cache.manifest_path.name == cache.path.stem + ".json"

@@ -99,6 +99,12 @@ class LogMelExtractor:
         self.dimension = len(self.feature_names)
         self.description = f"log-Mel {self.n_mels} bands ({'framewise' if self.framewise else 'mean, std'})"
 
+    def __getstate__(self):
+        # The traced graph is a cache rebuilt on the next call, and tf.function objects do not pickle.
+        state = dict(self.__dict__)
+        state.pop("_graph", None)
+        return state
+
     def frames(self, waveform):
         """Log-Mel matrix ``[frames, n_mels]`` of one waveform."""
         if getattr(self, "_graph", None) is None:

@@ -12,7 +12,10 @@ features into a linear SVM:
 
 The extractors are stateless (``fit`` only builds them), so the transformers never
 learn from the data they are fitted on; statistics that do (standardisation, PCA)
-belong in later pipeline steps. Without ``weights`` the CNN of :class:`DeepSpectrum`
+belong in later pipeline steps. For the same reason a fitted transformer pickles as
+its parameters: the extractor is rebuilt from them on first use after unpickling
+(:class:`Embedding` reloads its run directory, :class:`DeepSpectrum` calls its
+``backbone`` factory again, which must therefore be picklable and seeded). Without ``weights`` the CNN of :class:`DeepSpectrum`
 is random-init, NOT pretrained (see :mod:`keras_ser.deep_spectrum`).
 """
 
@@ -34,6 +37,13 @@ class _ExtractorTransformer(TransformerMixin, BaseEstimator):
         if getattr(self, "extractor_", None) is None:
             self.extractor_ = self._build()
         return self.extractor_
+
+    def __getstate__(self):
+        # The built extractor is a cache of the parameters, and it holds traced TensorFlow
+        # functions and Keras models that do not pickle; _extractor_or_build rebuilds it.
+        state = dict(super().__getstate__())
+        state.pop("extractor_", None)
+        return state
 
     def fit(self, X, y=None):
         """Build the extractor (nothing is learned from ``X``); returns ``self``."""

@@ -1,4 +1,5 @@
 import functools
+import pickle
 
 import keras
 import librosa
@@ -11,7 +12,7 @@ from sklearn.svm import LinearSVC
 
 from keras_ser.errors import ParameterError
 from keras_ser.opensmile_features import OpenSmileExtractor
-from keras_ser.sklearn import DeepSpectrum, LogMelStats, OpenSmile
+from keras_ser.sklearn import DeepSpectrum, Embedding, LogMelStats, OpenSmile
 
 
 def tiny_cnn(size=32):
@@ -73,3 +74,52 @@ def test_bad_inputs():
         LogMelStats().fit_transform([np.zeros((2, 100))])
     with pytest.raises(ParameterError, match="unknown openSMILE"):
         OpenSmile("gemaps_v9").fit([])
+
+
+def _save_embedding_model(path):
+    """A MODEL DIR (contract D) whose model has a 3-d ``embedding`` layer."""
+    import json
+
+    from keras_ser.features import FrontEnd
+
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((500, 40))
+    embedding = keras.layers.Dense(3, activation="tanh", name="embedding")(
+        keras.layers.GlobalAveragePooling1D()(inputs))
+    path.mkdir(parents=True)
+    keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(embedding)).save(path / "model.keras")
+    (path / "frontend.json").write_text(json.dumps(FrontEnd("zhao2019").get_config()))
+    return path
+
+
+def test_fitted_transformers_pickle_and_clone(tmp_path):
+    waves, labels = _tones_and_noise(n_each=3, seconds=0.3)
+    transformers = [
+        LogMelStats(n_mels=20),
+        OpenSmile("egemaps"),
+        DeepSpectrum(backbone=functools.partial(tiny_cnn, 32), image_size=32, n_mels=32, batch_size=4),
+        Embedding(_save_embedding_model(tmp_path / "model")),
+    ]
+    for transformer in transformers:
+        pipe = Pipeline([("features", transformer), ("scale", StandardScaler()), ("svm", LinearSVC())])
+        pipe.fit(waves, labels)
+        restored = pickle.loads(pickle.dumps(pipe))
+        name = type(transformer).__name__
+        np.testing.assert_array_equal(restored[:-1].transform(waves), pipe[:-1].transform(waves), err_msg=name)
+        assert restored.predict(waves).tolist() == pipe.predict(waves).tolist(), name
+        # Pickling leaves the original fitted transformer whole.
+        assert pipe.named_steps["features"].extractor_ is not None, name
+        cloned = clone(pipe)
+        # repr: a cloned functools.partial is an equal copy, not the same object.
+        assert repr(cloned.named_steps["features"].get_params()) == repr(transformer.get_params()), name
+        assert not hasattr(cloned.named_steps["features"], "extractor_"), name
+
+
+def test_log_mel_extractor_pickles_after_use():
+    from keras_ser.extract import LogMelExtractor
+
+    wave = _tones_and_noise(n_each=1, seconds=0.3)[0][1]
+    extractor = LogMelExtractor(n_mels=20)
+    frames = extractor.frames(wave)
+    restored = pickle.loads(pickle.dumps(extractor))
+    np.testing.assert_array_equal(restored.frames(wave), frames)

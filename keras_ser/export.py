@@ -13,7 +13,8 @@ given (:meth:`keras_ser.predict.Predictor.adapt_to_speaker`). The SavedModel is 
 graph, so a client sends raw audio and needs no keras_ser:
 
 ``serving_default``
-    input ``waveform``: float32 ``[batch, samples]``, mono, in [-1, 1], at the front
+    input ``waveform``: float32 ``[batch, samples]`` (a single utterance is
+    ``[1, samples]``), mono, in [-1, 1], at the front
     end's sample rate (16 kHz for every 16 kHz preset; the raw-wave presets of 001
     1D and 003 were trained on 22.05 kHz audio and take 22.05 kHz, which the
     ``metadata`` signature states), any length of at least ``min_samples``
@@ -24,10 +25,18 @@ graph, so a client sends raw audio and needs no keras_ser:
     format pairs them with each prediction).
 ``metadata``
     no input; outputs ``label_names`` ``[classes]``, ``sample_rate`` and
-    ``min_samples`` (int32 scalars).
+    ``min_samples`` (int32 scalars) and ``silence_floor_dbfs`` (float32 scalar).
 
-An empty batch, a too-short waveform or a non-finite sample fails with
-``InvalidArgumentError`` whose message says what is wrong.
+A request fails with ``InvalidArgumentError`` whose message says what is wrong,
+checked in this order: input of another rank than 2 (the message gives the
+expected ``[batch, samples]`` and the shape received), an empty batch, a
+too-short waveform, a NaN or infinite sample, and a silent row, whose RMS is
+below :data:`keras_ser.audio.SILENCE_FLOOR_DBFS` (-70 dBFS, the floor
+``keras_ser.audio.load`` and ``predict`` use): silence never gets an emotion.
+The signature declares ``waveform`` with unknown rank so that a request of the
+wrong rank reaches the rank check (a declared ``[-1, -1]`` is not enforced by the
+signature, and the graph then failed deep inside with "slice index 1 ... out of
+bounds").
 
 Examples
 --------
@@ -50,12 +59,18 @@ from keras_ser.errors import DataError, ParameterError
 def _serving_module(predictor):
     import tensorflow as tf
 
-    from keras_ser.audio import MIN_DURATION
+    from keras_ser.audio import MIN_DURATION, SILENCE_FLOOR_DBFS
     from keras_ser.predict import pooled_probabilities
 
     sample_rate = predictor.sample_rate
     min_samples = int(math.ceil(MIN_DURATION * sample_rate))
+    silence_floor_rms = 10.0 ** (SILENCE_FLOOR_DBFS / 20.0)
     pooling = predictor.pooling
+
+    def after(check, tensor):
+        # Each check runs after the previous one, so a request gets the first failing check's message.
+        with tf.control_dependencies([check]):
+            return tf.identity(tensor)
 
     class SERServing(tf.Module):
         def __init__(self):
@@ -67,21 +82,28 @@ def _serving_module(predictor):
             self.label_names = tf.constant(predictor.labels, dtype=tf.string)
             self.sample_rate = tf.constant(sample_rate, tf.int32)
             self.min_samples = tf.constant(min_samples, tf.int32)
+            self.silence_floor_dbfs = tf.constant(SILENCE_FLOOR_DBFS, tf.float32)
 
-        @tf.function(input_signature=[tf.TensorSpec([None, None], tf.float32, name="waveform")])
+        @tf.function(input_signature=[tf.TensorSpec(None, tf.float32, name="waveform")])
         def serve(self, waveform):
+            waveform = after(tf.debugging.Assert(tf.equal(tf.rank(waveform), 2), [
+                f"waveform must have rank 2, [batch, samples] of mono float32 audio at {sample_rate} Hz "
+                "(one utterance is [1, samples]); got shape", tf.shape(waveform)]), waveform)
+            # Static shape only: an EnsureShape op would run before the rank check, with a vaguer message.
+            waveform.set_shape([None, None])
             shape = tf.shape(waveform)
-            checks = [
-                tf.debugging.assert_positive(
-                    shape[0], message="empty request: the waveform batch has no rows"),
-                tf.debugging.assert_greater_equal(
-                    shape[1], min_samples,
-                    message=(f"waveform too short: need at least {min_samples} samples "
-                             f"({MIN_DURATION * 1000:.0f} ms at {sample_rate} Hz)")),
-                tf.debugging.assert_all_finite(waveform, message="waveform has NaN or Inf samples"),
-            ]
-            with tf.control_dependencies(checks):
-                waveform = tf.identity(waveform)
+            waveform = after(tf.debugging.assert_positive(
+                shape[0], message="empty request: the waveform batch has no rows"), waveform)
+            waveform = after(tf.debugging.assert_greater_equal(
+                shape[1], min_samples,
+                message=(f"waveform too short: need at least {min_samples} samples "
+                         f"({MIN_DURATION * 1000:.0f} ms at {sample_rate} Hz)")), waveform)
+            waveform = tf.debugging.assert_all_finite(waveform, message="waveform has NaN or Inf samples")
+            rms = tf.sqrt(tf.reduce_mean(tf.square(waveform), axis=1))
+            waveform = after(tf.debugging.Assert(tf.reduce_all(rms >= silence_floor_rms), [
+                f"silent waveform: a row's RMS is below the silence floor {SILENCE_FLOOR_DBFS:.0f} dBFS "
+                "(keras_ser.audio.SILENCE_FLOOR_DBFS), so no emotion is given; row is silent:",
+                rms < silence_floor_rms], summarize=64), waveform)
             probabilities = pooled_probabilities(self.frontend, self.model, waveform, pooling)
             labels = tf.tile(self.label_names[None, :], tf.stack([shape[0], 1]))
             return {"probabilities": tf.identity(probabilities, name="probabilities"),
@@ -90,7 +112,7 @@ def _serving_module(predictor):
         @tf.function(input_signature=[])
         def metadata(self):
             return {"label_names": self.label_names, "sample_rate": self.sample_rate,
-                    "min_samples": self.min_samples}
+                    "min_samples": self.min_samples, "silence_floor_dbfs": self.silence_floor_dbfs}
 
     return SERServing()
 

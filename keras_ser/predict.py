@@ -17,6 +17,13 @@ end holds those of its fold's test speaker; ``--adapt-speaker`` (or
 :meth:`Predictor.adapt_to_speaker`) computes them from the given files instead,
 which must then all be one speaker's.
 
+Silent input gets no emotion: a file is loaded with :func:`keras_ser.audio.load`,
+which refuses one whose RMS is below :data:`keras_ser.audio.SILENCE_FLOOR_DBFS`
+(-70 dBFS) with a ``DataError`` naming it, and :meth:`Predictor.predict_waveforms`
+refuses such a waveform row (and a non-finite one) the same way; the command
+line prints the error and exits with status 2. The exported SavedModel applies
+the same floor (:mod:`keras_ser.export`).
+
 Choosing the fold of a RUN_DIR
 ------------------------------
 A run directory holds one model per fold (``folds/<fold>/model``). By default the
@@ -264,10 +271,25 @@ class Predictor:
 
         Rows of a batch share one length; predict utterances of different lengths
         one by one (as :meth:`predict_files` does).
+
+        Raises
+        ------
+        DataError
+            A row has NaN or infinite samples, or is silent (RMS below
+            :data:`keras_ser.audio.SILENCE_FLOOR_DBFS`): no emotion is given for it.
         """
+        from keras_ser.audio import SILENCE_FLOOR_DBFS, rms_dbfs
+
         waveforms = np.asarray(waveforms, np.float32)
         if waveforms.ndim != 2 or waveforms.shape[0] == 0 or waveforms.shape[1] == 0:
             raise ParameterError(f"waveforms must have shape [batch>0, samples>0], got {waveforms.shape}")
+        broken = [i for i, row in enumerate(waveforms) if not np.all(np.isfinite(row))]
+        if broken:
+            raise DataError(f"waveform row(s) {broken} have NaN or infinite samples")
+        silent = [i for i, row in enumerate(waveforms) if rms_dbfs(row) < SILENCE_FLOOR_DBFS]
+        if silent:
+            raise DataError(f"waveform row(s) {silent} are silent: RMS below the silence floor "
+                            f"{SILENCE_FLOOR_DBFS:.0f} dBFS (keras_ser.audio.SILENCE_FLOOR_DBFS)")
         return np.asarray(pooled_probabilities(self.frontend, self.model, waveforms, self.pooling))
 
     def predict_files(self, paths):

@@ -10,6 +10,7 @@ Bad input handling of :func:`load` (issue 2, Sec. 7):
 input                         handling
 ============================  ===============================================
 missing file                  ``DataError`` naming the file
+a directory                   ``DataError`` naming it
 truncated / corrupt header    ``DataError`` naming the file
 zero-length file              ``DataError`` naming the file
 file with no samples          ``DataError`` naming the file
@@ -139,6 +140,8 @@ def load(path, sr=16000, min_duration=MIN_DURATION):
     if min_duration < 0:
         raise ParameterError(f"min_duration must be >= 0, got {min_duration!r}")
     path = pathlib.Path(path)
+    if path.is_dir():
+        raise DataError(f"audio file {path} is a directory, not a file")
     if not path.is_file():
         raise DataError(f"audio file not found: {path}")
     try:

@@ -33,6 +33,8 @@ expected ``[batch, samples]`` and the shape received), an empty batch, a
 too-short waveform, a NaN or infinite sample, and a silent row, whose RMS is
 below :data:`keras_ser.audio.SILENCE_FLOOR_DBFS` (-70 dBFS, the floor
 ``keras_ser.audio.load`` and ``predict`` use): silence never gets an emotion.
+A row with samples outside [-1, 1] is divided by its peak, the rule
+``keras_ser.audio.load`` applies to such files.
 The signature declares ``waveform`` with unknown rank so that a request of the
 wrong rank reaches the rank check (a declared ``[-1, -1]`` is not enforced by the
 signature, and the graph then failed deep inside with "slice index 1 ... out of
@@ -53,7 +55,6 @@ import math
 import pathlib
 import sys
 
-from keras_ser import _cli
 from keras_ser.errors import DataError, ParameterError
 
 
@@ -100,6 +101,7 @@ def _serving_module(predictor):
                 message=(f"waveform too short: need at least {min_samples} samples "
                          f"({MIN_DURATION * 1000:.0f} ms at {sample_rate} Hz)")), waveform)
             waveform = tf.debugging.assert_all_finite(waveform, message="waveform has NaN or Inf samples")
+            waveform = waveform / tf.maximum(tf.reduce_max(tf.abs(waveform), axis=1, keepdims=True), 1.0)
             rms = tf.sqrt(tf.reduce_mean(tf.square(waveform), axis=1))
             waveform = after(tf.debugging.Assert(tf.reduce_all(rms >= silence_floor_rms), [
                 f"silent waveform: a row's RMS is below the silence floor {SILENCE_FLOOR_DBFS:.0f} dBFS "
@@ -174,9 +176,7 @@ def main(argv=None):
     parser.add_argument("--fold", help="fold of a RUN_DIR (default: best validation UA)")
     parser.add_argument("--speaker-files", nargs="+", default=(), metavar="WAV",
                         help="utterances of the speaker a per-speaker standardised model will serve")
-    _cli.add_common_arguments(parser)
     args = parser.parse_args(argv)
-    _cli.configure(args)
     try:
         predictor = export(args.model, args.out_dir, args.fold, args.speaker_files)
     except (DataError, ParameterError) as error:

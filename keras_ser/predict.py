@@ -21,8 +21,9 @@ Silent input gets no emotion: a file is loaded with :func:`keras_ser.audio.load`
 which refuses one whose RMS is below :data:`keras_ser.audio.SILENCE_FLOOR_DBFS`
 (-70 dBFS) with a ``DataError`` naming it, and :meth:`Predictor.predict_waveforms`
 refuses such a waveform row (and a non-finite one) the same way; the command
-line prints the error and exits with status 2. The exported SavedModel applies
-the same floor (:mod:`keras_ser.export`).
+line prints the error and exits with status 2. A waveform row with samples
+outside [-1, 1] is divided by its peak, as ``load`` does for such files. The
+exported SavedModel applies the same floor and rule (:mod:`keras_ser.export`).
 
 Choosing the fold of a RUN_DIR
 ------------------------------
@@ -50,7 +51,6 @@ import sys
 
 import numpy as np
 
-from keras_ser import _cli
 from keras_ser.errors import DataError, ParameterError
 
 POOLINGS = ("none", "mean_segments")
@@ -271,22 +271,29 @@ class Predictor:
         """Probabilities ``[batch, classes]`` (float32 NumPy) of waveforms at :attr:`sample_rate`.
 
         Rows of a batch share one length; predict utterances of different lengths
-        one by one (as :meth:`predict_files` does).
+        one by one (as :meth:`predict_files` does). A row with samples outside
+        [-1, 1] is divided by its peak (the rule of :func:`keras_ser.audio.load`).
 
         Raises
         ------
         DataError
-            A row has NaN or infinite samples, or is silent (RMS below
+            The rows are shorter than :data:`keras_ser.audio.MIN_DURATION`, or a
+            row has NaN or infinite samples, or is silent (RMS below
             :data:`keras_ser.audio.SILENCE_FLOOR_DBFS`): no emotion is given for it.
         """
-        from keras_ser.audio import SILENCE_FLOOR_DBFS, rms_dbfs
+        from keras_ser.audio import MIN_DURATION, SILENCE_FLOOR_DBFS, rms_dbfs
 
         waveforms = np.asarray(waveforms, np.float32)
         if waveforms.ndim != 2 or waveforms.shape[0] == 0 or waveforms.shape[1] == 0:
             raise ParameterError(f"waveforms must have shape [batch>0, samples>0], got {waveforms.shape}")
+        min_samples = int(np.ceil(MIN_DURATION * self.sample_rate))
+        if waveforms.shape[1] < min_samples:
+            raise DataError(f"waveforms of {waveforms.shape[1]} samples are shorter than the "
+                            f"{1000 * MIN_DURATION:.0f} ms minimum ({min_samples} samples at {self.sample_rate} Hz)")
         broken = [i for i, row in enumerate(waveforms) if not np.all(np.isfinite(row))]
         if broken:
             raise DataError(f"waveform row(s) {broken} have NaN or infinite samples")
+        waveforms = waveforms / np.maximum(np.max(np.abs(waveforms), axis=1, keepdims=True), 1.0)
         silent = [i for i, row in enumerate(waveforms) if rms_dbfs(row) < SILENCE_FLOOR_DBFS]
         if silent:
             raise DataError(f"waveform row(s) {silent} are silent: RMS below the silence floor "
@@ -328,9 +335,7 @@ def main(argv=None):
     parser.add_argument("--adapt-speaker", action="store_true",
                         help="the files are one speaker: standardise with their statistics "
                              "(models trained with frontend.standardize=speaker)")
-    _cli.add_common_arguments(parser)
     args = parser.parse_args(argv)
-    _cli.configure(args)
     try:
         predictor = Predictor.from_path(args.model, args.fold)
         if args.adapt_speaker:

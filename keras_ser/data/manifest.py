@@ -5,6 +5,16 @@ optionally ``gender`` (female/male/f/m), ``session``, ``split``
 (train/validation/test; val, dev, devel accepted), ``id`` and ``transcript``.
 Relative paths are resolved against the CSV's folder. Empty optional cells are
 ``None``. Without an ``id`` column the id is the ``path`` cell.
+
+The file is read as UTF-8; a byte-order mark (as spreadsheet programs write) is
+ignored. Every error is a ``DataError`` naming the manifest (and the line): a
+missing file or column, an empty required cell, a listed audio file that does
+not exist, an unknown gender or split, no rows, a file that is not UTF-8 text,
+and two rows with one id or one audio file (a file listed twice could land in
+the training and the test set of one fold). A manifest defines its own classes
+(its sorted distinct labels), so no label is unknown to it; a label that only one
+speaker has leaves the training set of that speaker's fold without the class,
+which the training run reports as an error naming the class.
 """
 
 import csv
@@ -23,12 +33,16 @@ def _rows(path):
     path = pathlib.Path(path).expanduser()
     if not path.is_file():
         raise DataError(f"manifest {path} not found")
-    with open(path, newline="", encoding="utf-8") as handle:
-        reader = csv.DictReader(handle)
-        missing = [c for c in REQUIRED if c not in (reader.fieldnames or [])]
-        if missing:
-            raise DataError(f"manifest {path}: missing column(s) {missing}; found {reader.fieldnames}")
-        return path, list(enumerate(reader, 2))
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as handle:
+            reader = csv.DictReader(handle)
+            missing = [c for c in REQUIRED if c not in (reader.fieldnames or [])]
+            if missing:
+                raise DataError(f"manifest {path}: missing column(s) {missing}; found {reader.fieldnames}")
+            return path, list(enumerate(reader, 2))
+    except UnicodeDecodeError as error:
+        raise DataError(f"manifest {path} is not UTF-8 text ({error.reason} at byte {error.start}): "
+                        "is it an audio or binary file?") from None
 
 
 def label_names(path):
@@ -45,7 +59,7 @@ def load(path):
     >>> utts = load("my_corpus/list.csv")  # doctest: +SKIP
     """
     path, rows = _rows(path)
-    utterances = []
+    utterances, lines = [], {}
     for number, row in rows:
         def cell(name):
             value = (row.get(name) or "").strip()
@@ -58,6 +72,9 @@ def load(path):
         audio = audio if audio.is_absolute() else path.parent / audio
         if not audio.is_file():
             raise DataError(f"manifest {path}, line {number}: audio file {audio} not found")
+        first = lines.setdefault(audio.resolve(), number)
+        if first != number:
+            raise DataError(f"manifest {path}, line {number}: audio file {audio} is already listed on line {first}")
         gender = cell("gender")
         if gender is not None:
             if gender.lower() not in GENDERS:

@@ -55,6 +55,7 @@ import math
 import pathlib
 import sys
 
+from keras_ser import _cli
 from keras_ser.errors import DataError, ParameterError
 
 
@@ -176,7 +177,9 @@ def main(argv=None):
     parser.add_argument("--fold", help="fold of a RUN_DIR (default: best validation UA)")
     parser.add_argument("--speaker-files", nargs="+", default=(), metavar="WAV",
                         help="utterances of the speaker a per-speaker standardised model will serve")
+    _cli.add_common_arguments(parser)
     args = parser.parse_args(argv)
+    _cli.configure(args)
     try:
         predictor = export(args.model, args.out_dir, args.fold, args.speaker_files)
     except (DataError, ParameterError) as error:

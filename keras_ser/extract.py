@@ -55,6 +55,7 @@ import time
 
 import numpy as np
 
+from keras_ser import _cli
 from keras_ser.audio import MIN_DURATION
 from keras_ser.errors import DataError, KerasSERError, ParameterError
 
@@ -588,7 +589,7 @@ def build_parser():
     parser.add_argument("--data-dir", default=None, help="data root for corpus names (default $KERAS_SER_DATA)")
     parser.add_argument("--seed", type=int, default=0, help="seed of a random-init CNN")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    return parser
+    return _cli.add_common_arguments(parser)
 
 
 def _cli_options(args):
@@ -611,12 +612,13 @@ def _cli_options(args):
 def main(argv=None):
     """Command-line entry point; returns the process exit status."""
     args = build_parser().parse_args(argv)
+    _cli.configure(args)
     try:
         extractor = get_extractor(args.features, **_cli_options(args))
         items, _ = resolve_inputs(args.input, data_dir=args.data_dir)
         started = time.perf_counter()
         table = extract(extractor, items, window=args.window, hop=args.hop, batch_size=args.batch_size,
-                        progress=not args.no_progress)
+                        progress=not (args.no_progress or args.quiet))
         seconds = time.perf_counter() - started
         path = table.write(args.out)
     except KerasSERError as exc:

@@ -51,6 +51,7 @@ import sys
 
 import numpy as np
 
+from keras_ser import _cli
 from keras_ser.errors import DataError, ParameterError
 
 POOLINGS = ("none", "mean_segments")
@@ -335,7 +336,9 @@ def main(argv=None):
     parser.add_argument("--adapt-speaker", action="store_true",
                         help="the files are one speaker: standardise with their statistics "
                              "(models trained with frontend.standardize=speaker)")
+    _cli.add_common_arguments(parser)
     args = parser.parse_args(argv)
+    _cli.configure(args)
     try:
         predictor = Predictor.from_path(args.model, args.fold)
         if args.adapt_speaker:

@@ -4,7 +4,7 @@ Usage::
 
     python -m keras_ser.train [--recipe NAME|PATH] [--corpus emodb|manifest:PATH|...]
         [--data-dir D] [--out DIR] [--folds f1,f2] [--strategy default|mirrored|multi_worker]
-        [--no-progress] [key=value ...]
+        [--no-progress] [--verbose|--quiet] [--version] [key=value ...]
 
 With no arguments it runs the README's default recipe ``zhao2018_attention_blstm_fcn``
 (leave-one-speaker-out on EMO-DB, about 30 minutes on 2 CPU cores) into
@@ -23,6 +23,7 @@ Example
 import argparse
 import sys
 
+from keras_ser import _cli
 from keras_ser.errors import KerasSERError
 
 DEFAULT_RECIPE = "zhao2018_attention_blstm_fcn"
@@ -42,22 +43,24 @@ def build_parser():
     parser.add_argument("--strategy", default="default", choices=("default", "mirrored", "multi_worker"))
     parser.add_argument("--no-progress", action="store_true", help="no tqdm bar over folds")
     parser.add_argument("overrides", nargs="*", metavar="key=value", help="recipe overrides")
-    return parser
+    return _cli.add_common_arguments(parser)
 
 
 def main(argv=None):
     """Entry point; returns the process exit status (0, or 2 on a keras_ser error)."""
     args = build_parser().parse_args(argv)
+    _cli.configure(args)
     try:
         from keras_ser.experiment import run_experiment
         from keras_ser.recipe import load_recipe
 
         recipe = load_recipe(args.recipe, args.overrides)
         folds = [f.strip() for f in args.folds.split(",") if f.strip()] if args.folds else None
-        results = run_experiment(
-            recipe, corpus=args.corpus, data_dir=args.data_dir, out=args.out, folds=folds,
-            strategy=args.strategy, overrides=args.overrides, progress=not args.no_progress,
-        )
+        with _cli.keras_output(args):
+            results = run_experiment(
+                recipe, corpus=args.corpus, data_dir=args.data_dir, out=args.out, folds=folds,
+                strategy=args.strategy, overrides=args.overrides, progress=not (args.no_progress or args.quiet),
+            )
     except KerasSERError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

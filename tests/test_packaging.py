@@ -1,7 +1,10 @@
-"""Packaging: saved models load after a plain ``import keras_ser`` (in fresh processes)."""
+"""Packaging: saved models load after a plain ``import keras_ser`` (in fresh processes); the
+command lines; the declared dependencies."""
 
+import argparse
 import importlib
 import json
+import os
 import pathlib
 import pkgutil
 import subprocess
@@ -73,3 +76,107 @@ def test_plain_import_loads_saved_models_in_a_fresh_process(saved_model, tmp_pat
     missing = _all_custom_object_names() - registered
     assert not missing, f"not registered by `{imports}`: {sorted(missing)}"
     assert {"keras_ser>ConcordanceCorrelation", "keras_ser>ccc_loss"} <= registered
+
+
+# --- command lines -------------------------------------------------------------------------
+
+COMMANDS = ("train", "predict", "export", "extract")
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_prints_its_version(command):
+    result = subprocess.run([sys.executable, "-m", f"keras_ser.{command}", "--version"],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"keras_ser {keras_ser.__version__}"
+
+
+def test_keras_ser_console_script_runs_the_commands():
+    script = pathlib.Path(sys.executable).parent / "keras-ser"
+    assert script.is_file(), f"{script} missing: reinstall with pip install --no-deps -e ."
+    version = subprocess.run([str(script), "--version"], capture_output=True, text=True)
+    assert version.stdout.strip() == f"keras_ser {keras_ser.__version__}", version.stderr
+    # A subcommand gets its own parser: the export command's arguments, and its exit status 2.
+    usage = subprocess.run([str(script), "export"], capture_output=True, text=True)
+    assert usage.returncode == 2 and "python -m keras_ser.export" in usage.stderr and "out_dir" in usage.stderr
+
+
+def test_commands_do_not_import_tensorflow_before_configuring_its_logging():
+    # Each main() parses its arguments and calls _cli.configure first (checked below), so
+    # TensorFlow, which reads TF_CPP_MIN_LOG_LEVEL once when imported, sees the setting.
+    code = ("import sys\nfrom keras_ser import train, predict, export, extract, _cli\n"
+            "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, "
+            "sorted(m for m in sys.modules if m.startswith(('tensorflow', 'keras.')))")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.parametrize("command, argv", [
+    ("train", ["--recipe", "zhao2018_attention_blstm_fcn"]),
+    ("predict", ["runs/none", "a.wav"]),
+    ("export", ["runs/none", "out"]),
+    ("extract", ["--features", "logmel", "--input", "emodb", "--out", "x.csv"]),
+])
+def test_main_configures_logging_right_after_parsing(monkeypatch, command, argv):
+    from keras_ser import _cli
+
+    class Configured(Exception):
+        pass
+
+    def configure(args):
+        raise Configured(args)
+
+    monkeypatch.setattr(_cli, "configure", configure)
+    module = importlib.import_module(f"keras_ser.{command}")
+    with pytest.raises(Configured) as info:
+        module.main(argv + ["--quiet"])
+    args = info.value.args[0]
+    assert args.quiet and not args.verbose
+
+
+@pytest.mark.parametrize("user_level, verbose, expected", [
+    (None, False, "3"),     # quiet by default
+    ("1", False, "1"),      # the user's own setting is kept
+    ("2", True, "0"),       # --verbose shows everything
+    (None, True, "0"),
+])
+def test_tensorflow_log_level(monkeypatch, user_level, verbose, expected):
+    from keras_ser import _cli
+
+    if user_level is None:
+        monkeypatch.delenv("TF_CPP_MIN_LOG_LEVEL", raising=False)
+    else:
+        monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", user_level)
+    args = _cli.add_common_arguments(argparse.ArgumentParser()).parse_args(["--verbose"] if verbose else [])
+    _cli.configure(args)
+    assert os.environ["TF_CPP_MIN_LOG_LEVEL"] == expected
+
+
+class _Stream:
+    def __init__(self, tty):
+        self.tty = tty
+
+    def isatty(self):
+        return self.tty
+
+
+def test_keras_progress_bars_only_on_a_terminal(monkeypatch):
+    from keras_ser import _cli
+
+    parser = _cli.add_common_arguments(argparse.ArgumentParser())
+    plain, quiet = parser.parse_args([]), parser.parse_args(["--quiet"])
+    monkeypatch.delitem(sys.modules, "ipykernel", raising=False)
+    assert _cli.interactive(plain, _Stream(True))
+    assert not _cli.interactive(plain, _Stream(False))        # a log file or a pipe
+    assert not _cli.interactive(quiet, _Stream(True))
+    monkeypatch.setattr(sys, "stdout", _Stream(True))
+    keras.config.disable_interactive_logging()
+    try:
+        with _cli.keras_output(plain):
+            assert keras.config.is_interactive_logging_enabled()
+        assert not keras.config.is_interactive_logging_enabled()     # restored
+        keras.config.enable_interactive_logging()
+        with _cli.keras_output(quiet):
+            assert not keras.config.is_interactive_logging_enabled()
+        assert keras.config.is_interactive_logging_enabled()
+    finally:
+        keras.config.enable_interactive_logging()

@@ -250,6 +250,46 @@ def test_sewa(tmp_path):
         load_corpus("sewa", tmp_path)
 
 
+def _sewa_recording(base, name):
+    _wav(base / "audio" / f"{name}.wav", 0.05)
+    (base / "labels").mkdir(parents=True, exist_ok=True)
+    (base / "labels" / f"{name}.csv").write_text(f"{name};0.00;0.1;0.2;0.3\n{name};0.10;0.1;0.2;0.3\n")
+
+
+def test_sewa_transcriptions_and_word_timings(tmp_path):
+    base = tmp_path / "sewa"
+    for name in ("Train_01", "Train_02", "Devel_01"):
+        _sewa_recording(base, name)
+    (base / "transcriptions").mkdir()
+    (base / "transcriptions" / "Train_01.csv").write_text(
+        "1.20;2.50;'Hallo, wie geht's?'\n3.00;3.40;'<filler>'\n4.00;5.10;'Gut; danke.'\n", encoding="utf-8")
+    (base / "words").mkdir()
+    # The tzirakis2021 authors' forced-alignment layout (id;start;end;word) ...
+    (base / "words" / "Train_01.csv").write_text(
+        "s0w1;1.2;1.55;hallo\ns0w2;1.55;1.8;wie\ns0w3;1.8;2.5;geht's\n\ns2w1;4.0;4.3;gut\n", encoding="utf-8")
+    # ... and start;end;word with a header.
+    (base / "words" / "Devel_01.csv").write_text("start;end;word\n0.5;0.9;schön\n", encoding="utf-8")
+    utts = {u.id: u for u in load_corpus("sewa", tmp_path)}
+    assert utts["Train_01"].transcript == "Hallo, wie geht's? Gut; danke."
+    assert utts["Train_01"].words == (("hallo", 1.2, 1.55), ("wie", 1.55, 1.8), ("geht's", 1.8, 2.5),
+                                      ("gut", 4.0, 4.3))
+    assert utts["Devel_01"].words == (("schön", 0.5, 0.9),) and utts["Devel_01"].transcript is None
+    assert utts["Train_02"].words is None and utts["Train_02"].transcript is None
+    (base / "words" / "Train_02.csv").write_text("0.0;0.4;ja\n0.3;0.2;nein\n")
+    with pytest.raises(DataError, match="Train_02.csv, line 2: need 0 <= start <= end"):
+        load_corpus("sewa", tmp_path)
+    (base / "words" / "Train_02.csv").write_text("0.5;0.9;ja\n0.3;0.4;nein\n")
+    with pytest.raises(DataError, match="Train_02.csv, line 2: 'nein' starts before the previous"):
+        load_corpus("sewa", tmp_path)
+    (base / "words" / "Train_02.csv").write_text("0.5;0.9;ja\n0.3;nein\n")
+    with pytest.raises(DataError, match="Train_02.csv, line 2: expected"):
+        load_corpus("sewa", tmp_path)
+    (base / "words" / "Train_02.csv").unlink()
+    (base / "transcriptions" / "Train_02.csv").write_text("1.0;2.0;'ok'\nbroken line\n")
+    with pytest.raises(DataError, match="transcription .*Train_02.csv, line 2"):
+        load_corpus("sewa", tmp_path)
+
+
 # ---------------------------------------------------------------- RAVDESS, manifest, registry
 
 def test_ravdess(tmp_path):

@@ -14,6 +14,24 @@ skipped. Each recording is one participant, so ``speaker`` is the recording id;
 the two partners of a conversation are in the same partition by design (003
 Sec. 4: 17 / 7 / 8 pairs). ``label`` is ``None``; ``continuous`` maps
 ``"arousal"``, ``"valence"``, ``"liking"`` to ``(times, values)`` float arrays.
+
+Text, both optional (a recording without the files gets ``None``)::
+
+    transcriptions/Train_01.csv   turn-level transcription of the AVEC 2017 package
+    words/Train_01.csv            word timings
+
+``transcriptions/``: one turn per line, ``start;end;'text'`` (seconds; the text
+in single quotes, as the AVEC 2017 files and the tzirakis2021 authors' reader
+``speech2vec/speech2word_mapping.py`` have it). Turns that are only ``<filler>``
+are skipped; the others, joined with spaces, are ``transcript``.
+
+``words/``: SEWA has no word-level timings of its own; tzirakis2021's authors
+obtained them by forced alignment of each turn (aeneas), writing one word per line
+as ``id;start;end;word`` (e.g. ``s0w1;12.3400;12.5600;hallo``, times in seconds
+from the start of the recording). That layout, or ``start;end;word`` without the
+id, is read into ``words`` = ``((word, start, end), ...)``; a header line is
+allowed, empty lines are ignored, and words must not start before the previous
+one.
 """
 
 import numpy as np
@@ -53,6 +71,57 @@ def read_labels(path):
     return {name: (table[:, 0], table[:, k + 1]) for k, name in enumerate(LABELS)}
 
 
+def read_transcription(path):
+    """The turns of one ``transcriptions/`` file, joined with spaces (``<filler>`` turns skipped)."""
+    turns = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        fields = line.split(";", 2)
+        try:
+            float(fields[0]), float(fields[1])
+            text = fields[2].strip().strip("'").strip()
+        except (ValueError, IndexError):
+            if number == 1:
+                continue  # header row
+            raise DataError(f"SEWA transcription {path}, line {number}: expected start;end;'text', "
+                            f"got {line!r}") from None
+        if text and text != "<filler>":
+            turns.append(text)
+    return " ".join(turns) if turns else None
+
+
+def read_words(path):
+    """``((word, start_s, end_s), ...)`` from one ``words/`` file (``[id;]start;end;word`` lines)."""
+    words = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        fields = [f.strip() for f in line.split(";")]
+        if not line.strip():
+            continue
+        if len(fields) == 4:
+            fields = fields[1:]
+        try:
+            if len(fields) != 3 or not fields[2]:
+                raise ValueError
+            start, end, word = float(fields[0]), float(fields[1]), fields[2]
+        except ValueError:
+            if number == 1 and not words:
+                continue  # header row
+            raise DataError(f"SEWA word timings {path}, line {number}: expected [id;]start;end;word, "
+                            f"got {line!r}") from None
+        if not 0 <= start <= end:
+            raise DataError(f"SEWA word timings {path}, line {number}: need 0 <= start <= end, got {line!r}")
+        if words and start < words[-1][1]:
+            raise DataError(f"SEWA word timings {path}, line {number}: {word!r} starts before the "
+                            f"previous word")
+        words.append((word, start, end))
+    return tuple(words) if words else None
+
+
+def _optional(path, reader):
+    return reader(path) if path.is_file() else None
+
+
 def load(data_dir=None):
     """Load the labelled SEWA recordings of AVEC 2017.
 
@@ -77,7 +146,10 @@ def load(data_dir=None):
             raise DataError(f"SEWA: missing label file {label_file} for {wav}")
         utterances.append(Utterance(id=wav.stem, path=wav, label=None, speaker=wav.stem,
                                     split=PARTITIONS[prefix], continuous=read_labels(label_file),
-                                    corpus=NAME))
+                                    corpus=NAME,
+                                    transcript=_optional(root / "transcriptions" / f"{wav.stem}.csv",
+                                                         read_transcription),
+                                    words=_optional(root / "words" / f"{wav.stem}.csv", read_words)))
     if not utterances:
         raise DataError(f"SEWA: no labelled recordings in {audio_dir}")
     return utterances

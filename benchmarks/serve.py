@@ -33,7 +33,8 @@ EMODB_LABELS = ["anger", "boredom", "disgust", "fear", "happiness", "neutral", "
 
 
 def _untrained_model_dir(recipe_name, directory):
-    from keras_ser.experiment import _save_model_dir, cached_frontend
+    from keras_ser.experiments.neural import cached_frontend
+    from keras_ser.experiments.run_dir import write_model_dir
     from keras_ser.models import build
     from keras_ser.recipe import load_recipe
 
@@ -47,7 +48,7 @@ def _untrained_model_dir(recipe_name, directory):
     options = {k: v for k, v in recipe["model"].items() if k != "name"}
     model = build(recipe["model"]["name"], num_classes=len(EMODB_LABELS), **options)
     model_dir = pathlib.Path(directory) / "model"
-    _save_model_dir(model_dir, model, frontend, EMODB_LABELS,
+    write_model_dir(model_dir, model, frontend, EMODB_LABELS,
                     {"recipe": recipe_name, "fold": None, "pooling": recipe["experiment"]["pooling"]})
     return model_dir
 

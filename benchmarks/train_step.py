@@ -74,7 +74,8 @@ def _measure(recipe_name, stage_name, steps):
     import keras
     import numpy as np
 
-    from keras_ser.experiment import _loss, cached_frontend, make_optimizer
+    from keras_ser.experiments.neural import cached_frontend
+    from keras_ser.experiments.training import make_loss, make_optimizer
     from keras_ser.models import build
     from keras_ser.recipe import load_recipe
 
@@ -101,7 +102,7 @@ def _measure(recipe_name, stage_name, steps):
         y = rng.standard_normal([batch] + shape).astype("float32")
     else:
         y = rng.integers(0, NUM_CLASSES, batch)
-    model.compile(optimizer=make_optimizer(train), loss=_loss(train), jit_compile=train["jit_compile"])
+    model.compile(optimizer=make_optimizer(train), loss=make_loss(train), jit_compile=train["jit_compile"])
     described = " + ".join("x".join(str(d) for d in part.shape[1:]) for part in x)
     x = x[0] if len(x) == 1 else x
     for _ in range(WARMUP_STEPS):

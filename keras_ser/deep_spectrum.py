@@ -34,6 +34,7 @@ import pathlib
 import numpy as np
 
 from keras_ser.errors import DataError, ParameterError
+from keras_ser.experiments.run_dir import resolve_model_dir
 
 #: fc7 extractor name -> (backbone name of ``keras_ser.models.backbones.fc7_model``, image size).
 CNN_FEATURES = {
@@ -252,35 +253,6 @@ class DeepSpectrumExtractor:
         return self._forward(self.images(waveforms)).numpy().astype(np.float32)
 
 
-def resolve_model_dir(run_dir, fold=None):
-    """The MODEL DIR of a run (contract D) or the folder itself if it is one.
-
-    Parameters
-    ----------
-    run_dir : path-like
-        A MODEL DIR (holds ``model.keras``) or a RUN_DIR (holds ``folds/<fold>/model``).
-    fold : str, optional
-        Fold whose model to use; required when the run has several folds.
-    """
-    path = pathlib.Path(run_dir)
-    if (path / "model.keras").is_file():
-        return path
-    folds_dir = path / "folds"
-    if not folds_dir.is_dir():
-        raise DataError(f"{path} is neither a model directory (model.keras) nor a run directory (folds/)")
-    available = sorted(p.parent.parent.name for p in folds_dir.glob("*/model/model.keras"))
-    if fold is None:
-        if len(available) != 1:
-            raise ParameterError(
-                f"run {path} has models for folds {available}; choose one with fold=... (--fold)"
-            )
-        fold = available[0]
-    model_dir = folds_dir / str(fold) / "model"
-    if not (model_dir / "model.keras").is_file():
-        raise DataError(f"run {path} has no trained model for fold {fold!r} (available: {available})")
-    return model_dir
-
-
 class EmbeddingExtractor:
     """The deep-spectrum representation of a trained network (000 Sec. IV, Table 7).
 
@@ -293,9 +265,10 @@ class EmbeddingExtractor:
     Parameters
     ----------
     run_dir : path-like
-        A MODEL DIR or a RUN_DIR (see :func:`resolve_model_dir`).
+        A MODEL DIR or a RUN_DIR (see :func:`keras_ser.experiments.run_dir.resolve_model_dir`).
     fold : str, optional
-        Fold of a multi-fold run. In leave-one-speaker-out evaluation use the fold's
+        Fold of a multi-fold run, required when the run has several fold models
+        (policy ``"explicit"``). In leave-one-speaker-out evaluation use the fold's
         own network, which never saw the fold's test speaker.
     layer : str
         Name of the layer whose output is the representation.
@@ -319,7 +292,7 @@ class EmbeddingExtractor:
         import keras_ser.models._all  # noqa: F401  (registers the custom layers for loading)
         from keras_ser.features import FrontEnd
 
-        self.model_dir = resolve_model_dir(run_dir, fold)
+        self.model_dir, _ = resolve_model_dir(run_dir, fold, policy="explicit")
         meta_path = self.model_dir / "meta.json"
         self.meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
         frontend_path = self.model_dir / "frontend.json"

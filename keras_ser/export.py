@@ -127,7 +127,7 @@ def export(path, out_dir, fold=None, speaker_files=()):
     Parameters
     ----------
     path : str or path-like
-        RUN_DIR or MODEL DIR (see :func:`keras_ser.predict.resolve_model_dir`).
+        RUN_DIR or MODEL DIR (see :func:`keras_ser.experiments.run_dir.resolve_model_dir`).
     out_dir : str or path-like
         New or empty directory (TF Serving expects ``<model>/<version>/``).
     fold : str, optional

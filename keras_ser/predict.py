@@ -53,90 +53,9 @@ import numpy as np
 
 from keras_ser import _cli
 from keras_ser.errors import DataError, ParameterError
+from keras_ser.experiments.run_dir import MODEL_FILES, read_json, resolve_model_dir
 
 POOLINGS = ("none", "mean_segments")
-MODEL_FILES = ("model.keras", "frontend.json", "labels.json", "meta.json")
-
-
-def _read_json(path):
-    try:
-        with open(path) as handle:
-            return json.load(handle)
-    except FileNotFoundError:
-        raise DataError(f"missing {path}") from None
-    except json.JSONDecodeError as error:
-        raise DataError(f"{path} is not valid JSON: {error}") from None
-
-
-def _validation_ua(fold_dir):
-    """Validation UA of one fold (see the module docstring), or None."""
-    from keras_ser.experiment import read_predictions
-    from keras_ser.metrics import unweighted_accuracy
-
-    metrics_path = fold_dir / "metrics.json"
-    if metrics_path.is_file():
-        recorded = _read_json(metrics_path).get("validation_scores") or {}
-        if "ua" in recorded:
-            return float(recorded["ua"])
-    csv_path = fold_dir / "val_predictions.csv"
-    if not csv_path.is_file():
-        return None
-    _, labels, predicted, _ = read_predictions(csv_path)
-    if not labels:
-        return None
-    names = sorted(set(labels) | set(predicted))
-    index = {name: k for k, name in enumerate(names)}
-    return unweighted_accuracy([index[v] for v in labels], [index[v] for v in predicted])
-
-
-def resolve_model_dir(path, fold=None):
-    """Find the MODEL DIR to use for ``path`` (a MODEL DIR or a RUN_DIR).
-
-    Parameters
-    ----------
-    path : str or path-like
-        A MODEL DIR, or a RUN_DIR with ``folds/<fold>/model`` MODEL DIRs.
-    fold : str, optional
-        Fold name of a RUN_DIR; default: best validation UA (module docstring).
-
-    Returns
-    -------
-    model_dir : pathlib.Path
-    reason : str
-        One line saying which model was chosen and why.
-
-    Raises
-    ------
-    DataError
-        ``path`` is neither a MODEL DIR nor a RUN_DIR with saved fold models.
-    ParameterError
-        ``fold`` is given for a MODEL DIR or names no saved fold model.
-    """
-    path = pathlib.Path(path)
-    if (path / "model.keras").is_file():
-        if fold is not None:
-            raise ParameterError(f"--fold {fold!r} given, but {path} is a MODEL DIR, not a RUN_DIR")
-        return path, f"model: {path}"
-    folds_dir = path / "folds"
-    saved = sorted(p.parent.parent.name for p in folds_dir.glob("*/model/model.keras"))
-    if not saved:
-        raise DataError(
-            f"{path} is neither a MODEL DIR (no model.keras) nor a RUN_DIR with saved fold "
-            f"models (no {folds_dir}/<fold>/model/model.keras)"
-        )
-    if fold is not None:
-        if fold not in saved:
-            raise ParameterError(f"fold {fold!r} has no saved model in {path}; saved: {', '.join(saved)}")
-        return folds_dir / fold / "model", f"model: fold {fold} of {path} (chosen with --fold)"
-    scores = {name: _validation_ua(folds_dir / name) for name in saved}
-    scored = [name for name in saved if scores[name] is not None]
-    if not scored:
-        return (folds_dir / saved[0] / "model",
-                f"model: fold {saved[0]} of {path} (no fold records a validation UA; first by name)")
-    best = max(scored, key=lambda name: (scores[name], -saved.index(name)))
-    return (folds_dir / best / "model",
-            f"model: fold {best} of {path} (best validation UA {scores[best]:.4f} of {len(saved)} "
-            f"saved folds)")
 
 
 def _register_custom_objects():
@@ -209,15 +128,15 @@ class Predictor:
         if missing:
             raise DataError(f"MODEL DIR {self.model_dir} lacks {', '.join(missing)}")
         _register_custom_objects()
-        self.labels = [str(name) for name in _read_json(self.model_dir / "labels.json")]
-        self.meta = _read_json(self.model_dir / "meta.json")
+        self.labels = [str(name) for name in read_json(self.model_dir / "labels.json")]
+        self.meta = read_json(self.model_dir / "meta.json")
         self.pooling = self.meta.get("pooling", "none")
         if self.pooling not in POOLINGS:
             raise DataError(
                 f"{self.model_dir / 'meta.json'}: pooling must be one of {POOLINGS}, got {self.pooling!r}"
             )
         try:
-            self.frontend = FrontEnd.from_config(_read_json(self.model_dir / "frontend.json"))
+            self.frontend = FrontEnd.from_config(read_json(self.model_dir / "frontend.json"))
         except ParameterError as error:
             raise DataError(f"{self.model_dir / 'frontend.json'}: {error}") from None
         self.model = keras.saving.load_model(self.model_dir / "model.keras", compile=False)
@@ -232,8 +151,12 @@ class Predictor:
 
     @classmethod
     def from_path(cls, path, fold=None):
-        """Load the MODEL DIR that :func:`resolve_model_dir` picks for ``path``."""
-        model_dir, reason = resolve_model_dir(path, fold)
+        """Load the MODEL DIR that :func:`keras_ser.experiments.run_dir.resolve_model_dir` picks for ``path``.
+
+        A RUN_DIR's fold is ``fold``, else the one with the best validation UA
+        (policy ``"best_validation"``).
+        """
+        model_dir, reason = resolve_model_dir(path, fold, policy="best_validation")
         predictor = cls(model_dir)
         predictor.reason = reason
         return predictor

@@ -283,7 +283,7 @@ def apply_overrides(recipe, overrides):
     scoped = [key for key, _ in pairs if split_member_key(key)[0] is not None]
     for key, value in pairs:
         if key in scoped:
-            # Applied to that member by keras_ser.fusion, checked below.
+            # Applied to that member by keras_ser.experiments.fusion, checked below.
             continue
         parts = _resolve_key(recipe, key)
         table = recipe

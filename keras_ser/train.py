@@ -51,7 +51,7 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     _cli.configure(args)
     try:
-        from keras_ser.experiment import run_experiment
+        from keras_ser.experiments.runner import run_experiment
         from keras_ser.recipe import load_recipe
 
         recipe = load_recipe(args.recipe, args.overrides)

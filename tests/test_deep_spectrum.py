@@ -112,7 +112,7 @@ def test_embedding_extractor_reads_the_fold_model(tmp_path, waveform, emodb_wavs
     np.testing.assert_allclose(ex.extract_batch([waveform])[0], reference[0], rtol=1e-5, atol=1e-6)
     table = extract(ex, emodb_wavs[:2], progress=False)
     assert table.features.shape == (2, 5) and table.feature_names[0] == "embedding_0"
-    with pytest.raises(DataError, match="no trained model"):
+    with pytest.raises(ParameterError, match="no trained model"):
         get_extractor(f"embedding:{run}", fold="speaker_99")
     with pytest.raises(DataError):
         get_extractor(f"embedding:{tmp_path / 'nothing'}")

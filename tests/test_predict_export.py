@@ -88,14 +88,25 @@ def test_predict_files_matches_reference_chain(model_dirs, wavs, kind):
         np.testing.assert_allclose(row, _reference(model_dirs[kind], path), atol=1e-5)
 
 
+def _finish_fold(fold_dir, scores, **extra):
+    """A finished fold's metrics.json (naming the fold, one test utterance) and predictions.csv."""
+    (fold_dir / "metrics.json").write_text(json.dumps(
+        {"fold": fold_dir.name, "scores": dict(scores, wa=scores["ua"], n=1), **extra}))
+    (fold_dir / "predictions.csv").write_text(
+        "id,label,predicted," + ",".join(f"p_{name}" for name in LABELS) + "\n"
+        + "u1,anger,anger," + ",".join(["1"] + ["0"] * (len(LABELS) - 1)) + "\n")
+
+
 def _fake_run(tmp_path, model_dir, val_ua, test_ua):
     """RUN_DIR whose folds share one model; val_predictions.csv give the validation UAs."""
     run = tmp_path / "run"
+    run.mkdir()
+    (run / "labels.json").write_text(json.dumps(LABELS))
     for fold, (val, test) in {"f1": (val_ua[0], test_ua[0]), "f2": (val_ua[1], test_ua[1]),
                               "f3": (val_ua[2], test_ua[2])}.items():
         fold_dir = run / "folds" / fold
         shutil.copytree(model_dir, fold_dir / "model")
-        (fold_dir / "metrics.json").write_text(json.dumps({"scores": {"ua": test}}))
+        _finish_fold(fold_dir, {"ua": test})
         if val is None:
             continue
         # Two validation classes with 4 utterances each; recall of class a = val, of b = 1.
@@ -108,7 +119,7 @@ def _fake_run(tmp_path, model_dir, val_ua, test_ua):
 
 
 def test_run_dir_picks_best_validation_ua_not_test(tmp_path, model_dirs):
-    from keras_ser.predict import resolve_model_dir
+    from keras_ser.experiments.run_dir import resolve_model_dir
 
     run = _fake_run(tmp_path, model_dirs["utterance"], val_ua=(0.625, 0.875, None),
                     test_ua=(0.99, 0.10, 0.99))
@@ -118,9 +129,9 @@ def test_run_dir_picks_best_validation_ua_not_test(tmp_path, model_dirs):
     chosen, reason = resolve_model_dir(run, fold="f3")
     assert chosen == run / "folds" / "f3" / "model" and "--fold" in reason
     # A UA recorded in metrics.json wins over the CSV.
-    (run / "folds" / "f1" / "metrics.json").write_text(json.dumps({"validation_scores": {"ua": 0.9}}))
+    _finish_fold(run / "folds" / "f1", {"ua": 0.99}, validation_scores={"ua": 0.9})
     assert resolve_model_dir(run)[0] == run / "folds" / "f1" / "model"
-    with pytest.raises(ParameterError, match="fold 'f9' has no saved model"):
+    with pytest.raises(ParameterError, match="fold 'f9' has no trained model"):
         resolve_model_dir(run, fold="f9")
     with pytest.raises(ParameterError, match="is a MODEL DIR"):
         resolve_model_dir(model_dirs["utterance"], fold="f1")

@@ -18,7 +18,9 @@ import pytest
 
 from keras_ser import audio
 from keras_ser.errors import ParameterError
-from keras_ser.experiment import _model_kwargs, cached_frontend, read_predictions, run_experiment
+from keras_ser.experiments.neural import cached_frontend, model_kwargs
+from keras_ser.experiments.run_dir import read_predictions
+from keras_ser.experiments.runner import run_experiment
 from keras_ser.models import available, build, info
 from keras_ser.recipe import available_recipes, load_recipe
 from keras_ser.train import main
@@ -63,7 +65,7 @@ def test_recipe_model_takes_its_front_end_output(name):
         assert _matches(tuple(head.input.shape[1:]), (per_utterance[0], width))
         return
     model = build(recipe["model"]["name"], num_classes=7,
-                  **_tiny(recipe["model"]["name"], _model_kwargs(recipe["model"], frontend)))
+                  **_tiny(recipe["model"]["name"], model_kwargs(recipe["model"], frontend)))
     if recipe["train"]["loss"] == "ccc":
         # 003: the waveform input is one of two; the runner refuses the recipe clearly.
         audio_input = [t for t in model.inputs if t.name.startswith("audio_frames")][0]

@@ -5,7 +5,6 @@ import numpy as np
 import pytest
 
 from keras_ser.errors import ParameterError
-from keras_ser.experiment import make_optimizer
 from keras_ser.models import registry
 from keras_ser.recipe import load_recipe
 from keras_ser.train import main
@@ -89,7 +88,7 @@ def test_resume_skips_finished_folds_and_is_deterministic(tmp_path, emodb_dir):
 
     # Resuming with another configuration is refused instead of mixing results.
     with pytest.raises(ParameterError, match="different configuration"):
-        from keras_ser.experiment import run_experiment
+        from keras_ser.experiments.runner import run_experiment
         run_experiment(load_recipe("zhao2019_attention_blstm_fcn", TINY_ARGS + ["train.epochs=3"]),
                        out=resumed, folds=["03"], progress=False)
 
@@ -162,78 +161,11 @@ def test_fold_standardization_statistics_and_saved_front_end(tmp_path, emodb_dir
                                predictor.predict_waveforms(waves), atol=1e-5)
 
 
-def test_speaker_standardization_normalizes_every_speaker_with_its_own_statistics():
-    from keras_ser.data import Fold, Utterance
-    from keras_ser.experiment import _FoldStandardizer
-
-    rng = np.random.default_rng(0)
-    utts = {s: [Utterance(id=f"{s}{k}", path=f"{s}{k}.wav", label="anger", speaker=s) for k in range(3)] for s in "abcd"}
-    offset = {"a": 0.0, "b": 30.0, "c": -20.0, "d": 5.0}
-    feats = {u.id: offset[s] + rng.standard_normal((7, 4)) * (1 + ord(s) % 3)
-             for s, us in utts.items() for u in us}
-
-    class Store:
-        def get(self, utterances):
-            return [feats[u.id] for u in utterances]
-
-    fold = Fold(name="d", train=tuple(utts["a"] + utts["b"]), validation=tuple(utts["c"]), test=tuple(utts["d"]))
-    train = list(fold.train)
-    standardizer = _FoldStandardizer({"preset": "zhao2019", "n_mels": 4, "standardize": "speaker"},
-                                     fold, Store().get(train), train, Store())
-    for speaker, us in utts.items():
-        out = np.concatenate(standardizer(Store().get(us), us))
-        np.testing.assert_allclose(out.mean(0), 0.0, atol=1e-5)
-        np.testing.assert_allclose(out.std(0), 1.0, atol=1e-3)
-    np.testing.assert_allclose(standardizer.frontend.settings["feature_mean"],
-                               np.concatenate(Store().get(utts["d"])).mean(0), rtol=1e-6)
-    nameless = Fold(name="x", train=(Utterance(id="x", path="x.wav", label="anger", speaker=None),), validation=(),
-                    test=tuple(utts["d"]))
-    with pytest.raises(ParameterError, match="speaker ids"):
-        _FoldStandardizer({"preset": "zhao2019", "standardize": "speaker"}, nameless, [], list(nameless.train),
-                          Store())
-
-
-def test_legacy_decay_schedule_matches_keras2_formula():
-    recipe = load_recipe("zhao2019_attention_blstm_fcn")
-    optimizer = make_optimizer(recipe["train"])
-    for step in (0, 1, 1000, 250000):
-        expected = 1e-3 / (1 + 1e-6 * step)
-        assert float(optimizer._learning_rate(step)) == pytest.approx(expected, rel=1e-6)
-    nadam = make_optimizer(load_recipe("zhang2021_dcnn_blstmwa")["stage1"])
-    assert isinstance(nadam, keras.optimizers.Nadam)
-    assert float(nadam.learning_rate) == pytest.approx(1e-4) and nadam.beta_1 == 0.9
-
-
 def test_cli_rejects_bad_arguments(tmp_path, capsys):
     assert main(["--recipe", "no_such_recipe", "--out", str(tmp_path / "x")]) == 2
     assert "unknown recipe" in capsys.readouterr().err
     assert main(["--out", str(tmp_path / "y"), "--folds", "99", "--no-progress"] + TINY_ARGS) == 2
     assert "no fold '99'" in capsys.readouterr().err
-
-
-def test_multi_worker_training_uses_the_distribute_loop(monkeypatch, tmp_path):
-    from keras_ser import experiment
-
-    calls = []
-    real_fit = __import__("keras_ser.distribute", fromlist=["fit"]).fit
-
-    def spy(*args, **kwargs):
-        calls.append(kwargs)
-        return real_fit(*args, **kwargs)
-
-    monkeypatch.setattr(experiment, "_multi_worker", lambda: True)
-    monkeypatch.setattr("keras_ser.distribute.fit", spy)
-    train = load_recipe("zhao2018_attention_blstm_fcn", ["train.epochs=2", "train.verbose=0"])["train"]
-    keras.utils.set_random_seed(0)
-    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, activation="softmax")])
-    x = np.random.default_rng(0).standard_normal((8, 3)).astype("float32")
-    y = np.array([0, 1] * 4)
-    history, epochs_run, best = experiment.fit_model(
-        model, train, (x, y), (x, y), class_weight={0: 1.0, 1: 3.0}, log_dir=tmp_path)
-    assert len(calls) == 1 and calls[0]["class_weight"] == {0: 1.0, 1: 3.0}
-    assert epochs_run == best == 2 and len(history["loss"]) == 2
-    with pytest.raises(ParameterError, match="ccc"):
-        experiment.fit_model(model, dict(train, loss="ccc"), (x, y), None, class_weight=None, log_dir=tmp_path)
 
 
 def test_features_svm_recipe_end_to_end_report(tmp_path, emodb_dir):
@@ -257,45 +189,3 @@ def test_features_svm_recipe_end_to_end_report(tmp_path, emodb_dir):
     assert f"- Features: {metrics['params']['features']}" in markdown
     assert f"alpha={metrics['params']['value']:g}" in markdown
     assert metrics["scores"]["ua"] > 1 / 7  # log-mel statistics + SVM beat chance on a held-out speaker
-
-
-def test_pad_stack_pads_time_with_the_mask_value_only():
-    from keras_ser.errors import DataError
-    from keras_ser.experiment import pad_stack
-
-    rng = np.random.default_rng(0)
-    a, b = rng.standard_normal((5, 3)), rng.standard_normal((2, 3))
-    out = pad_stack([a, b], pad_value=-1.5)
-    assert out.shape == (2, 5, 3)
-    np.testing.assert_array_equal(out[0], a)
-    np.testing.assert_array_equal(out[1, :2], b)
-    assert np.all(out[1, 2:] == -1.5)
-    np.testing.assert_array_equal(pad_stack([a, a]), np.stack([a, a]))
-    with pytest.raises(DataError, match="beyond the time axis"):
-        pad_stack([a, rng.standard_normal((5, 4))])
-    with pytest.raises(DataError, match="no mask_value"):
-        pad_stack([a, b], pad_value=None)
-
-    # The pad value is the model's own mask value; a model that masks nothing gets none.
-    from keras_ser.experiment import _mask_value
-    assert _mask_value({"name": "zhao2018_attention_blstm_fcn"}) == 0.0
-    assert _mask_value({"name": "zhao2018_attention_blstm_fcn", "mask_value": -9.0}) == -9.0
-    assert _mask_value({"name": "zhang2021_multicnn_1d"}) is None
-
-
-def test_early_stopping_warm_up_never_picks_an_early_epoch(tmp_path):
-    from keras_ser import experiment
-
-    # lr 0: the validation loss is the same every epoch, so the best epoch is the first one considered.
-    train = dict(load_recipe("zhao2018_attention_blstm_fcn", ["train.verbose=0"])["train"],
-                 learning_rate=0.0, epochs=5, monitor="val_loss", patience=10)
-    x = np.random.default_rng(0).standard_normal((8, 3)).astype("float32")
-    y = np.array([0, 1] * 4)
-    for warm_up, expected in ((0, 1), (2, 3), (9, 5)):
-        keras.utils.set_random_seed(0)
-        model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, activation="softmax")])
-        _, epochs_run, best = experiment.fit_model(model, dict(train, start_from_epoch=warm_up), (x, y), (x, y),
-                                                   class_weight=None, log_dir=tmp_path)
-        assert (epochs_run, best) == (5, expected), warm_up
-    with pytest.raises(ParameterError, match="start_from_epoch"):
-        load_recipe("zhao2018_attention_blstm_fcn", ["train.start_from_epoch=-1"])

@@ -7,42 +7,41 @@ rebuilt at any time and covers exactly the folds that are done.
 Two summaries are given, since the papers use both:
 
 * **pooled**: WA / UA / macro-F1 over all test predictions of all folds together
-  (one confusion matrix over the corpus; the usual reading of 000 and 004);
+  (one confusion matrix over the corpus; the usual reading of zhao2019 and zhao2018);
 * **fold mean**: the mean and standard deviation over folds of each fold's UA and
-  WA (002 Sec. 3.2: "the UAR of all speakers", reported as mean +- std).
+  WA (zhang2021_dcnn Sec. 3.2: "the UAR of all speakers", reported as mean +- std).
+
+Imports :mod:`~keras_ser.experiments.run_dir` only, of this package.
 
 Example
 -------
->>> from keras_ser.reports import write_reports
+>>> from keras_ser.experiments.reports import write_reports
 >>> results = write_reports("runs/zhao2019_attention_blstm_fcn")  # doctest: +SKIP
 """
 
-import json
-import pathlib
-
 import numpy as np
 
-from keras_ser.experiment import corpus_display_name, read_predictions, write_json
+from keras_ser.experiments.run_dir import RunDir, corpus_display_name, read_json, read_predictions, write_json
 from keras_ser.metrics import classification_scores
 
 
 def _load_folds(run_dir, fold_names):
     done = []
     for name in fold_names:
-        path = run_dir / "folds" / name / "metrics.json"
+        path = run_dir.metrics(name)
         if path.is_file():
-            done.append(json.loads(path.read_text()))
+            done.append(read_json(path))
     return done
 
 
 def aggregate(run_dir, label_names, fold_names):
     """Pooled and fold-mean scores over the finished folds among ``fold_names``."""
-    run_dir = pathlib.Path(run_dir)
+    run_dir = RunDir(run_dir)
     folds = _load_folds(run_dir, fold_names)
     index = {name: k for k, name in enumerate(label_names)}
     y_true, y_pred = [], []
     for fold in folds:
-        _, labels, predicted, _ = read_predictions(run_dir / "folds" / fold["fold"] / "predictions.csv")
+        _, labels, predicted, _ = read_predictions(run_dir.predictions(fold["fold"]))
         y_true += [index[v] for v in labels]
         y_pred += [index[v] for v in predicted]
     result = {"folds_done": [f["fold"] for f in folds], "folds_total": len(fold_names), "per_fold": folds}
@@ -217,12 +216,13 @@ def write_reports(run_dir, recipe=None, label_names=None, fold_names=None, extra
     dict
         The content of ``results.json``.
     """
-    run_dir = pathlib.Path(run_dir)
-    config = json.loads((run_dir / "config.json").read_text())
+    layout = RunDir(run_dir)
+    run_dir = layout.root
+    config = read_json(layout.config)
     recipe = recipe or config["recipe"]
-    label_names = label_names or json.loads((run_dir / "labels.json").read_text())
+    label_names = label_names or read_json(layout.labels)
     if fold_names is None:
-        fold_names = sorted(p.name for p in (run_dir / "folds").iterdir() if p.is_dir())
+        fold_names = layout.fold_names()
     results = {
         "recipe": recipe["recipe"]["name"],
         "corpus": config["corpus"],
@@ -241,9 +241,9 @@ def write_reports(run_dir, recipe=None, label_names=None, fold_names=None, extra
         plot_confusion(run_dir / "confusion.png", results["pooled"]["confusion"], label_names, title)
     histories = {}
     for name in results["folds_done"]:
-        path = run_dir / "folds" / name / "history.json"
+        path = layout.history(name)
         if path.is_file():
-            histories[name] = json.loads(path.read_text())
+            histories[name] = read_json(path)
     if histories:
         plot_curves(run_dir / "curves.png", histories, title)
     return results

@@ -1,23 +1,28 @@
-"""Multi-CNN fusion of 001 (Sec. 2.5, eq. 1; Sec. 3.4.4, Table 7).
+"""The fusion fold of zhang2021_multicnn: score- and feature-level fusion of member runs (Sec. 2.5, eq. 1; Sec. 3.4.4, Table 7).
 
 * Score level: ``score = sum_i lambda_i score_i`` over the members' utterance-level
   scores, the lambdas searched exhaustively on a grid of step 0.1 in [0, 1] with
-  ``sum_i lambda_i = 1`` (eq. 1). 001 keeps the lambdas with "the best emotion
+  ``sum_i lambda_i = 1`` (eq. 1). zhang2021_multicnn keeps the lambdas with "the best emotion
   classification performance", i.e. it tunes them on the test data. Here they are
   tuned on each fold's validation speaker(s) by default (``tune_on="validation"``);
   ``tune_on="test"`` reproduces the paper. The report states which was used.
 * Feature level: each member's final-FC activations are average-pooled over an
   utterance's segments, concatenated across members and classified by a linear SVM.
-  The SVM's ``C`` is not given in 001; ``svm_c`` (default 1.0, scikit-learn's) is a
+  The SVM's ``C`` is not given in zhang2021_multicnn; ``svm_c`` (default 1.0, scikit-learn's) is a
   parameter and features are z-scored with training statistics first.
 
-The tuning criterion is accuracy (WA), the measure 001 reports; ties go to the first
+The tuning criterion is accuracy (WA), the measure zhang2021_multicnn reports; ties go to the first
 grid point in lexicographic order.
+
+The members themselves are run by :mod:`keras_ser.experiments.runner` (into
+``RUN_DIR/members/<name>``, see :func:`member_runs`); :func:`fuse_members` then
+fuses their finished folds. Imports :mod:`~keras_ser.experiments.run_dir` and
+:mod:`~keras_ser.experiments.reports` only, of this package.
 
 Example
 -------
 >>> import numpy as np
->>> from keras_ser.fusion import lambda_grid, fuse_scores
+>>> from keras_ser.experiments.fusion import lambda_grid, fuse_scores
 >>> len(lambda_grid(3))        # 0.1 steps, three members, summing to 1
 66
 >>> fuse_scores([np.eye(2), np.ones((2, 2)) / 2], (0.6, 0.4)).tolist()
@@ -28,8 +33,16 @@ import itertools
 import pathlib
 
 import numpy as np
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.svm import LinearSVC
 
+from keras_ser.data import load_corpus
 from keras_ser.errors import DataError, ParameterError
+from keras_ser.experiments import reports
+from keras_ser.experiments.run_dir import RunDir, read_predictions, write_json, write_predictions
+from keras_ser.metrics import classification_scores
+from keras_ser.recipe import load_recipe, member_overrides
 
 
 def lambda_grid(members, step=0.1):
@@ -80,7 +93,7 @@ def tune_lambdas(scores, y_true, step=0.1):
 
 
 def score_level_fusion(val_scores, y_val, test_scores, y_test, *, tune_on="validation", step=0.1):
-    """Tune eq. 1's weights on validation (or, as 001 did, test) and fuse the test scores.
+    """Tune eq. 1's weights on validation (or, as zhang2021_multicnn did, test) and fuse the test scores.
 
     Returns
     -------
@@ -102,7 +115,7 @@ def score_level_fusion(val_scores, y_val, test_scores, y_test, *, tune_on="valid
 
 
 def feature_level_fusion(train_features, y_train, test_features, *, c=1.0, seed=0):
-    """Concatenate the members' pooled features and classify with a linear SVM (001 Table 7).
+    """Concatenate the members' pooled features and classify with a linear SVM (zhang2021_multicnn Table 7).
 
     Parameters
     ----------
@@ -117,10 +130,6 @@ def feature_level_fusion(train_features, y_train, test_features, *, c=1.0, seed=
     (np.ndarray, np.ndarray)
         Predicted class indices and decision values of the test rows.
     """
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-    from sklearn.svm import LinearSVC
-
     x_train = np.concatenate([np.asarray(f, np.float64) for f in train_features], axis=1)
     x_test = np.concatenate([np.asarray(f, np.float64) for f in test_features], axis=1)
     classifier = make_pipeline(StandardScaler(), LinearSVC(C=c, random_state=seed, max_iter=5000))
@@ -129,9 +138,7 @@ def feature_level_fusion(train_features, y_train, test_features, *, c=1.0, seed=
 
 
 def _member_fold(run_dir, fold_name, label_names):
-    from keras_ser.experiment import read_predictions
-
-    fold_dir = pathlib.Path(run_dir) / "folds" / fold_name
+    fold_dir = RunDir(run_dir).fold(fold_name)
     index = {name: k for k, name in enumerate(label_names)}
     out = {}
     for part, filename in (("test", "predictions.csv"), ("validation", "val_predictions.csv")):
@@ -145,32 +152,49 @@ def _member_fold(run_dir, fold_name, label_names):
     return out
 
 
-def run_fusion(recipe, run_dir, *, corpus, data_dir=None, folds=None, strategy="default", overrides=(),
-               progress=True):
-    """Run the member recipes (resumable) and fuse them per fold; write the reports.
+def member_runs(recipe, overrides=()):
+    """The member recipes of a fusion recipe and the overrides each runs with.
 
-    Members run into ``RUN_DIR/members/<name>`` with the fusion run's corpus, seed
-    and the ``key=value`` overrides that apply to them (``[train]``, ``[model]``
-    ... keys, and ``<name>:key=value`` for that member only, see
-    :func:`keras_ser.recipe.member_overrides`), plus ``experiment.save_features=true``
-    for feature-level fusion.
+    Members run with the fusion run's seed and the ``key=value`` overrides that
+    apply to them (``[train]``, ``[model]`` ... keys, and ``<name>:key=value`` for
+    that member only, see :func:`keras_ser.recipe.member_overrides`), plus
+    ``experiment.save_features=true`` for feature-level fusion.
+
+    Returns
+    -------
+    list of (str, dict, list of str)
+        Member name, its resolved recipe and its overrides.
     """
-    from keras_ser import reports
-    from keras_ser.experiment import run_experiment, write_json, write_predictions
-    from keras_ser.metrics import classification_scores
-    from keras_ser.recipe import load_recipe, member_overrides
-
-    fusion = recipe["fusion"]
-    run_dir = pathlib.Path(run_dir)
     shared = [o for o in overrides if not str(o).split("=")[0].startswith(("fusion.", "recipe.", "paper."))]
     shared += [f"experiment.seed={recipe['experiment']['seed']}", "experiment.save_features=true"]
-    members = {}
-    for name in fusion["members"]:
+    runs = []
+    for name in recipe["fusion"]["members"]:
         own = member_overrides(shared, name)
-        member_recipe = load_recipe(name, own)
-        results = run_experiment(member_recipe, corpus=corpus, data_dir=data_dir, out=run_dir / "members" / name,
-                                 folds=folds, strategy=strategy, overrides=own, progress=progress)
-        members[name] = results
+        runs.append((name, load_recipe(name, own), own))
+    return runs
+
+
+def fuse_members(recipe, run_dir, members, *, corpus, data_dir=None):
+    """Fuse the folds every member has finished; write the levels' reports and the combined results.
+
+    Parameters
+    ----------
+    recipe : dict
+        The fusion recipe.
+    run_dir : path
+        The fusion run; members live in ``run_dir/members/<name>``.
+    members : dict
+        Member name -> its ``results.json`` content.
+    corpus, data_dir : str
+        The members' corpus (feature-level fusion reads the training labels).
+
+    Returns
+    -------
+    dict
+        The content of ``results.json``, with the first level's summary on top.
+    """
+    fusion = recipe["fusion"]
+    run_dir = pathlib.Path(run_dir)
     first = members[fusion["members"][0]]
     label_names = first["labels"]
     # Only folds every member has finished can be fused (an interrupted member resumes later).
@@ -230,7 +254,7 @@ def run_fusion(recipe, run_dir, *, corpus, data_dir=None, folds=None, strategy="
                 "members": {name: {k: r.get(k) for k in ("pooled", "fold_mean")} for name, r in members.items()}}
     write_json(run_dir / "results.json", combined)
     lines = [f"# {recipe['recipe']['name']}", "", f"Fusion lambdas tuned on: **{fusion['tune_on']}** "
-             "(001 tuned them on the test data).", "",
+             "(zhang2021_multicnn tuned them on the test data).", "",
              "| system | WA % | UA % |", "| --- | --- | --- |"]
     for name, r in members.items():
         if "pooled" in r:
@@ -246,8 +270,6 @@ def run_fusion(recipe, run_dir, *, corpus, data_dir=None, folds=None, strategy="
 
 
 def _train_labels(train_ids, corpus, data_dir, label_names):
-    from keras_ser.data import load_corpus
-
     labels = {u.id: u.label for u in load_corpus(corpus, data_dir)}
     index = {name: k for k, name in enumerate(label_names)}
     return np.array([index[labels[str(i)]] for i in train_ids], np.int64)

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from keras_ser.errors import DataError, ParameterError
-from keras_ser.fusion import (feature_level_fusion, fuse_scores, lambda_grid, score_level_fusion,
-                              tune_lambdas)
+from keras_ser.experiments.fusion import (feature_level_fusion, fuse_scores, lambda_grid,
+                                          score_level_fusion, tune_lambdas)
 
 
 def test_lambda_grid_is_every_tenth_summing_to_one():

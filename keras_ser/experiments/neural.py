@@ -1,0 +1,284 @@
+"""The neural fold: one network on the cached front-end output of every utterance.
+
+For a fold it
+
+1. takes the front-end outputs of the training utterances (and of their
+   speed-perturbed copies, zhang2021_dcnn Sec. 3.2) from the run's
+   :class:`FeatureStore`, standardised per fold when the recipe asks for
+   ``frontend.standardize = "global" | "speaker"`` (:class:`FoldStandardizer`);
+2. builds the model (:func:`build_model`) inside ``strategy.scope()``, trains it on
+   the training speakers and stops early on the fold's validation speaker(s),
+   restoring the best weights (:func:`keras_ser.experiments.training.fit_model`);
+3. predicts the test and validation speakers; segment models average their segment
+   scores per utterance (zhang2021_multicnn Sec. 2.4, ``pooling = "mean_segments"``).
+
+Imports :mod:`~keras_ser.experiments.training` only, of this package.
+"""
+
+import inspect
+
+import keras
+import numpy as np
+
+from keras_ser import audio
+from keras_ser.errors import DataError, ParameterError
+from keras_ser.experiments.training import (augmented, class_weight, fit_model, flatten_segments, label_index,
+                                            mean_by_owner)
+from keras_ser.features import FrontEnd, feature_statistics
+from keras_ser.models import build, info
+
+#: Input rate when a front end does not say (every paper resamples to 16 kHz).
+SAMPLE_RATE = 16000
+
+
+class FeatureStore:
+    """Front-end outputs per (utterance id, speed factor), computed once per run.
+
+    Parameters
+    ----------
+    frontend : keras.layers.Layer
+        A :class:`keras_ser.features.FrontEnd`, called on ``[batch, samples]``.
+    batch_size : int
+        Waveforms per front-end call (equal-length waveforms are batched together).
+    """
+
+    def __init__(self, frontend, batch_size=32):
+        self.frontend = frontend
+        self.batch_size = batch_size
+        # 16 kHz for the spectrogram presets, 22.05 kHz for the raw-wave ones (zhang2021_multicnn 1D, tzirakis2021).
+        self.sample_rate = int(getattr(frontend, "sample_rate", SAMPLE_RATE))
+        self._waves = {}
+        self._features = {}
+
+    def _wave(self, utterance):
+        if utterance.id not in self._waves:
+            self._waves[utterance.id] = audio.load(utterance.path, sr=self.sample_rate)
+        return self._waves[utterance.id]
+
+    def get(self, utterances, factor=1.0):
+        """List of front-end outputs (NumPy) for ``utterances`` at speed ``factor``."""
+        missing = [u for u in utterances if (u.id, factor) not in self._features]
+        waves = {}
+        for u in missing:
+            wave = self._wave(u)
+            waves[u.id] = wave if factor == 1.0 else audio.speed_perturb(wave, factor, self.sample_rate)
+        by_length = {}
+        for u in missing:
+            by_length.setdefault(waves[u.id].shape[0], []).append(u.id)
+        for ids in by_length.values():
+            for start in range(0, len(ids), self.batch_size):
+                chunk = ids[start:start + self.batch_size]
+                out = np.asarray(self.frontend(np.stack([waves[i] for i in chunk])))
+                for i, features in zip(chunk, out):
+                    self._features[(i, factor)] = features
+        return [self._features[(u.id, factor)] for u in utterances]
+
+
+def pad_stack(features, pad_value=0.0):
+    """Stack ``[frames, ...]`` arrays, right-padding shorter ones along time with ``pad_value``.
+
+    A variable-length front end (``num_frames=None``) gives utterances of
+    different lengths different frame counts, and so do speed-perturbed copies
+    (zhang2021_dcnn Sec. 3.2) even of equal-length utterances. The padded frames carry the
+    model's ``mask_value`` (:mod:`keras_ser.models.attention_blstm_fcn`), so
+    the recurrent and pooling layers ignore them; a model without one gets
+    ``pad_value=None`` and different lengths are refused. Padding is applied after any
+    standardisation, so it stays exactly ``pad_value``.
+
+    Raises
+    ------
+    keras_ser.errors.DataError
+        If the arrays differ in more than their first (time) axis, or if they
+        differ in length and ``pad_value`` is None (a model without masking).
+    """
+    shapes = {f.shape for f in features}
+    if len(shapes) == 1:
+        return np.stack(features)
+    if len({s[1:] for s in shapes}) != 1:
+        raise DataError(f"front-end outputs differ beyond the time axis: shapes {sorted(shapes)[:3]}")
+    if pad_value is None:
+        raise DataError(
+            f"front-end outputs have {min(s[0] for s in shapes)} to {max(s[0] for s in shapes)} frames but "
+            "the model has no mask_value to pad with; set frontend.num_frames for a fixed length")
+    frames = max(s[0] for s in shapes)
+    out = np.full((len(features), frames) + features[0].shape[1:], pad_value, dtype=features[0].dtype)
+    for row, f in zip(out, features):
+        row[:f.shape[0]] = f
+    return out
+
+
+def penultimate(model, prefer="fc7"):
+    """Sub-model giving the named layer's output, else the input of the final Dense."""
+    names = {layer.name for layer in model.layers}
+    if prefer in names:
+        return keras.Model(model.inputs, model.get_layer(prefer).output)
+    dense = [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)]
+    if not dense:
+        raise ParameterError(f"model {model.name!r} has no Dense layer to take features from")
+    return keras.Model(model.inputs, dense[-1].input)
+
+
+def model_kwargs(model_table, frontend):
+    """Builder keyword arguments of a recipe's ``[model]`` table.
+
+    A model whose builder takes ``num_frames`` gets the front end's
+    ``num_frames`` unless the recipe sets it, so that overriding
+    ``frontend.num_frames`` alone keeps the model input consistent.
+    """
+    kwargs = {k: v for k, v in model_table.items() if k != "name"}
+    entry = info(model_table["name"])
+    frames = frontend.settings.get("num_frames")
+    if (frames is not None and "num_frames" not in kwargs
+            and "num_frames" not in entry.default_kwargs
+            and "num_frames" in inspect.signature(entry.builder).parameters):
+        kwargs["num_frames"] = frames
+    return kwargs
+
+
+def mask_value(model_table):
+    """The padding value a model masks (its builder's ``mask_value``), or None if it masks nothing."""
+    entry = info(model_table["name"])
+    parameters = inspect.signature(entry.builder).parameters
+    if "mask_value" not in parameters:
+        return None
+    return model_table.get("mask_value", entry.default_kwargs.get("mask_value", parameters["mask_value"].default))
+
+
+def build_model(recipe, label_names, frontend):
+    """The fold's network, built from the recipe's ``[model]`` table (call inside the strategy scope)."""
+    return build(recipe["model"]["name"], num_classes=len(label_names), **model_kwargs(recipe["model"], frontend))
+
+
+def per_fold_statistics(frontend_table):
+    """True when ``standardize="global"`` / ``"speaker"`` statistics are left to each fold."""
+    return frontend_table.get("standardize") in ("global", "speaker") and frontend_table.get("feature_mean") is None
+
+
+def cached_frontend(frontend_table):
+    """The front end whose outputs a run computes once and caches (:class:`FeatureStore`).
+
+    It is the recipe's ``[frontend]``, except that ``standardize="global"`` or
+    ``"speaker"`` without statistics is left out: each fold then standardises
+    the cached features with statistics it computes (:class:`FoldStandardizer`).
+    """
+    settings = dict(frontend_table)
+    if per_fold_statistics(settings):
+        settings["standardize"] = None
+    return FrontEnd(**settings)
+
+
+class FoldStandardizer:
+    """Feature map of a fold under ``standardize="global"`` or ``"speaker"``.
+
+    * ``"global"``: one mean / std per dimension over the fold's training
+      features (never its validation or test speakers).
+    * ``"speaker"``: each speaker's features are standardised with that
+      speaker's own statistics: a training speaker's over its training
+      features (speed-perturbed copies included), a validation or test
+      speaker's over all of its utterances in the fold, without their labels.
+      This is the per-speaker normalisation the SVM recipes use
+      (``[svm] standardize = "speaker"``); it adapts to the test speaker
+      transductively, so the model expects speaker-normalised input.
+
+    ``frontend`` is the fold's front end with the statistics the test
+    predictions used (the test speakers' pooled frames under ``"speaker"``),
+    so that the saved fold model reproduces them at predict and export time.
+    """
+
+    def __init__(self, frontend_table, fold, train_features, train_utts, store):
+        self.mode = frontend_table["standardize"]
+        self._stats = {}
+        if self.mode == "global":
+            self._stats[None] = feature_statistics(train_features)
+            test_stats = self._stats[None]
+        else:
+            unknown = [u.id for u in (*fold.train, *fold.validation, *fold.test) if u.speaker is None]
+            if unknown:
+                raise ParameterError(
+                    f"frontend.standardize='speaker' needs speaker ids; utterance {unknown[0]!r} has none")
+            by_speaker = {}
+            for features, u in zip(train_features, train_utts):
+                by_speaker.setdefault(u.speaker, []).append(features)
+            for u, features in zip((*fold.validation, *fold.test), store.get([*fold.validation, *fold.test])):
+                by_speaker.setdefault(u.speaker, []).append(features)
+            self._stats = {speaker: feature_statistics(items) for speaker, items in by_speaker.items()}
+            test_stats = feature_statistics(store.get(list(fold.test)))
+        self.frontend = FrontEnd(**dict(frontend_table, feature_mean=test_stats[0], feature_std=test_stats[1]))
+        self._stats = {k: (np.asarray(m, np.float32), np.asarray(sd, np.float32)) for k, (m, sd) in self._stats.items()}
+
+    def __call__(self, features, utterances):
+        def stats(u):
+            return self._stats[None if self.mode == "global" else u.speaker]
+
+        return [(f - stats(u)[0]) / stats(u)[1] for f, u in zip(features, utterances)]
+
+
+def run_neural_fold(recipe, fold, label_names, fold_dir, store, strategy):
+    """Train and evaluate one network on one fold.
+
+    Returns
+    -------
+    dict
+        ``model``, ``pooling``, ``history``, ``epochs_run``, ``best_epoch``,
+        ``test_probabilities``, ``val_probabilities`` (or None), ``embeddings``
+        (``{part: array}`` or None) and ``frontend`` (the fold's front end with
+        its statistics, or None for the run's).
+    """
+    experiment, train = recipe["experiment"], recipe["train"]
+    segments = experiment["pooling"] == "mean_segments"
+    train_features, train_utts = augmented(store, list(fold.train), train["speed_perturbation"])
+    fold_frontend, standardized = None, (lambda features, utterances: features)
+    if per_fold_statistics(recipe["frontend"]):
+        standardized = FoldStandardizer(recipe["frontend"], fold, train_features, train_utts, store)
+        fold_frontend = standardized.frontend
+        train_features = standardized(train_features, train_utts)
+    y_train_utt = label_index(train_utts, label_names)
+    val_utts = list(fold.validation)
+    test_utts = list(fold.test)
+
+    def arrays(features, y):
+        if segments:
+            return flatten_segments(features, y)
+        return pad_stack(features, mask_value(recipe["model"])), y, None
+
+    x_train, y_train, _ = arrays(train_features, y_train_utt)
+    val_data, val_utterance = None, None
+    if val_utts:
+        y_val_utt = label_index(val_utts, label_names)
+        x_val, y_val, val_owner = arrays(standardized(store.get(val_utts), val_utts), y_val_utt)
+        val_data = (x_val, y_val)
+        val_utterance = (y_val_utt, val_owner) if segments else None
+    with strategy.scope():
+        model = build_model(recipe, label_names, store.frontend)
+        history, epochs_run, best_epoch = fit_model(
+            model, train, (x_train, y_train), val_data,
+            class_weight=class_weight(train, [u.label for u in train_utts], label_names),
+            log_dir=fold_dir / "tensorboard", val_utterance=val_utterance,
+        )
+
+    def predict(utterances):
+        x, _, owner = arrays(standardized(store.get(utterances), utterances), np.zeros(len(utterances), np.int64))
+        probabilities = model.predict(x, batch_size=train["batch_size"], verbose=0)
+        return mean_by_owner(probabilities, owner, len(utterances)) if segments else probabilities
+
+    embeddings = None
+    if experiment["save_features"]:
+        extractor = penultimate(model, prefer="embedding")
+        embeddings = {}
+        for part, utts in (("train", list(fold.train)), ("validation", val_utts), ("test", test_utts)):
+            if not utts:
+                continue
+            x, _, owner = arrays(standardized(store.get(utts), utts), np.zeros(len(utts), np.int64))
+            values = np.asarray(extractor.predict(x, batch_size=train["batch_size"], verbose=0))
+            embeddings[part] = mean_by_owner(values, owner, len(utts)) if segments else values
+    return {
+        "model": model,
+        "pooling": experiment["pooling"],
+        "history": history,
+        "epochs_run": epochs_run,
+        "best_epoch": best_epoch,
+        "test_probabilities": predict(test_utts),
+        "val_probabilities": predict(val_utts) if val_utts else None,
+        "embeddings": embeddings,
+        "frontend": fold_frontend,
+    }

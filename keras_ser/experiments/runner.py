@@ -1,0 +1,241 @@
+"""The fold loop: train and evaluate a recipe on every fold of its protocol.
+
+:func:`run_experiment` is what ``python -m keras_ser.train`` calls. For each fold
+of the recipe's protocol (leave-one-speaker-out on EMO-DB by default) it runs the
+fold module of the recipe's ``[experiment] kind``:
+
+* ``neural``: :mod:`keras_ser.experiments.neural` (one network on the cached
+  front-end output, class weights of zhao2019 eq. 11, early stopping on the
+  validation speaker(s));
+* ``two_stage``: :mod:`keras_ser.experiments.two_stage` (zhang2021_dcnn);
+* ``features_svm``: :mod:`keras_ser.experiments.svm` (:func:`keras_ser.svm.run_fold`);
+* ``fusion``: the member recipes run into ``RUN_DIR/members/<name>``, then
+  :mod:`keras_ser.experiments.fusion` fuses their scores and features
+  (zhang2021_multicnn).
+
+It then writes ``folds/<fold>/`` (predictions, history, TensorBoard logs, the MODEL
+DIR) and, last, ``metrics.json``: its presence marks the fold as done, so re-running
+the same command skips it (resume). The layout is :mod:`keras_ser.experiments.run_dir`'s.
+
+Seeding: ``keras.utils.set_random_seed(seed)`` and TensorFlow op determinism
+before every fold, so the same seed, data and settings give the same metrics.
+
+Example
+-------
+>>> from keras_ser.experiments.runner import run_experiment
+>>> from keras_ser.recipe import load_recipe
+>>> recipe = load_recipe("zhao2019_attention_blstm_fcn", ["epochs=1"])
+>>> results = run_experiment(recipe, out="runs/tiny", folds=["speaker_03"])  # doctest: +SKIP
+"""
+
+import json
+import pathlib
+import time
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from keras_ser.data import label_names as corpus_labels
+from keras_ser.data import load_corpus, make_folds
+from keras_ser.distribute import get_strategy
+from keras_ser.errors import ParameterError
+from keras_ser.experiments import fusion, reports
+from keras_ser.experiments.neural import FeatureStore, cached_frontend, run_neural_fold
+from keras_ser.experiments.run_dir import (RunDir, check_config, write_json, write_model_dir,
+                                           write_predictions)
+from keras_ser.experiments.svm import run_svm_fold
+from keras_ser.experiments.training import label_index, set_seed
+from keras_ser.experiments.two_stage import run_two_stage_fold
+from keras_ser.metrics import classification_scores
+from keras_ser.recipe import load_recipe
+
+
+def _fold_summary(fold):
+    def speakers(utts):
+        return sorted({str(u.speaker) for u in utts})
+
+    return {
+        "fold": fold.name,
+        "test_speakers": speakers(fold.test),
+        "validation_speakers": speakers(fold.validation),
+        "n_train": len(fold.train),
+        "n_validation": len(fold.validation),
+        "n_test": len(fold.test),
+    }
+
+
+def _write_network_fold(recipe, fold, label_names, fold_dir, out, frontend, sample_rate):
+    """Write a network fold's predictions, embeddings, history and MODEL DIR; return its metrics entries."""
+    y_true = label_index(list(fold.test), label_names)
+    probabilities = out["test_probabilities"]
+    y_pred = probabilities.argmax(-1)
+    write_predictions(fold_dir / "predictions.csv", [u.id for u in fold.test],
+                      [label_names[k] for k in y_true], [label_names[k] for k in y_pred],
+                      probabilities, label_names)
+    validation = {}
+    if out["val_probabilities"] is not None:
+        val_pred = out["val_probabilities"].argmax(-1)
+        write_predictions(fold_dir / "val_predictions.csv", [u.id for u in fold.validation],
+                          [u.label for u in fold.validation],
+                          [label_names[k] for k in val_pred],
+                          out["val_probabilities"], label_names)
+        # keras_ser.predict picks a run's fold model by validation UA, never by test UA.
+        validation["validation_scores"] = classification_scores(
+            label_index(list(fold.validation), label_names), val_pred, label_names)
+    if out["embeddings"] is not None:
+        ids = {"train": fold.train, "validation": fold.validation, "test": fold.test}
+        np.savez(fold_dir / "embeddings.npz",
+                 **{f"{part}_x": v for part, v in out["embeddings"].items()},
+                 **{f"{part}_ids": np.array([u.id for u in ids[part]]) for part in out["embeddings"]})
+    write_json(fold_dir / "history.json", out["history"])
+    if recipe["experiment"]["save_models"]:
+        write_model_dir(fold_dir / "model", out["model"], out.get("frontend") or frontend, label_names, {
+            "recipe": recipe["recipe"]["name"], "fold": fold.name, "pooling": out["pooling"],
+            "corpus": recipe["experiment"]["corpus"], "sample_rate": sample_rate,
+        })
+    metrics = dict(scores=classification_scores(y_true, y_pred, label_names),
+                   epochs_run=out["epochs_run"], best_epoch=out["best_epoch"], **validation)
+    for key in ("stage1_epochs_run", "stage1_best_epoch"):
+        if key in out:
+            metrics[key] = out[key]
+    return metrics
+
+
+def run_fold(recipe, fold, label_names, fold_dir, *, store=None, frontend=None, strategy=None, progress=True):
+    """Train and evaluate one fold; write its files; return its ``metrics.json`` dict."""
+    fold_dir = pathlib.Path(fold_dir)
+    fold_dir.mkdir(parents=True, exist_ok=True)
+    kind = recipe["experiment"]["kind"]
+    start = time.time()
+    set_seed(recipe["experiment"]["seed"])
+    summary = _fold_summary(fold)
+    if kind == "features_svm":
+        metrics = dict(summary, **run_svm_fold(recipe, fold, label_names, fold_dir, progress=progress))
+    else:
+        runner = run_two_stage_fold if kind == "two_stage" else run_neural_fold
+        out = runner(recipe, fold, label_names, fold_dir, store, strategy)
+        metrics = dict(summary, **_write_network_fold(recipe, fold, label_names, fold_dir, out, frontend,
+                                                      store.sample_rate))
+    metrics["wall_s"] = round(time.time() - start, 2)
+    # Written last: its presence marks the fold as finished.
+    write_json(fold_dir / "metrics.json", metrics)
+    return metrics
+
+
+def select_folds(folds, wanted):
+    """The folds named in ``wanted`` (``"speaker_03"`` or ``"03"``), or all of them.
+
+    Raises
+    ------
+    ParameterError
+        A name matches no fold.
+    """
+    if not wanted:
+        return folds
+    by_name = {f.name: f for f in folds}
+    chosen = []
+    for name in wanted:
+        match = by_name.get(name) or by_name.get(f"speaker_{name}")
+        if match is None:
+            raise ParameterError(f"--folds: no fold {name!r}; folds are {', '.join(by_name)}")
+        chosen.append(match)
+    return chosen
+
+
+def check_supported(recipe):
+    """Refuse, before any data is read, a recipe whose training path the runner lacks.
+
+    The fold runners train classifiers on one front-end input with categorical labels.
+    tzirakis2021 (``loss = "ccc"``) regresses continuous arousal / valence / liking and its
+    model takes a second input, aligned word vectors ``[T, 300]`` (Sec. 3.1:
+    Speech2Vec aligned to Word2Vec), which nothing here computes: keras_ser ships no
+    Word2Vec/Speech2Vec models and no SEWA transcripts.
+    """
+    if recipe["experiment"]["kind"] in ("neural", "two_stage") and recipe["train"]["loss"] == "ccc":
+        raise ParameterError(
+            f"recipe {recipe['recipe']['name']!r}: python -m keras_ser.train has no continuous-regression "
+            "path (train.loss='ccc'). tzirakis2021's model also needs a second input, aligned "
+            "Speech2Vec/Word2Vec vectors [T, 300] per 0.1 s frame (tzirakis2021 Sec. 3.1), that keras_ser "
+            "cannot compute: it needs the SEWA corpus under <data dir>/sewa (audio/, labels/, see "
+            "keras_ser.data.sewa) and word vectors aligned to its transcripts, neither of which is available. "
+            "Build the model with keras_ser.models.build('tzirakis2021_semantic') and train it with "
+            "keras_ser.metrics.ccc_loss on your own [audio_frames, word_vectors] arrays instead"
+        )
+
+
+def _run_fusion(recipe, run_dir, *, corpus, data_dir, folds, strategy, overrides, progress):
+    """Run the member recipes (resumable) into ``run_dir/members/<name>``, then fuse them."""
+    members = {}
+    for name, member_recipe, own in fusion.member_runs(recipe, overrides):
+        members[name] = run_experiment(member_recipe, corpus=corpus, data_dir=data_dir,
+                                       out=run_dir / "members" / name, folds=folds, strategy=strategy,
+                                       overrides=own, progress=progress)
+    return fusion.fuse_members(recipe, run_dir, members, corpus=corpus, data_dir=data_dir)
+
+
+def run_experiment(recipe, *, corpus=None, data_dir=None, out=None, folds=None, strategy="default",
+                   overrides=(), progress=True):
+    """Run ``recipe`` over every fold (or ``folds``), resuming finished folds.
+
+    Parameters
+    ----------
+    recipe : dict or str
+        A resolved recipe (:func:`keras_ser.recipe.load_recipe`) or its name.
+    corpus : str, optional
+        Overrides ``[experiment] corpus`` (``"emodb"``, ``"manifest:PATH"``, ...).
+    data_dir : str, optional
+        Data root, see :func:`keras_ser.paths.data_root`.
+    out : path, optional
+        Run directory; default ``runs/<recipe name>``.
+    folds : list of str, optional
+        Fold names (``"speaker_03"`` or just ``"03"``) to run now; the others are
+        left for a later call. Reports cover every finished fold.
+    strategy : {"default", "mirrored", "multi_worker"}
+        Passed to :func:`keras_ser.distribute.get_strategy`.
+    overrides : sequence of str
+        Recorded in ``config.json`` (and passed to fusion members).
+    progress : bool
+        tqdm bar over folds.
+
+    Returns
+    -------
+    dict
+        The content of ``results.json``.
+    """
+    if isinstance(recipe, str):
+        recipe = load_recipe(recipe, overrides)
+    recipe = json.loads(json.dumps(recipe))
+    if corpus:
+        recipe["experiment"]["corpus"] = corpus
+    check_supported(recipe)
+    name = recipe["recipe"]["name"]
+    run_dir = RunDir(pathlib.Path(out) if out else pathlib.Path("runs") / name)
+    run_dir.root.mkdir(parents=True, exist_ok=True)
+    corpus = recipe["experiment"]["corpus"]
+    config = {"recipe": recipe, "overrides": list(overrides), "corpus": corpus,
+              "data_dir": str(data_dir) if data_dir else None, "seed": recipe["experiment"]["seed"],
+              "strategy": strategy, "folds": list(folds or [])}
+    check_config(run_dir.root, config)
+    labels = corpus_labels(corpus)
+    write_json(run_dir.labels, labels)
+
+    if recipe["experiment"]["kind"] == "fusion":
+        return _run_fusion(recipe, run_dir.root, corpus=corpus, data_dir=data_dir, folds=folds,
+                           strategy=strategy, overrides=overrides, progress=progress)
+
+    utterances = load_corpus(corpus, data_dir)
+    all_folds = make_folds(recipe["experiment"]["protocol"], utterances, **recipe["experiment"]["protocol_options"])
+    chosen = select_folds(all_folds, folds)
+    todo = [f for f in chosen if not run_dir.is_finished(f.name)]
+    store = frontend = strategy_obj = None
+    if todo and recipe["experiment"]["kind"] in ("neural", "two_stage"):
+        frontend = cached_frontend(recipe["frontend"])
+        store = FeatureStore(frontend)
+        strategy_obj = get_strategy(strategy)
+    bar = tqdm(chosen, desc=name, unit="fold", disable=not progress)
+    for fold in bar:
+        bar.set_postfix_str(fold.name)
+        if fold in todo:
+            run_fold(recipe, fold, labels, run_dir.fold(fold.name),
+                     store=store, frontend=frontend, strategy=strategy_obj, progress=progress)
+    return reports.write_reports(run_dir.root, recipe, labels, [f.name for f in all_folds])

@@ -1,0 +1,277 @@
+"""Training one network: optimiser, loss, class weights, callbacks, ``fit``, seeding.
+
+Shared by the fold modules (:mod:`~keras_ser.experiments.neural`,
+:mod:`~keras_ser.experiments.two_stage`), together with the array helpers that
+turn cached front-end outputs into training arrays (labels, segments, speed
+factors). Imports nothing else of :mod:`keras_ser.experiments`.
+
+Example
+-------
+>>> from keras_ser.experiments.training import make_optimizer
+>>> from keras_ser.recipe import load_recipe
+>>> make_optimizer(load_recipe("zhao2019_attention_blstm_fcn")["train"])  # doctest: +SKIP
+<keras.src.optimizers.adam.Adam object at ...>
+"""
+
+import importlib.util
+import logging
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from keras_ser import distribute
+from keras_ser.data import class_weights
+from keras_ser.errors import DataError, ParameterError
+from keras_ser.metrics import ConcordanceCorrelation, ccc_loss, unweighted_accuracy
+
+
+def set_seed(seed):
+    """Seed Python, NumPy and TensorFlow and make TensorFlow ops deterministic.
+
+    Called before every fold, so the same seed, data and settings give the same metrics.
+    """
+    keras.utils.set_random_seed(seed)
+    tf.config.experimental.enable_op_determinism()
+
+
+# ---------------------------------------------------------------------------- optimiser, loss, weights
+
+
+def make_optimizer(train):
+    """The Keras optimiser of a ``[train]`` / ``[stage1]`` table.
+
+    ``decay`` reproduces Keras 2's legacy argument (zhao2019: "Adam ... decay of 1e-6"),
+    which Keras 3 removed: ``lr_t = lr / (1 + decay * iterations)``. That is exactly
+    ``keras.optimizers.schedules.InverseTimeDecay(lr, decay_steps=1,
+    decay_rate=decay)``, used here. ``nadam`` is Adam with Nesterov momentum
+    (zhang2021_dcnn); its momentum 0.9 is ``beta_1``.
+    """
+    learning_rate = train["learning_rate"]
+    if train["decay"] > 0:
+        learning_rate = keras.optimizers.schedules.InverseTimeDecay(
+            learning_rate, decay_steps=1, decay_rate=train["decay"]
+        )
+    extra = {"clipnorm": train["clipnorm"]} if train["clipnorm"] > 0 else {}
+    if train["optimizer"] == "adam":
+        return keras.optimizers.Adam(learning_rate, beta_1=train["beta_1"], **extra)
+    if train["optimizer"] == "nadam":
+        return keras.optimizers.Nadam(learning_rate, beta_1=train["beta_1"], **extra)
+    return keras.optimizers.SGD(learning_rate, momentum=train["momentum"], **extra)
+
+
+def make_loss(train):
+    """The loss of a ``[train]`` table: CCC (:func:`keras_ser.metrics.ccc_loss`) or cross-entropy."""
+    if train["loss"] == "ccc":
+        return ccc_loss
+    return "sparse_categorical_crossentropy"
+
+
+def class_weight(train_cfg, labels, label_names):
+    """Keras ``class_weight`` of ``train.class_weight = "inverse_frequency"`` (zhao2019 eq. 11), else None."""
+    if train_cfg["class_weight"] != "inverse_frequency":
+        return None
+    return class_weights(labels, label_names)
+
+
+# ---------------------------------------------------------------------------- training arrays
+
+
+def label_index(utterances, label_names):
+    """Class indices of ``utterances`` in ``label_names`` order.
+
+    Raises
+    ------
+    keras_ser.errors.DataError
+        An utterance's label is not one of ``label_names``.
+    """
+    index = {name: k for k, name in enumerate(label_names)}
+    try:
+        return np.array([index[u.label] for u in utterances], np.int64)
+    except KeyError as error:
+        raise DataError(f"label {error.args[0]!r} is not one of {label_names}") from None
+
+
+def flatten_segments(features, labels):
+    """Segment-level training set: every segment carries its utterance's label (zhang2021_multicnn Sec. 3.1).
+
+    Returns
+    -------
+    (x, y, owner)
+        Segments, their labels and the index of the utterance each came from.
+    """
+    counts = [f.shape[0] for f in features]
+    x = np.concatenate(features, axis=0)
+    y = np.repeat(labels, counts)
+    owner = np.repeat(np.arange(len(features)), counts)
+    return x, y, owner
+
+
+def mean_by_owner(values, owner, n):
+    """Mean of the rows of ``values`` per owner index (segment scores -> utterance scores)."""
+    sums = np.zeros((n,) + values.shape[1:], np.float64)
+    np.add.at(sums, owner, values)
+    counts = np.bincount(owner, minlength=n).reshape((n,) + (1,) * (values.ndim - 1))
+    return sums / counts
+
+
+def augmented(store, utterances, factors):
+    """Front-end outputs of ``utterances`` at every speed factor (1.0 if none given).
+
+    Returns
+    -------
+    (features, owners)
+        One entry per (factor, utterance), factor-major.
+    """
+    factors = factors or [1.0]
+    features, owners = [], []
+    for factor in factors:
+        features.extend(store.get(utterances, float(factor)))
+        owners.extend(utterances)
+    return features, owners
+
+
+# ---------------------------------------------------------------------------- fit
+
+
+def tensorboard_available():
+    """True when the ``tensorboard`` package is installed (Keras's TensorBoard callback needs it).
+
+    Without it, runs still write ``history.json`` and ``curves.png``; TensorBoard logs
+    are skipped rather than failing the run.
+    """
+    return importlib.util.find_spec("tensorboard") is not None
+
+
+class ValidationUA(keras.callbacks.Callback):
+    """Keras callback adding ``val_ua`` (utterance-level UA on the validation speakers) to the logs.
+
+    Parameters
+    ----------
+    x : array
+        Validation inputs (utterances, or segments when ``owner`` is given).
+    y : array of int
+        Utterance labels.
+    owner : array of int or None
+        Utterance index of every row of ``x`` for segment models: their scores
+        are averaged per utterance, as the test scores are.
+    n_utterances : int or None
+        Number of utterances when ``owner`` is given.
+    batch_size : int
+    """
+
+    def __init__(self, x, y, owner, n_utterances, batch_size):
+        super().__init__()
+        self.x, self.y, self.owner = x, y, owner
+        self.n_utterances, self.batch_size = n_utterances, batch_size
+
+    def on_epoch_end(self, epoch, logs=None):
+        probabilities = self.model.predict(self.x, batch_size=self.batch_size, verbose=0)
+        if self.owner is not None:
+            probabilities = mean_by_owner(probabilities, self.owner, self.n_utterances)
+        if logs is not None:
+            logs["val_ua"] = unweighted_accuracy(self.y, probabilities.argmax(-1))
+
+
+def fit_model(model, train_cfg, train_data, val_data, *, class_weight, log_dir, val_utterance=None):
+    """Compile and fit ``model``; return the Keras history dict, the epochs run and the best epoch.
+
+    Parameters
+    ----------
+    model : keras.Model
+        Built (inside the strategy scope by the caller).
+    train_cfg : dict
+        ``[train]`` or ``[stage1]`` table.
+    train_data, val_data : (x, y)
+        ``val_data`` may be None (no validation speakers): no early stopping.
+    class_weight : dict or None
+    log_dir : pathlib.Path
+        TensorBoard log folder.
+    val_utterance : (y_utt, owner) or None
+        For segment models, the utterance labels and segment owners, so that
+        ``val_ua`` is measured per utterance as the test score is.
+    """
+    metrics = (
+        [ConcordanceCorrelation(num_outputs=model.output_shape[-1])]
+        if train_cfg["loss"] == "ccc"
+        else ["accuracy"]
+    )
+    model.compile(optimizer=make_optimizer(train_cfg), loss=make_loss(train_cfg), metrics=metrics,
+                  jit_compile=train_cfg["jit_compile"])
+    callbacks = []
+    if tensorboard_available():
+        callbacks.append(keras.callbacks.TensorBoard(log_dir=str(log_dir), write_graph=False, profile_batch=0))
+    if val_data is not None:
+        if train_cfg["loss"] != "ccc":
+            if val_utterance is None:
+                callbacks.insert(0, ValidationUA(val_data[0], val_data[1], None, None, train_cfg["batch_size"]))
+            else:
+                y_utt, owner = val_utterance
+                callbacks.insert(0, ValidationUA(val_data[0], y_utt, owner, len(y_utt), train_cfg["batch_size"]))
+        if train_cfg["early_stopping"]:
+            monitor = train_cfg["monitor"]
+            mode = "max" if monitor.endswith(("ua", "accuracy", "ccc")) else "min"
+            callbacks.append(
+                keras.callbacks.EarlyStopping(
+                    monitor=monitor, mode=mode, patience=train_cfg["patience"], restore_best_weights=True,
+                    start_from_epoch=train_cfg["start_from_epoch"],
+                )
+            )
+    if multi_worker():
+        return fit_multi_worker(model, train_cfg, train_data, class_weight)
+    history = model.fit(
+        train_data[0],
+        train_data[1],
+        batch_size=train_cfg["batch_size"],
+        epochs=train_cfg["epochs"],
+        validation_data=val_data,
+        class_weight=class_weight,
+        callbacks=callbacks,
+        shuffle=True,
+        verbose=train_cfg["verbose"],
+    )
+    record = {key: [float(v) for v in values] for key, values in history.history.items()}
+    epochs_run = len(next(iter(record.values()))) if record else 0
+    best_epoch = epochs_run
+    stopper = [c for c in callbacks if isinstance(c, keras.callbacks.EarlyStopping)]
+    if stopper and train_cfg["monitor"] in record:
+        # restore_best_weights keeps this epoch's weights; the warm-up epochs are never chosen.
+        skip = min(train_cfg["start_from_epoch"], len(record[train_cfg["monitor"]]) - 1)
+        values = record[train_cfg["monitor"]][skip:]
+        best_epoch = skip + int(np.argmax(values) if stopper[0].mode == "max" else np.argmin(values)) + 1
+    return record, epochs_run, best_epoch
+
+
+def multi_worker():
+    """Whether the current strategy spans several worker processes."""
+    strategy = tf.distribute.get_strategy()
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return False
+    return len(strategy.cluster_resolver.cluster_spec().as_dict().get("worker", [])) > 1
+
+
+def fit_multi_worker(model, train_cfg, train_data, class_weight):
+    """Train with :func:`keras_ser.distribute.fit` for ``train.epochs`` epochs.
+
+    ``Model.fit`` of Keras 3.15 fails with two or more workers (see
+    :mod:`keras_ser.distribute`), so multi-worker runs use that loop instead. It has
+    no callbacks: no validation early stopping, the last epoch's weights are kept.
+    """
+    if train_cfg["loss"] == "ccc":
+        raise ParameterError("train.loss='ccc' is a statistic of the whole batch and cannot be split "
+                             "across workers; use --strategy default or mirrored")
+    logging.getLogger("keras_ser").warning(
+        "multi_worker: training %d epochs with keras_ser.distribute.fit "
+        "(Keras fit fails with several workers); no validation early stopping",
+        train_cfg["epochs"],
+    )
+    x, y = train_data
+    dataset = (
+        tf.data.Dataset.from_tensor_slices((x, y))
+        .shuffle(len(y), seed=0, reshuffle_each_iteration=True)
+        .batch(train_cfg["batch_size"])
+    )
+    history = distribute.fit(model, dataset, strategy=tf.distribute.get_strategy(), loss=make_loss(train_cfg),
+                             epochs=train_cfg["epochs"], class_weight=class_weight,
+                             progress=train_cfg["verbose"] > 0)
+    return history, train_cfg["epochs"], train_cfg["epochs"]

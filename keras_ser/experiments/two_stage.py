@@ -1,0 +1,117 @@
+"""The two-stage fold of zhang2021_dcnn (Sec. 2.3-2.5, 3.2).
+
+Stage 1 fine-tunes the ``[stage1] model`` (a segment-level DCNN) on labelled
+log-mel segments; its ``fc7`` activations, one vector per segment, form each
+utterance's sequence, on which stage 2 trains the recipe's ``[model]`` (a BLSTM
+with attention and a DNN). The saved model chains both stages so that it still
+takes the front-end output.
+
+Imports :mod:`~keras_ser.experiments.training` only, of this package.
+"""
+
+import keras
+import numpy as np
+
+from keras_ser.errors import ParameterError
+from keras_ser.experiments.training import augmented, class_weight, fit_model, flatten_segments, label_index
+from keras_ser.models import build
+
+
+def fc7_model(dcnn, name):
+    """Sub-model of the fine-tuned DCNN giving its ``fc7`` activations (zhang2021_dcnn Sec. 2.4.1)."""
+    if "fc7" not in {layer.name for layer in dcnn.layers}:
+        raise ParameterError(f"[stage1] model {name!r} has no layer named 'fc7' to take segment features from")
+    return keras.Model(dcnn.inputs, dcnn.get_layer("fc7").output)
+
+
+def stage2_kwargs(model_table, feature_dim):
+    """Builder arguments of the stage-2 model; its ``feature_dim`` is the fc7 width."""
+    kwargs = {k: v for k, v in model_table.items() if k != "name"}
+    if kwargs.setdefault("feature_dim", feature_dim) != feature_dim:
+        raise ParameterError(
+            f"model.feature_dim={kwargs['feature_dim']} but the stage-1 fc7 layer has {feature_dim} units; "
+            "drop model.feature_dim (it follows fc7) or change stage1.model_options.fc_units"
+        )
+    return kwargs
+
+
+def build_stage1_model(recipe, label_names):
+    """The segment-level DCNN of ``[stage1]`` (call inside the strategy scope)."""
+    stage1 = recipe["stage1"]
+    return build(stage1["model"], num_classes=len(label_names), **stage1["model_options"])
+
+
+def build_stage2_model(recipe, label_names, feature_dim):
+    """The sequence model of ``[model]`` on ``feature_dim``-wide fc7 vectors (call inside the strategy scope)."""
+    return build(recipe["model"]["name"], num_classes=len(label_names),
+                 **stage2_kwargs(recipe["model"], feature_dim))
+
+
+def run_two_stage_fold(recipe, fold, label_names, fold_dir, store, strategy):
+    """Train and evaluate both stages on one fold.
+
+    Returns
+    -------
+    dict
+        As :func:`keras_ser.experiments.neural.run_neural_fold` (``embeddings`` is
+        None, the model chains both stages), plus ``stage1_epochs_run`` and
+        ``stage1_best_epoch``.
+    """
+    stage1, train = recipe["stage1"], recipe["train"]
+    val_utts, test_utts = list(fold.validation), list(fold.test)
+
+    # Stage 1 (Sec. 2.3, 3.2): fine-tune the DCNN on labelled segments.
+    s1_features, s1_utts = augmented(store, list(fold.train), stage1["speed_perturbation"])
+    x1, y1, _ = flatten_segments(s1_features, label_index(s1_utts, label_names))
+    val1 = None
+    if val_utts:
+        xv, yv, _ = flatten_segments(store.get(val_utts), label_index(val_utts, label_names))
+        val1 = (xv, yv)
+    with strategy.scope():
+        dcnn = build_stage1_model(recipe, label_names)
+        history1, epochs1, best1 = fit_model(
+            dcnn, stage1, (x1, y1), val1,
+            class_weight=class_weight(stage1, [u.label for u in s1_utts], label_names),
+            log_dir=fold_dir / "tensorboard" / "stage1",
+        )
+    fc7 = fc7_model(dcnn, stage1["model"])
+
+    # Stage 2: the fc7 activations of an utterance's segments form its sequence.
+    def sequences(features):
+        # One predict call over every segment: a call per utterance costs ~0.1 s of Keras overhead each.
+        counts = [len(f) for f in features]
+        values = np.asarray(fc7.predict(np.concatenate(features), batch_size=stage1["batch_size"], verbose=0))
+        return np.stack(np.split(values, np.cumsum(counts)[:-1]))
+
+    s2_features, s2_utts = augmented(store, list(fold.train), train["speed_perturbation"])
+    x2, y2 = sequences(s2_features), label_index(s2_utts, label_names)
+    val2 = (sequences(store.get(val_utts)), label_index(val_utts, label_names)) if val_utts else None
+    feature_dim = fc7.output_shape[-1]
+    with strategy.scope():
+        head = build_stage2_model(recipe, label_names, feature_dim)
+        history2, epochs2, best2 = fit_model(
+            head, train, (x2, y2), val2,
+            class_weight=class_weight(train, [u.label for u in s2_utts], label_names),
+            log_dir=fold_dir / "tensorboard" / "stage2",
+        )
+        # The saved model chains both stages so it takes the front-end output.
+        segments_in = keras.Input(shape=store.get(test_utts[:1])[0].shape)
+        combined = keras.Model(segments_in, head(keras.layers.TimeDistributed(fc7)(segments_in)))
+
+    def predict(utterances):
+        return np.asarray(head.predict(sequences(store.get(utterances)), batch_size=train["batch_size"], verbose=0))
+
+    history = {f"stage1_{k}": v for k, v in history1.items()}
+    history.update(history2)
+    return {
+        "model": combined,
+        "pooling": "none",
+        "history": history,
+        "epochs_run": epochs2,
+        "best_epoch": best2,
+        "stage1_epochs_run": epochs1,
+        "stage1_best_epoch": best1,
+        "test_probabilities": predict(test_utts),
+        "val_probabilities": predict(val_utts) if val_utts else None,
+        "embeddings": None,
+    }

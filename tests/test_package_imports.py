@@ -1,0 +1,117 @@
+"""No import circles among keras_ser's modules (read with ``ast``, nothing is imported).
+
+Module-level imports must form no circle anywhere in the package. Counting imports
+inside functions too, the only circle left is the model registry's (``registry``
+imports ``_all`` at call time to register every model, whose modules import the
+registry), inside :mod:`keras_ser.models`; the test fails on any other, such as the
+old ``experiment`` / ``fusion`` / ``reports`` circle.
+"""
+
+import ast
+import pathlib
+
+import keras_ser
+
+ROOT = pathlib.Path(keras_ser.__file__).parent
+
+
+def _modules():
+    modules = {}
+    for path in ROOT.rglob("*.py"):
+        parts = path.relative_to(ROOT.parent).with_suffix("").parts
+        name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        modules[name] = path
+    return modules
+
+
+def _imported(node, module, is_package, modules):
+    """The keras_ser modules an ``import`` / ``from ... import`` statement loads."""
+    if isinstance(node, ast.Import):
+        return [alias.name for alias in node.names if alias.name in modules]
+    base = node.module or ""
+    if node.level:
+        package = module if is_package else module.rpartition(".")[0]
+        for _ in range(node.level - 1):
+            package = package.rpartition(".")[0]
+        base = f"{package}.{base}" if base else package
+    found = []
+    for alias in node.names:
+        if f"{base}.{alias.name}" in modules:
+            found.append(f"{base}.{alias.name}")
+        elif base in modules:
+            found.append(base)
+    return found
+
+
+def _graph(module_level_only):
+    modules = _modules()
+    graph = {}
+    for name, path in modules.items():
+        tree = ast.parse(path.read_text(), filename=str(path))
+        if module_level_only:
+            # Statements at module level, including those under top-level if/try blocks.
+            nodes, stack = [], list(tree.body)
+            while stack:
+                node = stack.pop()
+                if isinstance(node, (ast.Import, ast.ImportFrom)):
+                    nodes.append(node)
+                elif isinstance(node, (ast.If, ast.Try)):
+                    stack.extend(ast.iter_child_nodes(node))
+        else:
+            nodes = [n for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom))]
+        is_package = path.name == "__init__.py"
+        graph[name] = {target for node in nodes for target in _imported(node, name, is_package, modules)
+                       if target != name}
+    return graph
+
+
+def _circles(graph):
+    """Strongly connected components of more than one module (Tarjan)."""
+    index, low, on_stack, stack, found = {}, {}, set(), [], []
+
+    def visit(node):
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for target in graph.get(node, ()):
+            if target not in index:
+                visit(target)
+                low[node] = min(low[node], low[target])
+            elif target in on_stack:
+                low[node] = min(low[node], index[target])
+        if low[node] == index[node]:
+            component = set()
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                component.add(member)
+                if member == node:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return found
+
+
+def test_circle_finder_finds_a_circle():
+    assert _circles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    assert _circles({"a": {"b"}, "b": set()}) == []
+
+
+def test_the_graph_sees_the_experiments_layering():
+    graph = _graph(module_level_only=True)
+    assert "keras_ser.experiments.run_dir" in graph["keras_ser.experiments.reports"]
+    assert "keras_ser.experiments.neural" in graph["keras_ser.experiments.runner"]
+    assert not any(m.startswith("keras_ser.experiments") for m in graph["keras_ser.experiments.run_dir"])
+
+
+def test_no_module_level_import_circles():
+    assert _circles(_graph(module_level_only=True)) == []
+
+
+def test_no_import_circle_outside_the_model_registry_even_inside_functions():
+    circles = _circles(_graph(module_level_only=False))
+    assert [c for c in circles if not all(m.startswith("keras_ser.models.") for m in c)] == []

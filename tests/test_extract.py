@@ -257,3 +257,19 @@ def test_output_is_written_to_a_temporary_file_and_renamed(tmp_path, monkeypatch
     else:
         assert out.read_text().count("\n") >= 3
     assert [p.name for p in tmp_path.iterdir()] == [out.name]
+
+
+class _RefusesOneLength(_NaNForSecondFile):
+    """Raises ``DataError`` (without a file name) for a batch holding a waveform of one length."""
+
+    def extract_batch(self, waveforms):
+        if any(len(w) == self.bad_length for w in waveforms):
+            raise DataError("this waveform cannot be used")
+        return np.zeros((len(waveforms), 2))
+
+
+def test_an_extractor_error_inside_a_batch_names_its_file(tmp_path):
+    files = [_wav(tmp_path / f"f{i}.wav", 0.5) for i in range(3)] + [_wav(tmp_path / "odd.wav", 0.25)]
+    with pytest.raises(DataError, match="cannot be used") as info:
+        extract.extract(_RefusesOneLength(4000), files, batch_size=8, progress=False)
+    assert str(files[-1]) in str(info.value) and not any(str(f) in str(info.value) for f in files[:3])

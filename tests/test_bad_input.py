@@ -2,8 +2,9 @@
 
 The corpus is generated in ``tmp_path``. Each file kind goes through
 ``audio.load``, the extractors (eGeMAPS, ComParE, log-Mel, and the deep-spectrum
-CNN path with a tiny stand-in network) and ``Predictor.predict_files`` of a tiny
-model trained here once with ``keras_ser.train.main``; waveform-level cases go
+CNN path with a tiny stand-in network, and the trained-embedding extractor of the
+tiny model) and ``Predictor.predict_files`` of a tiny model trained here once with
+``keras_ser.train.main``; waveform-level cases go
 through ``Predictor.predict_waveforms`` and the model's exported SavedModel;
 manifest cases through ``load_corpus("manifest:...")`` and a one-fold training.
 Every case asserts its specific outcome: the error type and that the message
@@ -188,15 +189,16 @@ def trained(tmp_path_factory, emodb_dir):
 
 
 @pytest.fixture(scope="module")
-def extractors():
-    from keras_ser.deep_spectrum import DeepSpectrumExtractor
+def extractors(trained):
+    from keras_ser.deep_spectrum import DeepSpectrumExtractor, EmbeddingExtractor
 
     keras.utils.set_random_seed(0)
     tiny_cnn = keras.Sequential([keras.Input((32, 32, 3)), keras.layers.Conv2D(4, 3, strides=4),
                                  keras.layers.GlobalAveragePooling2D()], name="tiny_cnn")
     return {"egemaps": extract.get_extractor("egemaps"), "compare": extract.get_extractor("compare"),
             "logmel": extract.get_extractor("logmel"),
-            "cnn": DeepSpectrumExtractor("alexnet_fc7", model=tiny_cnn, image_size=32)}
+            "cnn": DeepSpectrumExtractor("alexnet_fc7", model=tiny_cnn, image_size=32),
+            "embedding": EmbeddingExtractor(trained["run"] / "folds" / "speaker_03" / "model")}
 
 
 # ---------------------------------------------------------------------------- files
@@ -230,7 +232,7 @@ def test_load_accepts_with_the_documented_handling(tmp_path, kind):
 
 
 @pytest.mark.parametrize("kind", list(FILES))
-@pytest.mark.parametrize("name", ["egemaps", "compare", "logmel", "cnn"])
+@pytest.mark.parametrize("name", ["egemaps", "compare", "logmel", "cnn", "embedding"])
 def test_extractors(tmp_path, extractors, name, kind):
     extractor = extractors[name]
     path = FILES[kind](tmp_path)

@@ -107,7 +107,12 @@ class LogMelExtractor:
         return state
 
     def frames(self, waveform):
-        """Log-Mel matrix ``[frames, n_mels]`` of one waveform."""
+        """Log-Mel matrix ``[frames, n_mels]`` of one waveform (at least one analysis window long)."""
+        shortest = int(np.ceil(self.min_duration * self.sample_rate))
+        if len(waveform) < shortest:
+            raise DataError(f"waveform of {len(waveform)} samples is shorter than one "
+                            f"{1000 * self.min_duration:.1f} ms analysis window ({shortest} samples at "
+                            f"{self.sample_rate} Hz)")
         if getattr(self, "_graph", None) is None:
             import tensorflow as tf
 

@@ -273,3 +273,11 @@ def test_an_extractor_error_inside_a_batch_names_its_file(tmp_path):
     with pytest.raises(DataError, match="cannot be used") as info:
         extract.extract(_RefusesOneLength(4000), files, batch_size=8, progress=False)
     assert str(files[-1]) in str(info.value) and not any(str(f) in str(info.value) for f in files[:3])
+
+
+def test_logmel_refuses_a_waveform_shorter_than_one_window():
+    extractor = extract.get_extractor("logmel")
+    assert extract.minimum_duration(extractor) == 0.025
+    with pytest.raises(DataError, match=r"16 samples is shorter than one 25\.0 ms analysis window \(400 samples"):
+        extractor.extract_batch([np.full(16, 0.1, np.float32)])
+    assert extractor.extract_batch([np.full(400, 0.1, np.float32)]).shape == (1, 80)

@@ -1,6 +1,8 @@
 """Corpus readers on tiny fake trees that copy the real layouts and label formats."""
 
 import collections
+import hashlib
+import zipfile
 
 import numpy as np
 import pytest
@@ -8,7 +10,7 @@ import soundfile as sf
 
 from keras_ser.data import (FAU_AIBO_CLASS_WEIGHTS, available_corpora, class_weights, label_names,
                             load_corpus)
-from keras_ser.data import iemocap
+from keras_ser.data import iemocap, ravdess
 from keras_ser.data.splits import make_folds
 from keras_ser.errors import DataError, ParameterError
 
@@ -310,6 +312,24 @@ def test_ravdess(tmp_path):
         load_corpus("ravdess", tmp_path)
 
 
+def test_ravdess_download_checks_the_md5(tmp_path):
+    archive = tmp_path / "Audio_Speech_Actors_01-24.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for actor in (1, 2):
+            wav = tmp_path / "src" / f"03-01-05-01-02-01-{actor:02d}.wav"
+            _wav(wav, 0.01)
+            zf.write(wav, f"Actor_{actor:02d}/{wav.name}")
+    md5 = hashlib.md5(archive.read_bytes()).hexdigest()
+    data = tmp_path / "data"
+    with pytest.raises(DataError, match=f"download from .* failed: .*has md5 {md5}, not the expected file_hash "
+                                        f"{ravdess.FILE_HASH}"):
+        load_corpus("ravdess", data, url=archive.as_uri())      # Zenodo's MD5 is not this archive's
+    assert not list((data / "ravdess").glob("Actor_*"))
+    utts = load_corpus("ravdess", data, url=archive.as_uri(), file_hash=md5)
+    assert [(u.speaker, u.label) for u in utts] == [("01", "anger"), ("02", "anger")]
+    assert ravdess.URL.startswith("https://zenodo.org/records/1188976/") and ravdess.LICENSE == "CC BY-NC-SA 4.0"
+
+
 def test_manifest(tmp_path):
     _wav(tmp_path / "audio" / "a.wav", 0.01)
     _wav(tmp_path / "audio" / "b.wav", 0.01)
@@ -337,8 +357,9 @@ def test_registry_and_missing_corpora(tmp_path):
         if name == "emodb":
             continue
         folder = name.split("_")[0] if name.startswith("iemocap") else name
+        options = {"download_if_missing": False} if name == "ravdess" else {}
         with pytest.raises(DataError, match=f"corpus '{folder}' not found: expected {tmp_path}/{folder}"):
-            load_corpus(name, tmp_path)
+            load_corpus(name, tmp_path, **options)
         assert label_names(name)
     with pytest.raises(ParameterError, match="unknown corpus 'timit'"):
         load_corpus("timit")

@@ -1,8 +1,11 @@
 """EMO-DB reader on the real corpus (../shared/data/emodb) and on fake trees."""
 
 import collections
+import hashlib
+import logging
 import subprocess
 import sys
+import zipfile
 
 import numpy as np
 import pytest
@@ -189,13 +192,50 @@ def test_missing_corpus_error_names_folder(tmp_path):
 def test_failed_download_gives_clear_error(tmp_path):
     calls = []
 
-    def offline(target):
-        calls.append(target)
+    def offline(target, **options):
+        calls.append((target, options))
         raise OSError("network unreachable")
 
     with pytest.raises(DataError, match="download .* failed: network unreachable"):
         emodb.load(tmp_path, downloader=offline)
-    assert calls == [tmp_path / "emodb"]
+    assert calls == [(tmp_path / "emodb", {"url": emodb.URL, "file_hash": None})]
+
+
+def _release_zip(path, names, wrapped=False):
+    """A tiny stand-in for the EMO-DB release zip: wav/ (and silb/) at its top, or in one folder."""
+    source = path.parent / "release"
+    prefix = "download/" if wrapped else ""
+    with zipfile.ZipFile(path, "w") as zf:
+        for name in names:
+            wav = source / name
+            wav.parent.mkdir(parents=True, exist_ok=True)
+            sf.write(wav, np.full(160, 0.01, dtype=np.float32), 16000)
+            zf.write(wav, f"{prefix}wav/{name}")
+        zf.writestr(f"{prefix}silb/readme.txt", "segmentations")
+    return path
+
+
+@pytest.mark.parametrize("wrapped", [False, True])
+def test_download_checks_the_file_hash(tmp_path, wrapped):
+    archive = _release_zip(tmp_path / "download.zip", ["03a01Fa.wav", "16b10Tb.wav"], wrapped=wrapped)
+    url = archive.as_uri()
+    good = hashlib.sha256(archive.read_bytes()).hexdigest()
+    data = tmp_path / "data"
+    with pytest.raises(DataError, match=f"has sha256 {good}, not the expected file_hash {'0' * 64}"):
+        load_corpus("emodb", data, url=url, file_hash="0" * 64)
+    assert not (data / "emodb" / "wav").exists()
+    assert list((data / "emodb").iterdir()) == []          # the refused archive is deleted
+    utterances = load_corpus("emodb", data, url=url, file_hash=good)
+    assert [u.id for u in utterances] == ["03a01Fa", "16b10Tb"]
+    assert (data / "emodb" / "silb").is_dir() and not (data / "emodb" / "emodb_download.zip").exists()
+
+
+def test_download_without_hash_logs_the_archive_hash(tmp_path, caplog):
+    archive = _release_zip(tmp_path / "download.zip", ["03a01Fa.wav"])
+    with caplog.at_level(logging.WARNING, logger="keras_ser.data._common"):
+        (utterance,) = emodb.load(tmp_path / "data", url=archive.as_uri())
+    assert utterance.id == "03a01Fa"
+    assert hashlib.sha256(archive.read_bytes()).hexdigest() in caplog.text
 
 
 def test_importable_without_tensorflow():

@@ -44,7 +44,8 @@ def load(data_dir=None):
     for folder, split in PARTITIONS.items():
         part = root / folder
         if not part.is_dir():
-            raise missing_corpus_error(NAME, part, "Put the AFEW 5.0 Train/ and Val/ emotion folders (with .wav audio) there")
+            raise missing_corpus_error(NAME, part, "Put the AFEW 5.0 Train/ and Val/ emotion folders (with .wav audio) there",
+                                       data_dir=data_dir)
         for emotion_dir in sorted(p for p in part.iterdir() if p.is_dir()):
             if emotion_dir.name not in FOLDERS:
                 raise DataError(f"AFEW: unknown emotion folder {emotion_dir} (expected {sorted(FOLDERS)})")

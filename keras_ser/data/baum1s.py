@@ -75,7 +75,8 @@ def load(data_dir=None):
     root = corpus_dir(NAME, data_dir)
     wav_dir = root / "wav"
     if not wav_dir.is_dir():
-        raise missing_corpus_error(NAME, wav_dir, "Put the clips' audio in wav/ and the labels in labels.csv")
+        raise missing_corpus_error(NAME, wav_dir, "Put the clips' audio in wav/ and the labels in labels.csv",
+                                   data_dir=data_dir)
     rows = _read_csv(require_file(root / "labels.csv", "BAUM-1s label file"), ["clip", "emotion"])
     kept = []
     for row in rows:

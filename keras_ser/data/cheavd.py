@@ -40,7 +40,8 @@ def load(data_dir=None):
     root = corpus_dir(NAME, data_dir)
     if not (root / "train.csv").is_file():
         raise missing_corpus_error(NAME, root / "train.csv",
-                                   "Put train/ val/ test/ audio folders and train.csv, val.csv there")
+                                   "Put train/ val/ test/ audio folders and train.csv, val.csv there",
+                                   data_dir=data_dir)
     utterances = []
     for folder, split in PARTITIONS.items():
         label_file = root / f"{folder}.csv"

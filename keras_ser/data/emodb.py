@@ -7,11 +7,10 @@ used with leave-one-speaker-out by paper 002 (Zhang et al. 2021, Sec. 3.1).
 import functools
 import logging
 import pathlib
-import zipfile
 
 import soundfile
 
-from keras_ser.data._common import missing_corpus_error, require_file
+from keras_ser.data._common import download_archive, missing_corpus_error, require_file
 from keras_ser.data.records import Utterance, clip_words
 from keras_ser.errors import DataError
 from keras_ser.paths import corpus_dir
@@ -267,30 +266,19 @@ def utterance_words(silb_path, text_id, duration):
     return kept, len(words) - len(kept)
 
 
-def download(target):
-    """Fetch the original EMO-DB release into ``target`` with ``keras.utils.get_file``.
+def download(target, *, url=URL, file_hash=None):
+    """Fetch the EMO-DB release into ``target`` with ``keras.utils.get_file`` and extract it.
 
-    The zip from :data:`URL` unpacks to ``wav/``, ``silb/`` and the other label
-    folders; it is downloaded into ``target`` and extracted there.
+    The zip from :data:`URL` unpacks to ``wav/``, ``silb/`` and the other label folders.
+    The corpus site publishes no hash of it, and none can be computed offline, so
+    ``file_hash`` (SHA-256 or MD5 of the zip) is the caller's: ``None`` downloads
+    unchecked and logs the SHA-256 of what came, to pass next time (see
+    :func:`keras_ser.data._common.download_archive`).
     """
-    import keras  # deferred: keras_ser.data stays importable without TensorFlow
-
-    target = pathlib.Path(target)
-    target.mkdir(parents=True, exist_ok=True)
-    archive = keras.utils.get_file(
-        fname="emodb_download.zip", origin=URL, cache_dir=str(target.parent), cache_subdir=target.name
-    )
-    with zipfile.ZipFile(archive) as zf:
-        zf.extractall(target)
-    if not (target / "wav").is_dir():
-        # Tolerate an archive that wraps everything in one top-level folder.
-        nested = [p.parent for p in target.glob("*/wav") if p.is_dir()]
-        if len(nested) == 1:
-            for item in nested[0].iterdir():
-                item.rename(target / item.name)
+    download_archive(url, target, "emodb_download.zip", "wav", file_hash=file_hash)
 
 
-def load(data_dir=None, *, download_if_missing=True, downloader=download):
+def load(data_dir=None, *, download_if_missing=True, url=URL, file_hash=None, downloader=download):
     """Load EMO-DB as a list of :class:`~keras_ser.data.Utterance`.
 
     Layout: ``<data dir>/emodb/wav/SSTTTEV.wav`` and optionally
@@ -312,8 +300,10 @@ def load(data_dir=None, *, download_if_missing=True, downloader=download):
     ``words=None``.
 
     When ``wav/`` is absent and ``download_if_missing`` is true, the release is
-    fetched from :data:`URL`; if that fails (no network) a :class:`DataError`
-    names the folder to fill.
+    fetched from ``url`` (default :data:`URL`) by ``downloader(folder, url=url,
+    file_hash=file_hash)`` (:func:`download`: pass the archive's SHA-256 as
+    ``file_hash`` to have it checked); if that fails (no network, a wrong hash) a
+    :class:`DataError` gives the reason and names the folder to fill.
 
     Examples
     --------
@@ -323,18 +313,15 @@ def load(data_dir=None, *, download_if_missing=True, downloader=download):
     """
     root = corpus_dir(NAME, data_dir)
     wav_dir = root / "wav"
+    hint = f"Put the EMO-DB wav/ and silb/ folders there (official release: {URL})"
     if not wav_dir.is_dir() and download_if_missing:
         try:
-            downloader(root)
+            downloader(root, url=url, file_hash=file_hash)
         except Exception as exc:  # any failure to fetch leads to the same instruction
-            raise missing_corpus_error(
-                NAME, wav_dir, f"Put the EMO-DB wav/ and silb/ folders there (official release: {URL})",
-                reason=f"download from {URL} failed: {exc}",
-            ) from exc
+            raise missing_corpus_error(NAME, wav_dir, hint, reason=f"download from {url} failed: {exc}",
+                                       data_dir=data_dir) from exc
     if not wav_dir.is_dir():
-        raise missing_corpus_error(
-            NAME, wav_dir, f"Put the EMO-DB wav/ and silb/ folders there (official release: {URL})"
-        )
+        raise missing_corpus_error(NAME, wav_dir, hint, data_dir=data_dir)
     wavs = sorted(wav_dir.glob("*.wav"))
     if not wavs:
         raise DataError(f"EMO-DB: no .wav files in {wav_dir}")

@@ -51,7 +51,8 @@ def load(data_dir=None):
     root = corpus_dir(NAME, data_dir)
     wav_dir = root / "wav"
     if not wav_dir.is_dir():
-        raise missing_corpus_error(NAME, wav_dir, f"Put the chunk wavs in wav/ and the label file at {LABEL_FILE}")
+        raise missing_corpus_error(NAME, wav_dir, f"Put the chunk wavs in wav/ and the label file at {LABEL_FILE}",
+                                   data_dir=data_dir)
     label_file = require_file(root / LABEL_FILE, "FAU Aibo label file")
     utterances = []
     for number, line in enumerate(label_file.read_text(encoding="utf-8").splitlines(), 1):

@@ -130,7 +130,7 @@ def load(data_dir=None, variant="improvised_merged"):
     if not sessions:
         raise missing_corpus_error(
             NAME, root / "Session1",
-            "Put the IEMOCAP_full_release folders Session1 ... Session5 there",
+            "Put the IEMOCAP_full_release folders Session1 ... Session5 there", data_dir=data_dir,
         )
     utterances = []
     for session_dir in sessions:

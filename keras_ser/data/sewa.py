@@ -133,7 +133,8 @@ def load(data_dir=None):
     root = corpus_dir(NAME, data_dir)
     audio_dir = root / "audio"
     if not audio_dir.is_dir():
-        raise missing_corpus_error(NAME, audio_dir, "Put the AVEC 2017 SEWA audio/ and labels/ folders there")
+        raise missing_corpus_error(NAME, audio_dir, "Put the AVEC 2017 SEWA audio/ and labels/ folders there",
+                                   data_dir=data_dir)
     utterances = []
     for wav in sorted(audio_dir.glob("*.wav")):
         prefix = wav.stem.split("_")[0]

@@ -180,3 +180,100 @@ def test_keras_progress_bars_only_on_a_terminal(monkeypatch):
         assert keras.config.is_interactive_logging_enabled()
     finally:
         keras.config.enable_interactive_logging()
+
+
+# --- declared dependencies -----------------------------------------------------------------
+
+#: Declared at run time without a keras_ser import: the TensorBoard callback of every training
+#: run imports it (setup.cfg says so).
+RUNTIME_WITHOUT_IMPORT = {"tensorboard"}
+
+#: requirements.txt pins the CPU build in place of setup.cfg's ``tensorflow``.
+SAME_DISTRIBUTION = {"tensorflow-cpu": "tensorflow"}
+
+
+def _canonical(name):
+    from packaging.utils import canonicalize_name
+
+    name = canonicalize_name(name)
+    return SAME_DISTRIBUTION.get(name, name)
+
+
+def _setup_cfg():
+    import configparser
+
+    from packaging.requirements import Requirement
+
+    config = configparser.ConfigParser()
+    config.read(ROOT / "setup.cfg")
+
+    def names(value):
+        return {_canonical(Requirement(line).name) for line in value.splitlines() if line.strip()}
+
+    extras = {extra: names(value) for extra, value in config["options.extras_require"].items()}
+    return config, names(config["options"]["install_requires"]), extras
+
+
+def _third_party_imports():
+    """Distributions keras_ser imports: (at module level, inside functions), read with ``ast``."""
+    import ast
+    from importlib.metadata import packages_distributions
+
+    owners = packages_distributions()
+    module_level, in_functions, unknown = set(), set(), set()
+    for path in (ROOT / "keras_ser").rglob("*.py"):
+        tree = ast.parse(path.read_text(), filename=str(path))
+        top = {id(node) for node in tree.body}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                modules = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                modules = [node.module]
+            else:
+                continue
+            for module in modules:
+                name = module.split(".")[0]
+                if name in sys.stdlib_module_names or name == "keras_ser":
+                    continue
+                if name not in owners:
+                    unknown.add(f"{name} ({path.name})")
+                    continue
+                for distribution in owners[name]:
+                    (module_level if id(node) in top else in_functions).add(_canonical(distribution))
+    assert not unknown, f"imported but not installed: {sorted(unknown)}"
+    return module_level, in_functions
+
+
+def test_setup_cfg_declares_what_keras_ser_imports():
+    config, required, extras = _setup_cfg()
+    module_level, in_functions = _third_party_imports()
+    assert module_level <= required, f"imported on import, not in install_requires: {module_level - required}"
+    optional = set().union(*(extras[name] for name in ("opensmile", "semantic")))
+    assert in_functions <= required | optional, f"imported, not declared: {in_functions - required - optional}"
+    assert required - module_level - in_functions == RUNTIME_WITHOUT_IMPORT, "declared, never imported"
+    assert {"tensorflow"} <= extras["cuda"] and {"pytest", "librosa", "scipy"} <= extras["test"]
+    assert config["options"]["python_requires"] == ">=3.11"     # tomllib, and the pinned numpy/scipy/keras
+
+
+def test_requirements_txt_pins_everything_the_tests_need():
+    from packaging.requirements import Requirement
+
+    _, required, extras = _setup_cfg()
+    pinned = {}
+    for line in (ROOT / "requirements.txt").read_text().splitlines():
+        line = line.split("#")[0].strip()
+        if line:
+            requirement = Requirement(line)
+            pinned[_canonical(requirement.name)] = str(requirement.specifier)
+    # .ci/run installs keras_ser with --no-deps on top of requirements.txt, so nothing may be missing.
+    needed = required | extras["test"] | extras["opensmile"] | extras["semantic"]
+    assert needed <= set(pinned), f"not in requirements.txt: {needed - set(pinned)}"
+    assert all(spec.startswith("==") for spec in pinned.values()), pinned
+    assert "--no-deps -e ." in (ROOT / ".ci" / "run").read_text()
+
+
+def test_readme_states_the_python_that_setup_cfg_requires():
+    import re
+
+    stated = set(re.findall(r"Python >= ?(3\.\d+)", (ROOT / "README.md").read_text()))
+    assert stated == {"3.11"}, stated

@@ -17,7 +17,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from keras_ser.errors import DataError, ParameterError
 from keras_ser.models import backbones
-from keras_ser.models.backbones import LocalResponseNormalization, alexnet, fc7_model
+from keras_ser.models.backbones import GroupedConv2D, LocalResponseNormalization, alexnet, fc7_model
 
 CAFFE_SHAPES = {
     "conv1": (11, 11, 3, 96),
@@ -290,3 +290,36 @@ def test_vgg16_fc7_model_parameter_count():
     model = fc7_model("vgg16")
     assert model.count_params() == expected
     assert model.input.shape == (None, 224, 224, 3) and model.output.shape == (None, 4096)
+
+
+def test_grouped_conv_matches_keras_grouped_conv_and_its_gradients():
+    import tensorflow as tf
+
+    rng = np.random.default_rng(3)
+    x = tf.constant(rng.normal(size=(2, 7, 7, 6)).astype("float32"))
+    ours = GroupedConv2D(4, 3, groups=2, padding="same")
+    reference = keras.layers.Conv2D(4, 3, groups=2, padding="same")
+    ours.build(x.shape)
+    reference.build(x.shape)
+    reference.set_weights([rng.normal(size=w.shape).astype("float32") for w in reference.get_weights()])
+    ours.set_weights(reference.get_weights())
+    grads = []
+    for layer in (ours, reference):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            loss = tf.reduce_sum(tf.sin(layer(x)))
+        grads.append(tape.gradient(loss, [x] + layer.trainable_weights))
+    np.testing.assert_allclose(ours(x), reference(x), rtol=1e-5, atol=1e-5)
+    for mine, theirs in zip(*grads):
+        np.testing.assert_allclose(mine, theirs, rtol=1e-4, atol=1e-5)
+
+
+def test_lrn_computes_in_float32_under_mixed_bfloat16():
+    rng = np.random.default_rng(4)
+    x = rng.normal(0, 30, (1, 3, 3, 9)).astype("float32")
+    layer = LocalResponseNormalization(dtype="mixed_bfloat16")
+    out = layer(x)
+    assert out.dtype == "bfloat16"
+    reference = np.stack([_lrn_hwc(xi.astype(np.float64)) for xi in x.astype("float32")])
+    # Only the bfloat16 rounding of the input and the output: 8 mantissa bits each.
+    np.testing.assert_allclose(np.asarray(out, "float32"), reference, rtol=2e-2)

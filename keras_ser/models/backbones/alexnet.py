@@ -30,6 +30,7 @@ import pickle
 
 import keras
 import numpy as np
+import tensorflow as tf
 from keras import ops
 
 from keras_ser.errors import DataError, ParameterError
@@ -97,16 +98,15 @@ class LocalResponseNormalization(keras.layers.Layer):
         self.supports_masking = True
 
     def call(self, inputs):
-        half = self.size // 2
-        squared = ops.square(inputs)
-        pad = [[0, 0]] * (len(inputs.shape) - 1) + [[half, half]]
-        squared = ops.pad(squared, pad)
-        channels = ops.shape(inputs)[-1]
-        window = squared[..., 0:channels]
-        for offset in range(1, self.size):
-            window = window + squared[..., offset : offset + channels]
-        scale = self.k + (self.alpha / self.size) * window
-        return inputs / ops.power(scale, self.beta)
+        # TensorFlow's fused LRN kernel (forward and gradient) computes Caffe's formula with
+        # alpha / size; it was 3x faster than a window sum of channel slices in a training
+        # step. float32 inside, whatever the policy: in bfloat16 the sum of squares of
+        # post-ReLU activations rounds badly.
+        outputs = tf.nn.local_response_normalization(
+            ops.cast(inputs, "float32"), depth_radius=self.size // 2, bias=self.k,
+            alpha=self.alpha / self.size, beta=self.beta,
+        )
+        return ops.cast(outputs, inputs.dtype)
 
     def compute_output_shape(self, input_shape):
         return input_shape
@@ -115,6 +115,32 @@ class LocalResponseNormalization(keras.layers.Layer):
         config = super().get_config()
         config.update(size=self.size, alpha=self.alpha, beta=self.beta, k=self.k)
         return config
+
+
+@keras.saving.register_keras_serializable(package="keras_ser")
+class GroupedConv2D(keras.layers.Conv2D):
+    """``keras.layers.Conv2D`` whose grouped convolution runs as one convolution per group.
+
+    Same arguments, weights (kernel ``[kh, kw, in_channels / groups, filters]``, bias) and
+    outputs as ``keras.layers.Conv2D(..., groups=g)``, and so the same layout for Caffe's
+    grouped ``bvlc_alexnet`` weights. Keras' TensorFlow backend compiles every grouped
+    convolution with XLA on the CPU, which made the Caffe AlexNet's training step about
+    twice as slow as the ungrouped one although groups halve the FLOPs; slicing the input
+    and kernel channels per group and concatenating the outputs uses the ordinary kernels.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> GroupedConv2D(8, 3, groups=2, padding="same")(np.ones((1, 5, 5, 4), "float32")).shape
+    TensorShape([1, 5, 5, 8])
+    """
+
+    def convolution_op(self, inputs, kernel):
+        if self.groups == 1:
+            return super().convolution_op(inputs, kernel)
+        axis = -1 if self.data_format == "channels_last" else 1
+        parts = zip(ops.split(inputs, self.groups, axis=axis), ops.split(kernel, self.groups, axis=-1))
+        return ops.concatenate([super(GroupedConv2D, self).convolution_op(x, k) for x, k in parts], axis=axis)
 
 
 @keras.saving.register_keras_serializable(package="keras_ser")
@@ -232,7 +258,7 @@ def alexnet_layers(
                 x = keras.layers.ZeroPadding2D(2, name=f"{prefix}pad1")(x)
             x = keras.layers.Conv2D(count, 11, strides=4, activation="relu", name=f"{prefix}conv1")(x)
         else:
-            x = keras.layers.Conv2D(
+            x = GroupedConv2D(
                 count, kernel, padding="same", groups=group, activation="relu", name=f"{prefix}conv{index}"
             )(x)
         if variant == "caffe" and index in (1, 2):

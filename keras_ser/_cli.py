@@ -7,11 +7,12 @@
 - TensorFlow's C++ log lines (``I0000 ... cpu_feature_guard``, ``E0000 ... NodeDef mentions
   attribute use_unbounded_threadpool``) are hidden unless ``--verbose`` is given or
   ``TF_CPP_MIN_LOG_LEVEL`` is set. TensorFlow reads that variable once, when it is
-  imported, so :func:`configure` runs before any command imports it. (The ``oneDNN custom
-  operations are on`` line is written before TensorFlow reads it and stays.)
-- Keras's progress bars and summaries go to the terminal only: they are off when standard
-  output is not a terminal (a log file, a pipe) and under ``--quiet``
-  (:func:`keras_output`), so logs keep only results and errors.
+  imported, so :func:`configure` runs before any command imports it, and then imports it
+  with standard error muted, for the few lines written before the variable is read.
+- Progress bars go to the terminal only (:func:`interactive`): Keras's per-step bars and
+  printed summaries (:func:`keras_output`), and the tqdm bars over folds and files, are off
+  when their stream is not a terminal (a log file, a pipe) and under ``--quiet``, so logs
+  keep only results and errors.
 """
 
 import argparse
@@ -55,8 +56,32 @@ def configure(args):
     """
     if args.verbose:
         os.environ["TF_CPP_MIN_LOG_LEVEL"] = "0"
-    else:
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", QUIET_TF_LOG_LEVEL)
+    elif "TF_CPP_MIN_LOG_LEVEL" not in os.environ:
+        os.environ["TF_CPP_MIN_LOG_LEVEL"] = QUIET_TF_LOG_LEVEL
+        _import_tensorflow_quietly()
+
+
+def _import_tensorflow_quietly():
+    """Import TensorFlow with standard error (file descriptor 2) sent to ``os.devnull``.
+
+    While its libraries load, TensorFlow writes a few lines before it reads
+    ``TF_CPP_MIN_LOG_LEVEL`` (absl's ``All log messages before absl::InitializeLog()``,
+    the ``oneDNN custom operations are on`` notice). An import error still reaches the
+    user: it is raised after standard error is restored.
+    """
+    if "tensorflow" in sys.modules:
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            try:
+                import tensorflow  # noqa: F401
+            finally:
+                os.dup2(saved, 2)
+    finally:
+        os.close(saved)
 
 
 def interactive(args, stream=None):

@@ -623,7 +623,7 @@ def main(argv=None):
         items, _ = resolve_inputs(args.input, data_dir=args.data_dir)
         started = time.perf_counter()
         table = extract(extractor, items, window=args.window, hop=args.hop, batch_size=args.batch_size,
-                        progress=not (args.no_progress or args.quiet))
+                        progress=not args.no_progress and _cli.interactive(args, sys.stderr))
         seconds = time.perf_counter() - started
         path = table.write(args.out)
     except KerasSERError as exc:

@@ -59,7 +59,8 @@ def main(argv=None):
         with _cli.keras_output(args):
             results = run_experiment(
                 recipe, corpus=args.corpus, data_dir=args.data_dir, out=args.out, folds=folds,
-                strategy=args.strategy, overrides=args.overrides, progress=not (args.no_progress or args.quiet),
+                strategy=args.strategy, overrides=args.overrides,
+                progress=not args.no_progress and _cli.interactive(args, sys.stderr),
             )
     except KerasSERError as error:
         print(f"error: {error}", file=sys.stderr)

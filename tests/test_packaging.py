@@ -151,6 +151,18 @@ def test_tensorflow_log_level(monkeypatch, user_level, verbose, expected):
     assert os.environ["TF_CPP_MIN_LOG_LEVEL"] == expected
 
 
+def test_quiet_default_leaves_standard_error_empty(tmp_path):
+    # TensorFlow imported and run (a tf.data map) by a command's configure(), no flag given.
+    code = ("import argparse, keras_ser._cli as cli\n"
+            "cli.configure(cli.add_common_arguments(argparse.ArgumentParser()).parse_args([]))\n"
+            "import tensorflow as tf\n"
+            "print(sum(tf.data.Dataset.range(4).map(lambda x: 2 * x, num_parallel_calls=2).as_numpy_iterator()))")
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert result.returncode == 0 and result.stdout.split() == ["12"], result.stderr
+    assert result.stderr == ""
+
+
 class _Stream:
     def __init__(self, tty):
         self.tty = tty

@@ -83,10 +83,9 @@ def test_plain_import_loads_saved_models_in_a_fresh_process(saved_model, tmp_pat
 COMMANDS = ("train", "predict", "export", "extract")
 
 
-@pytest.mark.parametrize("command", COMMANDS)
-def test_every_command_prints_its_version(command):
-    result = subprocess.run([sys.executable, "-m", f"keras_ser.{command}", "--version"],
-                            capture_output=True, text=True)
+@pytest.mark.parametrize("module", [f"keras_ser.{command}" for command in COMMANDS] + ["keras_ser"])
+def test_every_command_prints_its_version(module):
+    result = subprocess.run([sys.executable, "-m", module, "--version"], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == f"keras_ser {keras_ser.__version__}"
 

@@ -52,7 +52,8 @@ def configure(args):
     """Set TensorFlow's C++ log level from ``args`` (call before TensorFlow is imported).
 
     ``--verbose`` shows every line; otherwise a ``TF_CPP_MIN_LOG_LEVEL`` set by the
-    user is kept, else :data:`QUIET_TF_LOG_LEVEL` applies.
+    user is kept, else :data:`QUIET_TF_LOG_LEVEL` applies and TensorFlow is imported
+    at once, quietly (every command needs it).
     """
     if args.verbose:
         os.environ["TF_CPP_MIN_LOG_LEVEL"] = "0"

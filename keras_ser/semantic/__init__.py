@@ -11,7 +11,7 @@ Importing this package needs neither gensim nor TensorFlow; the functions that u
 them import them when called.
 """
 
-
+from keras_ser.semantic.alignment import align, evaluate_alignment, map_vectors, normalize
 from keras_ser.semantic.word2vec import (
     DEFAULT_DIM,
     load_word2vec,
@@ -23,7 +23,11 @@ from keras_ser.semantic.word2vec import (
 
 __all__ = [
     "DEFAULT_DIM",
+    "align",
+    "evaluate_alignment",
     "load_word2vec",
+    "map_vectors",
+    "normalize",
     "read_sentences",
     "tokenize",
     "train_word2vec",

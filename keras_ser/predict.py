@@ -139,7 +139,13 @@ class Predictor:
             self.frontend = FrontEnd.from_config(read_json(self.model_dir / "frontend.json"))
         except ParameterError as error:
             raise DataError(f"{self.model_dir / 'frontend.json'}: {error}") from None
-        self.model = keras.saving.load_model(self.model_dir / "model.keras", compile=False)
+        model_file = self.model_dir / "model.keras"
+        try:
+            self.model = keras.saving.load_model(model_file, compile=False)
+        except Exception as error:  # a damaged archive fails in zipfile, h5py, JSON or Keras itself
+            raise DataError(f"{model_file}: cannot load the model ({type(error).__name__}: {error}); the file "
+                            "is damaged or not a Keras model: retrain the fold or choose another with --fold"
+                            ) from None
         classes = self.model.output_shape[-1]
         if classes != len(self.labels):
             raise DataError(

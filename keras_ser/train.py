@@ -10,8 +10,9 @@ With no arguments it runs the README's default recipe ``zhao2018_attention_blstm
 (leave-one-speaker-out on EMO-DB, about 30 minutes on 2 CPU cores) into
 ``runs/zhao2018_attention_blstm_fcn``. ``zhao2019_attention_blstm_fcn`` (000's
 two-layer model on 500-frame inputs) takes hours per LOSO run on a CPU.
-Re-running the same command resumes: folds whose ``metrics.json`` exists are
-skipped. ``key=value`` overrides any recipe key (``train.epochs=2``,
+Re-running the same command resumes: finished folds are skipped, an interrupted one
+is redone. Ctrl-C stops with one line saying what was kept and how to resume (exit
+status 130). ``key=value`` overrides any recipe key (``train.epochs=2``,
 ``model.units=4``), see :mod:`keras_ser.recipe`.
 
 Example
@@ -21,6 +22,8 @@ Example
 """
 
 import argparse
+import pathlib
+import shlex
 import sys
 
 from keras_ser import _cli
@@ -46,25 +49,46 @@ def build_parser():
     return _cli.add_common_arguments(parser)
 
 
+def _interrupted(run_dir, argv):
+    """The one line printed on Ctrl-C: the folds the run directory keeps and the command that resumes."""
+    from keras_ser.experiments.run_dir import RunDir, fold_status
+
+    command = "python -m keras_ser.train " + shlex.join(argv)
+    if run_dir is None:
+        return f"interrupted before training started; run again with: {command}"
+    run = RunDir(run_dir)
+    kept = [name for name in run.fold_names() if fold_status(run.root, name)[0]]
+    folds = f"{len(kept)} finished fold{'' if len(kept) == 1 else 's'}" + (f" ({', '.join(kept)})" if kept else "")
+    return (f"interrupted: kept {folds} in {run.root}; an unfinished fold is redone on resume. "
+            f"Resume with: {command}")
+
+
 def main(argv=None):
-    """Entry point; returns the process exit status (0, or 2 on a keras_ser error)."""
+    """Entry point; returns the process exit status (0; 2 on a keras_ser error; 130 on Ctrl-C)."""
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
     _cli.configure(args)
+    run_dir = None
     try:
+        from keras_ser.experiments.run_dir import default_root
         from keras_ser.experiments.runner import run_experiment
         from keras_ser.recipe import load_recipe
 
         recipe = load_recipe(args.recipe, args.overrides)
+        run_dir = pathlib.Path(args.out) if args.out else default_root(recipe["recipe"]["name"])
         folds = [f.strip() for f in args.folds.split(",") if f.strip()] if args.folds else None
         with _cli.keras_output(args):
             results = run_experiment(
-                recipe, corpus=args.corpus, data_dir=args.data_dir, out=args.out, folds=folds,
+                recipe, corpus=args.corpus, data_dir=args.data_dir, out=run_dir, folds=folds,
                 strategy=args.strategy, overrides=args.overrides,
                 progress=not args.no_progress and _cli.interactive(args, sys.stderr),
             )
     except KerasSERError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(_interrupted(run_dir, argv), file=sys.stderr)
+        return 130
     pooled = results.get("pooled")
     if pooled:
         print(

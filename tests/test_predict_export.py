@@ -139,6 +139,24 @@ def test_run_dir_picks_best_validation_ua_not_test(tmp_path, model_dirs):
         resolve_model_dir(tmp_path)
 
 
+def test_run_dir_picks_only_finished_folds_and_names_a_damaged_model(tmp_path, model_dirs):
+    from keras_ser.experiments.run_dir import resolve_model_dir
+    from keras_ser.predict import Predictor
+
+    run = _fake_run(tmp_path, model_dirs["utterance"], val_ua=(0.625, 0.875, None), test_ua=(0.5, 0.5, 0.5))
+    # Fold f2, best on validation, was killed while its files were written: no metrics.json yet.
+    (run / "folds" / "f2" / "metrics.json").unlink()
+    chosen, reason = resolve_model_dir(run)
+    assert chosen == run / "folds" / "f1" / "model" and "of 2 finished folds" in reason
+    with pytest.raises(ParameterError, match="fold 'f2' is not finished"):
+        resolve_model_dir(run, fold="f2")
+    # A damaged model file of a finished fold: the error names it.
+    model_file = run / "folds" / "f1" / "model" / "model.keras"
+    model_file.write_bytes(model_file.read_bytes()[:500])
+    with pytest.raises(DataError, match=f"{model_file}: cannot load"):
+        Predictor.from_path(run)
+
+
 def test_broken_model_dir_names_the_file(tmp_path, model_dirs):
     from keras_ser.predict import Predictor
 

@@ -40,7 +40,7 @@ from sklearn.svm import LinearSVC
 from keras_ser.data import load_corpus
 from keras_ser.errors import DataError, ParameterError
 from keras_ser.experiments import reports
-from keras_ser.experiments.run_dir import RunDir, read_predictions, write_json, write_predictions
+from keras_ser.experiments.run_dir import RunDir, read_predictions, write_json, write_predictions, write_text
 from keras_ser.metrics import classification_scores
 from keras_ser.recipe import load_recipe, member_overrides
 
@@ -263,7 +263,7 @@ def fuse_members(recipe, run_dir, members, *, corpus, data_dir=None):
         if "pooled" in r:
             lines.append(f"| {level}-level fusion | {100 * r['pooled']['wa']:.1f} | {100 * r['pooled']['ua']:.1f} |")
     lines += ["", f"Details: {', '.join(f'{level}/results.md' for level in results)} and members/<name>/results.md."]
-    (run_dir / "results.md").write_text("\n".join(lines) + "\n")
+    write_text(run_dir / "results.md", "\n".join(lines) + "\n")
     first = next(iter(results.values()))
     return {**combined, "pooled": first.get("pooled"), "corpus_display": first["corpus_display"],
             "protocol": first["protocol"], "folds_done": first["folds_done"], "folds_total": first["folds_total"]}

@@ -21,23 +21,20 @@ Example
 
 import numpy as np
 
-from keras_ser.experiments.run_dir import RunDir, corpus_display_name, read_json, read_predictions, write_json
+from keras_ser.experiments.run_dir import (RunDir, atomic_path, corpus_display_name, fold_status, read_json,
+                                           read_predictions, write_json, write_text)
 from keras_ser.metrics import classification_scores
 
 
-def _load_folds(run_dir, fold_names):
-    done = []
-    for name in fold_names:
-        path = run_dir.metrics(name)
-        if path.is_file():
-            done.append(read_json(path))
-    return done
+def _load_folds(run_dir, fold_names, label_names):
+    return [read_json(run_dir.metrics(name)) for name in fold_names
+            if fold_status(run_dir.root, name, label_names)[0]]
 
 
 def aggregate(run_dir, label_names, fold_names):
     """Pooled and fold-mean scores over the finished folds among ``fold_names``."""
     run_dir = RunDir(run_dir)
-    folds = _load_folds(run_dir, fold_names)
+    folds = _load_folds(run_dir, fold_names, label_names)
     index = {name: k for k, name in enumerate(label_names)}
     y_true, y_pred = [], []
     for fold in folds:
@@ -170,7 +167,8 @@ def plot_confusion(path, confusion, label_names, title):
     ax.set_ylabel("true")
     ax.set_title(title, fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=100)
     plt.close(fig)
 
 
@@ -196,7 +194,8 @@ def plot_curves(path, histories, title):
             ax.legend(fontsize=6, ncol=2)
     fig.suptitle(title, fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=100)
     plt.close(fig)
 
 
@@ -235,7 +234,7 @@ def write_reports(run_dir, recipe=None, label_names=None, fold_names=None, extra
         "paper": recipe.get("paper", {}),
     }
     write_json(run_dir / "results.json", results)
-    (run_dir / "results.md").write_text(results_markdown(results, recipe, label_names))
+    write_text(run_dir / "results.md", results_markdown(results, recipe, label_names))
     title = f"{results['recipe']} on {results['corpus_display']} ({results['protocol']})"
     if "pooled" in results:
         plot_confusion(run_dir / "confusion.png", results["pooled"]["confusion"], label_names, title)

@@ -2,11 +2,13 @@
 
 A run directory (``runs/<recipe>`` by default) holds::
 
-    config.json                    recipe, overrides, corpus, seed (checked on resume)
+    .lock                          held by the one process running on the directory
+    config.json                    recipe, overrides, corpus, seed, corpus fingerprint (checked on resume)
     labels.json                    class names in output order
     results.json, results.md       reports (keras_ser.experiments.reports)
     confusion.png, curves.png
-    folds/<fold>/metrics.json      written last: its presence marks the fold as finished
+    folds/<fold>/metrics.json      written last; the fold is finished when it and the files
+                                   below parse and agree with the run (:func:`fold_status`)
     folds/<fold>/predictions.csv   test predictions (val_predictions.csv: validation)
     folds/<fold>/history.json      Keras history of a network fold
     folds/<fold>/embeddings.npz    utterance embeddings (experiment.save_features)
@@ -14,7 +16,11 @@ A run directory (``runs/<recipe>`` by default) holds::
     feature_cache/                 SVM feature cache (keras_ser.svm)
 
 Everything that reads or writes these paths goes through this module, which imports
-nothing else of :mod:`keras_ser.experiments` (nor Keras).
+nothing else of :mod:`keras_ser.experiments` (nor Keras). Every file is written under
+a unique temporary name in its own folder, flushed and fsynced, then renamed over
+its target (:func:`atomic_path`), so a reader never sees half a file and two writers
+never share a temporary file. One process at a time runs on a run directory
+(:class:`RunLock`).
 
 Example
 -------
@@ -23,10 +29,16 @@ Example
 'runs/x/folds/speaker_03/metrics.json'
 """
 
+import contextlib
 import csv
+import fcntl
+import hashlib
 import json
 import os
 import pathlib
+import sys
+import time
+import uuid
 
 import numpy as np
 
@@ -42,6 +54,9 @@ MODEL_FILES = ("model.keras", "frontend.json", "labels.json", "meta.json")
 #: How :func:`resolve_model_dir` chooses a fold model of a RUN_DIR when none is named.
 POLICIES = ("best_validation", "explicit")
 
+#: Run kinds whose folds save a MODEL DIR (with ``experiment.save_models``).
+MODEL_KINDS = ("neural", "two_stage")
+
 
 class RunDir:
     """Paths of one run directory (see the module docstring).
@@ -53,6 +68,10 @@ class RunDir:
 
     def __init__(self, root):
         self.root = pathlib.Path(root)
+
+    @property
+    def lock(self):
+        return self.root / ".lock"
 
     @property
     def config(self):
@@ -94,21 +113,62 @@ class RunDir:
             return []
         return sorted(p.name for p in self.folds_dir.iterdir() if p.is_dir())
 
-    def is_finished(self, name):
-        """Whether fold ``name`` has finished (its ``metrics.json`` exists)."""
-        return self.metrics(name).is_file()
+
+def default_root(recipe_name):
+    """The run directory of a recipe when ``--out`` is not given: ``runs/<recipe name>``."""
+    return pathlib.Path("runs") / recipe_name
 
 
 # ---------------------------------------------------------------------------- writers and readers
 
 
-def write_json(path, data):
-    """Write JSON atomically (tmp file + rename), so a killed run leaves no half file."""
+def _fsync(path):
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def atomic_path(path):
+    """Yield a unique temporary path beside ``path``; when the block succeeds, fsync it and rename it to ``path``.
+
+    The temporary name (``.<name>.<pid>-<random>.tmp<suffix>``) keeps the target's
+    suffix, so writers that choose the format by suffix (``model.save``,
+    ``savefig``, ``np.savez``) write the right one. If the block fails or is
+    interrupted, the temporary file is removed and ``path`` is left as it was.
+
+    Examples
+    --------
+    >>> with atomic_path("runs/x/results.md") as tmp:     # doctest: +SKIP
+    ...     tmp.write_text("# results")
+    """
     path = pathlib.Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=False, default=json_default))
-    os.replace(tmp, path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}-{uuid.uuid4().hex[:12]}.tmp{path.suffix}")
+    try:
+        yield tmp
+        _fsync(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        raise
+    # The rename itself survives a power cut only once the folder is synced too.
+    _fsync(path.parent)
+
+
+def write_text(path, text):
+    """Write a text file atomically (:func:`atomic_path`)."""
+    with atomic_path(path) as tmp:
+        with open(tmp, "x") as handle:
+            handle.write(text)
+
+
+def write_json(path, data):
+    """Write JSON atomically (:func:`atomic_path`), so a killed run or a reader never sees half a file."""
+    write_text(path, json.dumps(data, indent=2, sort_keys=False, default=json_default))
 
 
 def json_default(value):
@@ -141,11 +201,12 @@ def write_predictions(path, ids, labels, predicted, probabilities, label_names, 
     Columns are ``p_<class>`` for probabilities; SVM folds write their decision
     values as ``score_<class>`` (``prefix="score_"``), which are not probabilities.
     """
-    with open(path, "w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["id", "label", "predicted"] + [f"{prefix}{name}" for name in label_names])
-        for row in zip(ids, labels, predicted, probabilities):
-            writer.writerow(list(row[:3]) + [f"{p:.6g}" for p in row[3]])
+    with atomic_path(path) as tmp:
+        with open(tmp, "x", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["id", "label", "predicted"] + [f"{prefix}{name}" for name in label_names])
+            for row in zip(ids, labels, predicted, probabilities):
+                writer.writerow(list(row[:3]) + [f"{p:.6g}" for p in row[3]])
 
 
 def read_predictions(path):
@@ -160,8 +221,8 @@ def read_predictions(path):
 def write_model_dir(model_dir, model, frontend, label_names, meta):
     """Save a fold's MODEL DIR: ``model.keras``, ``frontend.json``, ``labels.json``, ``meta.json``."""
     model_dir = pathlib.Path(model_dir)
-    model_dir.mkdir(parents=True, exist_ok=True)
-    model.save(model_dir / "model.keras")
+    with atomic_path(model_dir / "model.keras") as tmp:
+        model.save(tmp)
     write_json(model_dir / "frontend.json", frontend.get_config())
     write_json(model_dir / "labels.json", list(label_names))
     write_json(model_dir / "meta.json", meta)
@@ -172,27 +233,254 @@ def corpus_display_name(corpus):
     return {"emodb": "EMO-DB-2s"}.get(corpus, corpus)
 
 
+# ---------------------------------------------------------------------------- lock
+
+
+def _pid_running(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class RunLock:
+    """Exclusive lock of a run directory: one process runs on it at a time.
+
+    ``RUN_DIR/.lock`` is held with ``flock`` (released by the kernel when its process
+    ends, however it ends) and records the holder's process id, host and start
+    time for the messages. A second process fails at once with a
+    :class:`~keras_ser.errors.ParameterError` naming the holder. A lock file left by
+    a process that was killed is taken over, with a note on stderr.
+
+    Parameters
+    ----------
+    root : path-like
+        The run directory (created if missing).
+
+    Examples
+    --------
+    >>> with RunLock("runs/x"):            # doctest: +SKIP
+    ...     pass                           # train, write reports
+    """
+
+    def __init__(self, root):
+        self.root = pathlib.Path(root)
+        self.path = RunDir(root).lock
+        self._fd = None
+
+    @staticmethod
+    def _holder(fd):
+        try:
+            data = json.loads(os.pread(fd, 4096, 0).decode() or "{}")
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    def __enter__(self):
+        self.root.mkdir(parents=True, exist_ok=True)
+        while True:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = self._holder(fd)
+                os.close(fd)
+                raise ParameterError(
+                    f"run directory {self.root} is in use by process {holder.get('pid', '?')} on "
+                    f"{holder.get('host', '?')} (since {holder.get('started', '?')}); wait for it to end "
+                    "or choose another --out"
+                ) from None
+            # The holder we waited on may have removed the file before letting go: then lock the new one.
+            if os.path.exists(self.path) and os.stat(self.path).st_ino == os.fstat(fd).st_ino:
+                break
+            os.close(fd)
+        previous = self._holder(fd)
+        pid = previous.get("pid")
+        if isinstance(pid, int) and pid != os.getpid():
+            state = ("no longer running" if not _pid_running(pid) or previous.get("host") != os.uname().nodename
+                     else "no longer holding it")
+            print(f"note: {self.path} was left by process {pid} ({state}); taking the run directory over",
+                  file=sys.stderr)
+        record = json.dumps({"pid": os.getpid(), "host": os.uname().nodename,
+                             "started": time.strftime("%Y-%m-%d %H:%M:%S")}).encode()
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, record, 0)
+        self._fd = fd
+        return self
+
+    def __exit__(self, *exc):
+        # Removed while still held, so that no other process can lock this file after we let go.
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.path)
+        fcntl.flock(self._fd, fcntl.LOCK_UN)
+        os.close(self._fd)
+        self._fd = None
+        return False
+
+
 # ---------------------------------------------------------------------------- resume
 
 
-def check_config(run_dir, config):
-    """Refuse to resume ``run_dir`` under a different configuration; write ``config.json``.
+def corpus_fingerprint(utterances):
+    """What a run's results depend on in its corpus: each utterance's path, label, speaker, file size and mtime.
+
+    Returns
+    -------
+    dict
+        ``sha256`` of the records and ``utterances``: ``[id, path, label, speaker,
+        size, mtime_ns]`` per utterance, sorted by id.
+
+    Raises
+    ------
+    DataError
+        An utterance's file cannot be read.
+    """
+    records = []
+    for u in utterances:
+        try:
+            stat = os.stat(u.path)
+        except OSError as error:
+            raise DataError(f"{u.path} (utterance {u.id}): {error.strerror}") from None
+        records.append([str(u.id), str(u.path), u.label, u.speaker, stat.st_size, stat.st_mtime_ns])
+    records.sort(key=lambda r: r[0])
+    return {"sha256": hashlib.sha256(json.dumps(records).encode()).hexdigest(), "utterances": records}
+
+
+def _corpus_changes(old, new):
+    """Lines saying how corpus fingerprint ``new`` differs from ``old``."""
+    old_by, new_by = {r[0]: r for r in old["utterances"]}, {r[0]: r for r in new["utterances"]}
+    changes = [f"{i}: removed" for i in sorted(set(old_by) - set(new_by))]
+    changes += [f"{i}: added" for i in sorted(set(new_by) - set(old_by))]
+    for i in sorted(set(old_by) & set(new_by)):
+        before, after = old_by[i], new_by[i]
+        for k, field in ((1, "path"), (2, "label"), (3, "speaker")):
+            if before[k] != after[k]:
+                changes.append(f"{i}: {field} {before[k]} -> {after[k]}")
+        if before[1] == after[1] and before[4:] != after[4:]:
+            changes.append(f"{i}: file size or modification time changed" + (f" ({after[1]})" if after[1] != i else ""))
+    return changes
+
+
+def check_config(run_dir, config, fingerprint=None):
+    """Refuse to resume ``run_dir`` under another configuration or corpus; write ``config.json``.
+
+    Parameters
+    ----------
+    run_dir : path-like
+    config : dict
+        The run's settings; keys in :data:`RESUMABLE_KEYS` may change between calls.
+    fingerprint : dict, optional
+        :func:`corpus_fingerprint` of the corpus the run reads, stored as
+        ``config["corpus_fingerprint"]`` (a run started before fingerprints were
+        recorded gets one now).
 
     Raises
     ------
     ParameterError
         ``config.json`` exists and differs from ``config`` beyond :data:`RESUMABLE_KEYS`.
+    DataError
+        The corpus differs from the one recorded: the message lists what changed.
     """
     path = RunDir(run_dir).config
+    config = json.loads(json.dumps(config, default=json_default))
+    if fingerprint is not None:
+        config["corpus_fingerprint"] = fingerprint
     if path.is_file():
-        old = json.loads(path.read_text())
-        strip = lambda c: {k: v for k, v in c.items() if k not in RESUMABLE_KEYS}  # noqa: E731
-        if strip(old) != strip(json.loads(json.dumps(config, default=json_default))):
+        old = read_json(path)
+        strip = lambda c: {k: v for k, v in c.items() if k not in RESUMABLE_KEYS + ("corpus_fingerprint",)}  # noqa: E731
+        if strip(old) != strip(config):
             raise ParameterError(
                 f"{run_dir} holds a run with a different configuration (see its config.json); "
                 "resume with the same recipe, overrides and corpus, or choose another --out"
             )
+        recorded = old.get("corpus_fingerprint")
+        if fingerprint is not None and recorded is not None and recorded["sha256"] != fingerprint["sha256"]:
+            changes = _corpus_changes(recorded, fingerprint)
+            shown = "; ".join(changes[:5]) + (f"; and {len(changes) - 5} more" if len(changes) > 5 else "")
+            raise DataError(
+                f"corpus {config.get('corpus')!r} has changed since the run in {run_dir} started, so its "
+                f"finished folds were trained on other data ({len(changes)} change(s): {shown}). "
+                f"Start afresh with another --out (or delete {run_dir}), or restore the corpus to resume"
+            )
     write_json(path, config)
+
+
+# ---------------------------------------------------------------------------- fold status
+
+
+def _fold_problem(run, name, label_names):
+    metrics_path = run.metrics(name)
+    if not metrics_path.is_file():
+        return f"{metrics_path} is missing"
+    try:
+        metrics = read_json(metrics_path)
+    except DataError as error:
+        return str(error)
+    if not isinstance(metrics, dict) or metrics.get("fold") != name:
+        named = metrics.get("fold") if isinstance(metrics, dict) else None
+        return f"{metrics_path} names fold {named!r}, not {name!r}"
+    scores = metrics.get("scores")
+    if not isinstance(scores, dict) or not all(isinstance(scores.get(k), (int, float)) for k in ("ua", "wa", "n")):
+        return f"{metrics_path} lacks the scores ua, wa and n"
+    predictions = run.predictions(name)
+    try:
+        with open(predictions, newline="") as handle:
+            rows = list(csv.reader(handle))
+    except FileNotFoundError:
+        return f"{predictions} is missing"
+    except (OSError, UnicodeDecodeError, csv.Error) as error:
+        return f"{predictions} cannot be read: {error}"
+    if not rows or rows[0][:3] != ["id", "label", "predicted"]:
+        return f"{predictions} lacks its header (id, label, predicted, one column per class)"
+    if label_names is None and run.labels.is_file():
+        label_names = read_json(run.labels)
+    if label_names is not None and not (
+            len(rows[0]) == 3 + len(label_names)
+            and all(column in (f"p_{c}", f"score_{c}") for column, c in zip(rows[0][3:], label_names))):
+        return f"{predictions} has the columns {rows[0][3:]}, not one per class of {run.labels}: {label_names}"
+    if len(rows) - 1 != scores["n"]:
+        return f"{predictions} has {len(rows) - 1} rows but {metrics_path} counts {scores['n']} test utterances"
+    for line, row in enumerate(rows[1:], start=2):
+        try:
+            if len(row) != len(rows[0]) or any(np.isnan(float(v)) for v in row[3:]):
+                raise ValueError
+        except ValueError:
+            return f"{predictions} line {line} is damaged"
+    experiment = (read_json(run.config).get("recipe") or {}).get("experiment", {}) if run.config.is_file() else {}
+    if experiment.get("kind") in MODEL_KINDS and experiment.get("save_models"):
+        missing = [f for f in MODEL_FILES if not (run.model_dir(name) / f).is_file()]
+        if missing:
+            return f"{run.model_dir(name)} lacks {', '.join(missing)}"
+    return None
+
+
+def fold_status(run_dir, name, label_names=None):
+    """Whether fold ``name`` of ``run_dir`` is finished, and if not, why.
+
+    A fold is finished when its ``metrics.json`` parses, names the fold and holds
+    its scores; its ``predictions.csv`` parses, has one score column per class of
+    ``labels.json`` and one row per test utterance counted in ``metrics.json``; and,
+    for a network run that saves its models (``config.json``), its MODEL DIR holds
+    every file. Anything less is an interrupted or damaged fold, which the runner
+    redoes.
+
+    Parameters
+    ----------
+    run_dir : path-like
+    name : str
+    label_names : list of str, optional
+        Default: the run's ``labels.json`` (if present).
+
+    Returns
+    -------
+    (bool, str or None)
+        ``(True, None)``, or ``(False, reason)`` naming the file at fault.
+    """
+    problem = _fold_problem(RunDir(run_dir), name, label_names)
+    return problem is None, problem
 
 
 # ---------------------------------------------------------------------------- model choice
@@ -232,8 +520,9 @@ def resolve_model_dir(path, fold=None, policy="best_validation"):
     fold : str, optional
         Fold name of a RUN_DIR. When None, ``policy`` decides.
     policy : {"best_validation", "explicit"}
-        ``"best_validation"`` (predict, export): the fold whose model has the best
-        *validation* UA (:func:`validation_ua`); test scores are never used, since
+        ``"best_validation"`` (predict, export): among the finished folds
+        (:func:`fold_status`), the one whose model has the best *validation* UA
+        (:func:`validation_ua`); a named fold must be finished. Test scores are never used, since
         every fold's test speaker is a different person. Ties go to the first fold
         by name; folds without a validation set rank last. ``"explicit"`` (embedding
         extraction, where each fold's network must embed only its own test
@@ -274,17 +563,27 @@ def resolve_model_dir(path, fold=None, policy="best_validation"):
         fold = str(fold)
         if fold not in saved:
             raise ParameterError(f"fold {fold!r} has no trained model in {path}; saved: {', '.join(saved)}")
+        if policy == "best_validation":
+            finished, reason = fold_status(path, fold)
+            if not finished:
+                raise ParameterError(f"fold {fold!r} is not finished ({reason}); resume its run or choose "
+                                     "another --fold")
         return run.model_dir(fold), f"model: fold {fold} of {path} (chosen with --fold)"
     if policy == "explicit":
         if len(saved) != 1:
             raise ParameterError(f"run {path} has models for folds {saved}; choose one with fold=... (--fold)")
         return run.model_dir(saved[0]), f"model: fold {saved[0]} of {path} (its only saved fold)"
-    scores = {name: validation_ua(run.fold(name)) for name in saved}
-    scored = [name for name in saved if scores[name] is not None]
+    status = {name: fold_status(path, name) for name in saved}
+    finished = [name for name in saved if status[name][0]]
+    if not finished:
+        raise DataError(f"{path} has no finished fold; " + "; ".join(
+            f"{name}: {status[name][1]}" for name in saved) + ". Resume the run to finish its folds")
+    scores = {name: validation_ua(run.fold(name)) for name in finished}
+    scored = [name for name in finished if scores[name] is not None]
     if not scored:
-        return (run.model_dir(saved[0]),
-                f"model: fold {saved[0]} of {path} (no fold records a validation UA; first by name)")
-    best = max(scored, key=lambda name: (scores[name], -saved.index(name)))
+        return (run.model_dir(finished[0]),
+                f"model: fold {finished[0]} of {path} (no fold records a validation UA; first by name)")
+    best = max(scored, key=lambda name: (scores[name], -finished.index(name)))
     return (run.model_dir(best),
-            f"model: fold {best} of {path} (best validation UA {scores[best]:.4f} of {len(saved)} "
-            f"saved folds)")
+            f"model: fold {best} of {path} (best validation UA {scores[best]:.4f} of {len(finished)} "
+            f"finished folds)")

@@ -14,8 +14,11 @@ fold module of the recipe's ``[experiment] kind``:
   (zhang2021_multicnn).
 
 It then writes ``folds/<fold>/`` (predictions, history, TensorBoard logs, the MODEL
-DIR) and, last, ``metrics.json``: its presence marks the fold as done, so re-running
-the same command skips it (resume). The layout is :mod:`keras_ser.experiments.run_dir`'s.
+DIR) and, last, ``metrics.json``. Re-running the same command resumes: finished folds
+(:func:`keras_ser.experiments.run_dir.fold_status`) are skipped, and an interrupted or
+damaged one is redone with a note. The run holds the directory's lock throughout and
+refuses to resume across a change of configuration or corpus. The layout is
+:mod:`keras_ser.experiments.run_dir`'s.
 
 Seeding: ``keras.utils.set_random_seed(seed)`` and TensorFlow op determinism
 before every fold, so the same seed, data and settings give the same metrics.
@@ -30,6 +33,8 @@ Example
 
 import json
 import pathlib
+import shutil
+import sys
 import time
 
 import numpy as np
@@ -41,7 +46,8 @@ from keras_ser.distribute import get_strategy
 from keras_ser.errors import ParameterError
 from keras_ser.experiments import fusion, reports
 from keras_ser.experiments.neural import FeatureStore, cached_frontend, run_neural_fold
-from keras_ser.experiments.run_dir import (RunDir, check_config, write_json, write_model_dir,
+from keras_ser.experiments.run_dir import (RunDir, RunLock, atomic_path, check_config, corpus_fingerprint,
+                                           default_root, fold_status, write_json, write_model_dir,
                                            write_predictions)
 from keras_ser.experiments.svm import run_svm_fold
 from keras_ser.experiments.training import label_index, set_seed
@@ -84,9 +90,9 @@ def _write_network_fold(recipe, fold, label_names, fold_dir, out, frontend, samp
             label_index(list(fold.validation), label_names), val_pred, label_names)
     if out["embeddings"] is not None:
         ids = {"train": fold.train, "validation": fold.validation, "test": fold.test}
-        np.savez(fold_dir / "embeddings.npz",
-                 **{f"{part}_x": v for part, v in out["embeddings"].items()},
-                 **{f"{part}_ids": np.array([u.id for u in ids[part]]) for part in out["embeddings"]})
+        with atomic_path(fold_dir / "embeddings.npz") as tmp:
+            np.savez(tmp, **{f"{part}_x": v for part, v in out["embeddings"].items()},
+                     **{f"{part}_ids": np.array([u.id for u in ids[part]]) for part in out["embeddings"]})
     write_json(fold_dir / "history.json", out["history"])
     if recipe["experiment"]["save_models"]:
         write_model_dir(fold_dir / "model", out["model"], out.get("frontend") or frontend, label_names, {
@@ -117,7 +123,7 @@ def run_fold(recipe, fold, label_names, fold_dir, *, store=None, frontend=None, 
         metrics = dict(summary, **_write_network_fold(recipe, fold, label_names, fold_dir, out, frontend,
                                                       store.sample_rate))
     metrics["wall_s"] = round(time.time() - start, 2)
-    # Written last: its presence marks the fold as finished.
+    # Written last: the fold counts as finished only once it is there (run_dir.fold_status).
     write_json(fold_dir / "metrics.json", metrics)
     return metrics
 
@@ -201,6 +207,14 @@ def run_experiment(recipe, *, corpus=None, data_dir=None, out=None, folds=None, 
     -------
     dict
         The content of ``results.json``.
+
+    Raises
+    ------
+    ParameterError
+        Another process runs on the directory, or it holds a run of another configuration.
+    DataError
+        The corpus changed since the run started (see
+        :func:`keras_ser.experiments.run_dir.check_config`).
     """
     if isinstance(recipe, str):
         recipe = load_recipe(recipe, overrides)
@@ -208,25 +222,40 @@ def run_experiment(recipe, *, corpus=None, data_dir=None, out=None, folds=None, 
     if corpus:
         recipe["experiment"]["corpus"] = corpus
     check_supported(recipe)
+    run_dir = RunDir(pathlib.Path(out) if out else default_root(recipe["recipe"]["name"]))
+    with RunLock(run_dir.root):
+        return _run_locked(recipe, run_dir, data_dir=data_dir, folds=folds, strategy=strategy,
+                           overrides=overrides, progress=progress)
+
+
+def _run_locked(recipe, run_dir, *, data_dir, folds, strategy, overrides, progress):
     name = recipe["recipe"]["name"]
-    run_dir = RunDir(pathlib.Path(out) if out else pathlib.Path("runs") / name)
-    run_dir.root.mkdir(parents=True, exist_ok=True)
     corpus = recipe["experiment"]["corpus"]
     config = {"recipe": recipe, "overrides": list(overrides), "corpus": corpus,
               "data_dir": str(data_dir) if data_dir else None, "seed": recipe["experiment"]["seed"],
               "strategy": strategy, "folds": list(folds or [])}
-    check_config(run_dir.root, config)
-    labels = corpus_labels(corpus)
-    write_json(run_dir.labels, labels)
-
     if recipe["experiment"]["kind"] == "fusion":
+        # Each member run records and checks its own corpus fingerprint.
+        check_config(run_dir.root, config)
+        write_json(run_dir.labels, corpus_labels(corpus))
         return _run_fusion(recipe, run_dir.root, corpus=corpus, data_dir=data_dir, folds=folds,
                            strategy=strategy, overrides=overrides, progress=progress)
 
     utterances = load_corpus(corpus, data_dir)
+    check_config(run_dir.root, config, corpus_fingerprint(utterances))
+    labels = corpus_labels(corpus)
+    write_json(run_dir.labels, labels)
     all_folds = make_folds(recipe["experiment"]["protocol"], utterances, **recipe["experiment"]["protocol_options"])
     chosen = select_folds(all_folds, folds)
-    todo = [f for f in chosen if not run_dir.is_finished(f.name)]
+    todo = []
+    for fold in chosen:
+        finished, reason = fold_status(run_dir.root, fold.name, labels)
+        if finished:
+            continue
+        if run_dir.fold(fold.name).exists():
+            print(f"note: fold {fold.name} is not finished ({reason}); redoing it", file=sys.stderr)
+            shutil.rmtree(run_dir.fold(fold.name))
+        todo.append(fold)
     store = frontend = strategy_obj = None
     if todo and recipe["experiment"]["kind"] in ("neural", "two_stage"):
         frontend = cached_frontend(recipe["frontend"])

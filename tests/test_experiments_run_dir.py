@@ -1,0 +1,237 @@
+"""keras_ser.experiments.run_dir and the runner's use of it: corpus fingerprint, fold status,
+the run-directory lock, atomic writes and Ctrl-C.
+
+No network is trained here: the runner's ``run_fold`` is replaced by a stand-in that
+writes a finished fold (``predictions.csv`` and ``metrics.json``) the way the real one
+does, so that each test runs in seconds on a manifest of eight EMO-DB files.
+"""
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from keras_ser.errors import DataError, ParameterError
+from keras_ser.experiments import run_dir as run_dir_module
+from keras_ser.experiments import runner
+from keras_ser.experiments.run_dir import RunDir, write_json, write_predictions
+from keras_ser.metrics import classification_scores
+from keras_ser.recipe import load_recipe
+
+SPEAKERS = {"03": "male", "08": "female", "09": "female", "10": "male"}
+CODES = {"W": "anger", "N": "neutral"}
+RECIPE = ["experiment.save_models=false"]
+
+
+@pytest.fixture()
+def manifest(tmp_path, emodb_dir):
+    """A manifest of one anger and one neutral file per speaker, copied so that tests may edit them."""
+    audio_dir = tmp_path / "audio"
+    audio_dir.mkdir()
+    rows = ["path,label,speaker,gender"]
+    for speaker, gender in SPEAKERS.items():
+        for code, label in CODES.items():
+            source = sorted((emodb_dir / "wav").glob(f"{speaker}???{code}?.wav"))[0]
+            shutil.copy(source, audio_dir / source.name)
+            rows.append(f"{audio_dir / source.name},{label},{speaker},{gender}")
+    path = tmp_path / "corpus.csv"
+    path.write_text("\n".join(rows) + "\n")
+    return path
+
+
+@pytest.fixture()
+def fake_folds(monkeypatch):
+    """Replace the runner's fold training by a stand-in; returns the names of the folds it ran."""
+    calls = []
+
+    def run_fold(recipe, fold, label_names, fold_dir, **_):
+        calls.append(fold.name)
+        fold_dir.mkdir(parents=True, exist_ok=True)
+        y_true = [label_names.index(u.label) for u in fold.test]
+        y_pred = [0] * len(y_true)
+        write_predictions(fold_dir / "predictions.csv", [u.id for u in fold.test], [u.label for u in fold.test],
+                          [label_names[0]] * len(y_true), [[1.0] + [0.0] * (len(label_names) - 1)] * len(y_true),
+                          label_names)
+        metrics = {"fold": fold.name, "scores": classification_scores(y_true, y_pred, label_names),
+                   "epochs_run": None, "best_epoch": None}
+        write_json(fold_dir / "metrics.json", metrics)
+        return metrics
+
+    monkeypatch.setattr(runner, "run_fold", run_fold)
+    return calls
+
+
+def _run(manifest, out, folds=("03",)):
+    return runner.run_experiment(load_recipe("zhao2019_attention_blstm_fcn", RECIPE), corpus=f"manifest:{manifest}",
+                                 out=out, folds=list(folds), overrides=RECIPE, progress=False)
+
+
+# ---------------------------------------------------------------------------- 5. corpus fingerprint
+
+
+def test_resume_refuses_an_edited_manifest_and_says_what_changed(tmp_path, manifest, fake_folds):
+    out = tmp_path / "run"
+    _run(manifest, out)
+    config = json.loads((out / "config.json").read_text())
+    assert len(config["corpus_fingerprint"]["utterances"]) == 8
+    _run(manifest, out, ("03", "08"))  # unchanged corpus: resumes
+    assert fake_folds == ["speaker_03", "speaker_08"]
+
+    # The same label set, one label swapped: without a fingerprint this pools folds of different data.
+    text = manifest.read_text()
+    first = text.splitlines()[1]
+    manifest.write_text(text.replace(first, first.replace(",anger,", ",neutral,")))
+    with pytest.raises(DataError) as error:
+        _run(manifest, out, ("03", "08", "09"))
+    message = str(error.value)
+    utterance = first.split(",")[0]  # a manifest's utterance id is its path
+    assert f"{utterance}: label anger -> neutral" in message
+    assert str(out) in message and "--out" in message
+    assert fake_folds == ["speaker_03", "speaker_08"]  # nothing was trained on the new data
+
+    # A replaced audio file (same name, other size) is a change too.
+    manifest.write_text(text)
+    audio_file = first.split(",")[0]
+    with open(audio_file, "ab") as handle:
+        handle.write(b"\0" * 64)
+    with pytest.raises(DataError, match=re.escape(f"{utterance}: file size or modification time changed")):
+        _run(manifest, out)
+
+
+# ---------------------------------------------------------------------------- 7. fold status
+
+
+def test_a_corrupt_metrics_file_makes_the_fold_be_redone_with_a_message(tmp_path, manifest, fake_folds, capsys):
+    out = tmp_path / "run"
+    _run(manifest, out, ("03", "08"))
+    metrics = out / "folds" / "speaker_03" / "metrics.json"
+    metrics.write_text(metrics.read_text()[:40])  # truncated by a crash or a full disk
+    results = _run(manifest, out, ("03", "08"))
+    assert fake_folds == ["speaker_03", "speaker_08", "speaker_03"]
+    err = capsys.readouterr().err
+    assert f"{metrics} is not valid JSON" in err and "redoing" in err
+    assert results["folds_done"] == ["speaker_03", "speaker_08"]
+
+    # A fold whose files disagree with the run is not finished either; reports skip it.
+    predictions = out / "folds" / "speaker_08" / "predictions.csv"
+    predictions.write_text(predictions.read_text().splitlines()[0] + "\n")
+    finished, reason = run_dir_module.fold_status(out, "speaker_08")
+    assert not finished and "predictions.csv" in reason and "rows" in reason
+    assert runner.reports.write_reports(out)["folds_done"] == ["speaker_03"]
+
+
+def test_fold_status_checks_every_file_against_the_config(tmp_path):
+    run = RunDir(tmp_path)
+    labels = ["anger", "neutral"]
+    write_json(run.labels, labels)
+    write_json(run.config, {"recipe": {"experiment": {"kind": "neural", "save_models": True}}})
+    assert run_dir_module.fold_status(tmp_path, "f1") == (False, f"{run.metrics('f1')} is missing")
+    run.fold("f1").mkdir(parents=True)
+    write_predictions(run.predictions("f1"), ["a", "b"], labels, labels, [[1, 0], [0, 1]], labels)
+    write_json(run.metrics("f1"), {"fold": "f2", "scores": classification_scores([0, 1], [0, 1], labels)})
+    assert "names fold 'f2'" in run_dir_module.fold_status(tmp_path, "f1")[1]
+    write_json(run.metrics("f1"), {"fold": "f1", "scores": classification_scores([0, 1], [0, 1], labels)})
+    finished, reason = run_dir_module.fold_status(tmp_path, "f1")
+    assert not finished and "model.keras" in reason  # save_models: the MODEL DIR belongs to the fold
+    run.model_dir("f1").mkdir()
+    for name in run_dir_module.MODEL_FILES:
+        (run.model_dir("f1") / name).write_text("{}")
+    assert run_dir_module.fold_status(tmp_path, "f1") == (True, None)
+    write_json(run.labels, ["anger", "sadness"])
+    assert "columns" in run_dir_module.fold_status(tmp_path, "f1")[1]
+
+
+# ---------------------------------------------------------------------------- 8. lock and atomic writes
+
+
+def test_a_second_run_on_a_locked_directory_fails_at_once(tmp_path, manifest, fake_folds):
+    out = tmp_path / "run"
+    out.mkdir()
+    holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+        import sys, time
+        from keras_ser.experiments.run_dir import RunLock
+        with RunLock({str(out)!r}):
+            print("locked", flush=True)
+            time.sleep(60)
+    """)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        with pytest.raises(ParameterError) as error:
+            _run(manifest, out)
+        assert f"in use by process {holder.pid}" in str(error.value) and "--out" in str(error.value)
+        assert fake_folds == []
+    finally:
+        holder.kill()
+        holder.wait()
+    _run(manifest, out)  # the lock died with its process
+    assert fake_folds == ["speaker_03"]
+    assert not (out / ".lock").exists()
+
+
+def test_a_stale_lock_of_a_dead_process_is_taken_over_with_a_message(tmp_path, manifest, fake_folds, capsys):
+    out = tmp_path / "run"
+    out.mkdir()
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    (out / ".lock").write_text(json.dumps({"pid": dead.pid, "host": os.uname().nodename}))
+    _run(manifest, out)
+    assert fake_folds == ["speaker_03"]
+    err = capsys.readouterr().err
+    assert f"process {dead.pid}" in err and "no longer running" in err
+
+
+def test_writes_use_a_unique_temporary_file_in_the_same_folder_fsynced_before_the_rename(tmp_path, monkeypatch):
+    target = tmp_path / "metrics.json"
+    # Another writer's temporary file under the old fixed name must not be renamed away.
+    (tmp_path / "metrics.json.tmp").write_text("another writer, half done")
+    events = []
+    real_replace, real_fsync = os.replace, os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: events.append(("fsync", fd)) or real_fsync(fd))
+    monkeypatch.setattr(os, "replace", lambda src, dst: events.append(("replace", str(src))) or real_replace(src, dst))
+    write_json(target, {"a": 1})
+    write_json(target, {"a": 2})
+    renamed = [name for kind, name in events if kind == "replace"]
+    assert len(set(renamed)) == 2 and all(os.path.dirname(n) == str(tmp_path) for n in renamed)
+    assert events[0][0] == "fsync" and events.index(("replace", renamed[0])) > 0
+    assert json.loads(target.read_text()) == {"a": 2}
+    assert (tmp_path / "metrics.json.tmp").read_text() == "another writer, half done"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["metrics.json", "metrics.json.tmp"]
+    with pytest.raises(TypeError):
+        write_json(tmp_path / "bad.json", {"a": object()})
+    assert not list(tmp_path.glob(".bad.json*")) and not (tmp_path / "bad.json").exists()
+
+
+# ---------------------------------------------------------------------------- Ctrl-C
+
+
+def test_ctrl_c_prints_one_line_and_exits_130(tmp_path, manifest, monkeypatch, capsys):
+    from keras_ser.train import main
+
+    done = []
+
+    def run_fold(recipe, fold, label_names, fold_dir, **_):
+        if done:
+            raise KeyboardInterrupt
+        done.append(fold.name)
+        fold_dir.mkdir(parents=True)
+        write_predictions(fold_dir / "predictions.csv", [u.id for u in fold.test], [u.label for u in fold.test],
+                          [u.label for u in fold.test], [[1.0, 0.0]] * len(fold.test), label_names)
+        write_json(fold_dir / "metrics.json", {"fold": fold.name, "scores": classification_scores(
+            [label_names.index(u.label) for u in fold.test], [label_names.index(u.label) for u in fold.test],
+            label_names)})
+
+    monkeypatch.setattr(runner, "run_fold", run_fold)
+    out = tmp_path / "run"
+    argv = ["--recipe", "zhao2019_attention_blstm_fcn", "--corpus", f"manifest:{manifest}", "--out", str(out),
+            "--folds", "03,08", "--no-progress"] + RECIPE
+    assert main(argv) == 130
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "Traceback" not in err
+    assert "1 finished fold (speaker_03)" in err and str(out) in err
+    assert "python -m keras_ser.train" in err and "--folds 03,08" in err
+    assert not (out / ".lock").exists()

@@ -10,6 +10,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import textwrap
@@ -234,4 +235,42 @@ def test_ctrl_c_prints_one_line_and_exits_130(tmp_path, manifest, monkeypatch, c
     assert "\n" not in err and "Traceback" not in err
     assert "1 finished fold (speaker_03)" in err and str(out) in err
     assert "python -m keras_ser.train" in err and "--folds 03,08" in err
+    assert not (out / ".lock").exists()
+
+
+def test_a_real_sigint_during_a_fold_ends_the_process_with_130_and_no_traceback(tmp_path, manifest):
+    out = tmp_path / "run"
+    # The first fold finishes at once, the second blocks until the signal comes.
+    script = textwrap.dedent(f"""
+        import sys, time
+        from keras_ser.experiments import runner
+        from keras_ser.experiments.run_dir import write_json, write_predictions
+        from keras_ser.metrics import classification_scores
+        from keras_ser.train import main
+
+        def run_fold(recipe, fold, label_names, fold_dir, **_):
+            if fold.name != "speaker_03":
+                print("training", flush=True)
+                time.sleep(60)
+            fold_dir.mkdir(parents=True)
+            y = [label_names.index(u.label) for u in fold.test]
+            write_predictions(fold_dir / "predictions.csv", [u.id for u in fold.test], [u.label for u in fold.test],
+                              [u.label for u in fold.test], [[1.0, 0.0]] * len(y), label_names)
+            write_json(fold_dir / "metrics.json", {{"fold": fold.name, "scores": classification_scores(y, y, label_names)}})
+
+        runner.run_fold = run_fold
+        sys.exit(main(["--recipe", "zhao2019_attention_blstm_fcn", "--corpus", "manifest:{manifest}",
+                       "--out", "{out}", "--folds", "03,08", "--no-progress", "{RECIPE[0]}"]))
+    """)
+    process = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
+    try:
+        assert process.stdout.readline().strip() == "training"
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    assert process.returncode == 130
+    lines = [line for line in err.splitlines() if line.startswith("interrupted")]
+    assert "Traceback" not in err and len(lines) == 1 and "1 finished fold (speaker_03)" in lines[0]
     assert not (out / ".lock").exists()

@@ -1,4 +1,4 @@
-"""The fusion fold of zhang2021_multicnn: score- and feature-level fusion of member runs (Sec. 2.5, eq. 1; Sec. 3.4.4, Table 7).
+"""Score- and feature-level fusion of member runs (zhang2021_multicnn Sec. 2.5, eq. 1; Sec. 3.4.4, Table 7).
 
 * Score level: ``score = sum_i lambda_i score_i`` over the members' utterance-level
   scores, the lambdas searched exhaustively on a grid of step 0.1 in [0, 1] with

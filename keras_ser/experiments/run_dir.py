@@ -390,8 +390,8 @@ def check_config(run_dir, config, fingerprint=None):
         config["corpus_fingerprint"] = fingerprint
     if path.is_file():
         old = read_json(path)
-        strip = lambda c: {k: v for k, v in c.items() if k not in RESUMABLE_KEYS + ("corpus_fingerprint",)}  # noqa: E731
-        if strip(old) != strip(config):
+        ignored = RESUMABLE_KEYS + ("corpus_fingerprint",)
+        if {k: v for k, v in old.items() if k not in ignored} != {k: v for k, v in config.items() if k not in ignored}:
             raise ParameterError(
                 f"{run_dir} holds a run with a different configuration (see its config.json); "
                 "resume with the same recipe, overrides and corpus, or choose another --out"

@@ -39,8 +39,9 @@ decayed by 0.98 per epoch and halved when the criterion drops, beta 0.001, the
 tzirakis2021 gives none of these. One addition: ``restarts`` plays several
 adversarial games from different initial maps at once and keeps the map the
 criterion prefers (default 1, Conneau et al.'s single game). In a small problem a
-game often settles with some axes wrong; the tests (``tests/test_semantic_alignment.py``)
-use 8-d vectors, 16 restarts of 3000 steps, a map rate of 1.0 and beta 0.01.
+game often does not move from where it starts or settles with some axes wrong; the
+tests (``tests/test_semantic_alignment.py``) use 6-d vectors, 16 restarts of 2000
+steps, no input dropout, rates of 1.0 (map) and 0.5 (discriminator) and beta 0.01.
 
 Examples
 --------

@@ -6,7 +6,7 @@ from gensim.test.utils import datapath
 
 from keras_ser.errors import ParameterError
 from keras_ser.semantic import align, evaluate_alignment, map_vectors, normalize, train_word2vec
-from keras_ser.semantic.alignment import mutual_csls_dictionary, procrustes
+from keras_ser.semantic.alignment import mutual_csls_dictionary, orthogonalize, procrustes
 
 # A small, fast setting of the method (the defaults are Conneau et al.'s full-size ones):
 # 6-d vectors, the 1000 most frequent words, 16 adversarial games of 2 x 1000 steps, a small
@@ -144,3 +144,43 @@ def test_evaluation_with_gensim_word_keys_and_bad_input():
         align(np.ones((5, 3)), np.ones((5, 3)), speech_frequencies=[1, 2])
     with pytest.raises(ParameterError, match="W has shape"):
         map_vectors(np.eye(2), np.ones((5, 3)))
+
+
+def test_orthogonalization_update():
+    rng = np.random.default_rng(4)
+    rotation = _rotation(rng, 5)
+    np.testing.assert_allclose(orthogonalize(rotation, 0.01).numpy(), rotation, atol=1e-6)
+    W = rotation + 0.2 * rng.normal(size=(5, 5))
+    start = np.abs(np.linalg.svd(W)[1] - 1).max()
+    for _ in range(300):
+        W = orthogonalize(W, 0.01).numpy()
+    singular = np.linalg.svd(W)[1]
+    assert start > 0.2 and np.abs(singular - 1).max() < 0.01
+
+
+def test_adversarial_map_is_seeded_and_pulled_to_orthogonal(lee_space):
+    text, counts = lee_space
+    speech, _, _, _ = _rotated_copy(text, counts, seed=5)
+    quick = dict(SMALL, epochs=1, epoch_size=3200, restarts=3, refinement_iterations=0, beta=0.1)
+    first, history = align(speech, text, seed=11, return_history=True, **quick)
+    np.testing.assert_array_equal(first, align(speech, text, seed=11, **quick))
+    assert len(history[1]["restart_criteria"]) == 3 and history[1]["diverged"] == 0
+    # 100 steps of eq. 2 at the test's high map rate: the orthogonalisation keeps W much closer to
+    # the orthogonal matrices than the same steps without it (beta = 0).
+    single = dict(quick, restarts=1)
+    kept, free = (align(speech, text, seed=11, **dict(single, beta=beta)) for beta in (0.1, 0.0))
+    kept_error, free_error = (np.abs(w @ w.T - np.eye(DIM)).max() for w in (kept, free))
+    assert not np.allclose(kept, np.eye(DIM)) and not np.allclose(free, np.eye(DIM))  # both moved
+    assert kept_error < free_error / 2
+
+
+def test_normalize_with_a_given_mean():
+    rng = np.random.default_rng(2)
+    train = rng.normal(size=(50, 4)) + 3.0
+    unit_mean = normalize(train, center=False).mean(axis=0)
+    np.testing.assert_allclose(normalize(train), normalize(train, mean=unit_mean), atol=1e-6)
+    new = normalize(train[:5], mean=unit_mean)
+    np.testing.assert_allclose(new, normalize(train)[:5], atol=1e-6)
+    np.testing.assert_allclose(np.linalg.norm(new, axis=1), 1.0, atol=1e-6)
+    with pytest.raises(ParameterError, match="mean has shape"):
+        normalize(train, mean=[0.0, 1.0])

@@ -59,22 +59,29 @@ from keras_ser.errors import ParameterError
 _CHUNK = 1024  # rows of a similarity matrix computed at once
 
 
-def normalize(vectors, center=True):
+def normalize(vectors, center=True, mean=None):
     """Unit length, then (``center``) minus the mean, then unit length again.
 
     Parameters
     ----------
     vectors : array-like, shape (n, d), or gensim KeyedVectors
     center : bool, default True
+    mean : array-like, shape (d,), optional
+        The mean to subtract, e.g. that of the unit-length training vectors
+        (``normalize(train, center=False).mean(axis=0)``) when new vectors are
+        mapped with a ``W`` learned on the training ones; by default the mean
+        of ``vectors`` themselves.
 
     Returns
     -------
     numpy.ndarray, shape (n, d), float32
     """
-    matrix = _matrix(vectors, "vectors")
-    matrix = _unit(matrix)
+    matrix = _unit(_matrix(vectors, "vectors"))
     if center:
-        matrix = _unit(matrix - matrix.mean(axis=0, keepdims=True))
+        offset = matrix.mean(axis=0) if mean is None else np.asarray(mean, dtype=np.float32)
+        if offset.shape != (matrix.shape[1],):
+            raise ParameterError(f"normalize: mean has shape {offset.shape}, expected ({matrix.shape[1]},)")
+        matrix = _unit(matrix - offset)
     return matrix
 
 
@@ -91,8 +98,8 @@ def align(speech_vectors, text_vectors, *, speech_frequencies=None, text_frequen
           epochs=5, epoch_size=1_000_000, batch_size=32, discriminator_steps=5,
           discriminator_units=2048, discriminator_layers=2, discriminator_dropout=0.1,
           smoothing=0.1, map_learning_rate=0.1, discriminator_learning_rate=0.1, lr_decay=0.98,
-          lr_shrink=0.5, beta=0.001, restarts=1, most_frequent=75_000, refinement_iterations=5, dictionary_max_rank=15_000,
-          csls_k=10, criterion_words=10_000, seed=0, return_history=False):
+          lr_shrink=0.5, beta=0.001, restarts=1, most_frequent=75_000, refinement_iterations=5,
+          dictionary_max_rank=15_000, csls_k=10, criterion_words=10_000, seed=0, return_history=False):
     """Learn the orthogonal map of speech vectors onto text vectors without paired words.
 
     Parameters
@@ -169,6 +176,17 @@ def align(speech_vectors, text_vectors, *, speech_frequencies=None, text_frequen
             raise ParameterError(f"align: {name} must be a positive integer, got {value!r}")
     if not 0 <= smoothing < 0.5:
         raise ParameterError(f"align: smoothing must be in [0, 0.5), got {smoothing!r}")
+    if not isinstance(discriminator_layers, int) or discriminator_layers < 0:
+        raise ParameterError(f"align: discriminator_layers must be an integer >= 0, got {discriminator_layers!r}")
+    if not 0 <= discriminator_dropout < 1:
+        raise ParameterError(f"align: discriminator_dropout must be in [0, 1), got {discriminator_dropout!r}")
+    for name, value in (("map_learning_rate", map_learning_rate),
+                        ("discriminator_learning_rate", discriminator_learning_rate),
+                        ("lr_decay", lr_decay), ("lr_shrink", lr_shrink)):
+        if not value > 0:
+            raise ParameterError(f"align: {name} must be > 0, got {value!r}")
+    if not 0 <= beta < 0.5:
+        raise ParameterError(f"align: beta must be in [0, 0.5), got {beta!r}")
 
     history = []
     dim = speech.shape[1]
@@ -182,8 +200,8 @@ def align(speech_vectors, text_vectors, *, speech_frequencies=None, text_frequen
             discriminator_steps=discriminator_steps, units=discriminator_units,
             layers=discriminator_layers, dropout=discriminator_dropout, smoothing=smoothing,
             map_learning_rate=map_learning_rate, discriminator_learning_rate=discriminator_learning_rate,
-            lr_decay=lr_decay, lr_shrink=lr_shrink, beta=beta, restarts=restarts, csls_k=csls_k, criterion_words=criterion_words, max_rank=dictionary_max_rank,
-            seed=seed, best=(best_W, best_criterion))
+            lr_decay=lr_decay, lr_shrink=lr_shrink, beta=beta, restarts=restarts, csls_k=csls_k,
+            criterion_words=criterion_words, max_rank=dictionary_max_rank, seed=seed, best=(best_W, best_criterion))
     W = best_W
     for iteration in range(refinement_iterations):
         pairs = mutual_csls_dictionary(W, speech, text, k=csls_k, max_rank=dictionary_max_rank)
@@ -214,6 +232,19 @@ def procrustes(source, target):
     return (Vt.T @ U.T).astype(np.float32)
 
 
+def orthogonalize(W, beta):
+    """One step of ``W <- (1 + beta) W - beta (W W^T) W`` (Conneau et al. Sec. 3.3).
+
+    Moves every singular value ``sigma`` of ``W`` to ``sigma + beta sigma (1 - sigma^2)``,
+    towards 1, so repeated steps pull ``W`` towards the orthogonal matrices.
+    ``W`` may be a batch ``[..., d, d]``; returns a TensorFlow tensor.
+    """
+    import tensorflow as tf
+
+    W = tf.convert_to_tensor(W, dtype=tf.float32)
+    return (1.0 + beta) * W - beta * tf.matmul(tf.matmul(W, W, transpose_b=True), W)
+
+
 def csls_neighbourhood(queries, keys, k):
     """Mean cosine of each query to its ``k`` nearest keys (``r`` of CSLS)."""
     k = min(k, len(keys))
@@ -237,7 +268,7 @@ def _csls_best(queries, keys, r_queries, r_keys, top=1):
 
 
 def mutual_csls_dictionary(W, speech, text, *, k=10, max_rank=15_000):
-    """Pairs ``(speech row, text row)`` that are each other's CSLS nearest neighour.
+    """Pairs ``(speech row, text row)`` that are each other's CSLS nearest neighbour.
 
     Only the ``max_rank`` first (most frequent) rows of each space take part.
     """
@@ -390,7 +421,7 @@ def _adversarial(speech_top, text_top, speech, text, history, *, epochs, epoch_s
                 # eq. 2: the labels swapped; only W moves (the text term has no gradient in W).
                 w_loss = cross_entropy(discriminator(tf.matmul(s, W, transpose_b=True)), text_label)
             W.assign_sub(map_rate * tape.gradient(w_loss, W))
-            W.assign((1.0 + beta) * W - beta * tf.matmul(tf.matmul(W, W, transpose_b=True), W))
+            W.assign(orthogonalize(W, beta))
         return d_loss / restarts, w_loss / restarts
 
     best_W, best_criterion = best

@@ -201,7 +201,8 @@ def align(speech_vectors, text_vectors, *, speech_frequencies=None, text_frequen
             layers=discriminator_layers, dropout=discriminator_dropout, smoothing=smoothing,
             map_learning_rate=map_learning_rate, discriminator_learning_rate=discriminator_learning_rate,
             lr_decay=lr_decay, lr_shrink=lr_shrink, beta=beta, restarts=restarts, csls_k=csls_k,
-            criterion_words=criterion_words, max_rank=dictionary_max_rank, seed=seed, best=(best_W, best_criterion))
+            criterion_words=criterion_words, max_rank=dictionary_max_rank, seed=seed,
+            best=(best_W, best_criterion))
     W = best_W
     for iteration in range(refinement_iterations):
         pairs = mutual_csls_dictionary(W, speech, text, k=csls_k, max_rank=dictionary_max_rank)
@@ -273,7 +274,7 @@ def mutual_csls_dictionary(W, speech, text, *, k=10, max_rank=15_000):
     Only the ``max_rank`` first (most frequent) rows of each space take part.
     """
     mapped = _unit(speech[:max_rank] @ np.asarray(W, dtype=np.float32).T)
-    text = text[:max_rank]
+    text = _unit(text[:max_rank])
     r_mapped = csls_neighbourhood(mapped, text, k)
     r_text = csls_neighbourhood(text, mapped, k)
     speech_to_text = _csls_best(mapped, text, r_mapped, r_text)[:, 0]
@@ -343,7 +344,7 @@ def evaluate_alignment(W, speech_vectors, text_vectors, pairs, *, ks=(1, 5), met
 def _criterion(W, speech, text, k, words, max_rank):
     """Mean cosine of the most frequent mapped speech words to their CSLS translations."""
     mapped = _unit(speech[:words] @ W.T)
-    text = text[:max_rank]
+    text = _unit(text[:max_rank])
     r_mapped = csls_neighbourhood(mapped, text, k)
     r_text = csls_neighbourhood(text, _unit(speech[:max_rank] @ W.T), k)
     best = _csls_best(mapped, text, r_mapped, r_text)[:, 0]

@@ -121,6 +121,23 @@ def test_word_lists_of_irregular_segmentations(utterances):
     assert words[-1] == ("wieder", 1.823959, 2.0)
 
 
+def test_every_word_starts_on_a_syllable_spelling_its_beginning(utterances, emodb_dir):
+    """The grouping rule, checked on every file: each word starts at a silb syllable (its start
+    time) whose first letter is the word's. The only exceptions are three reduced "es" spoken
+    as "s"."""
+    exceptions = []
+    for u in utterances:
+        if not u.words:
+            continue
+        lines = (emodb_dir / "silb" / f"{u.id}.silb").read_bytes().decode("latin-1").split("\n")
+        syllable_at = {round(float(f[0]), 6): f[1].lower() for f in map(str.split, lines) if len(f) == 2}
+        for word, start, _ in u.words:
+            syllable = syllable_at[round(start, 6)]
+            if syllable[0] != word[0].lower():
+                exceptions.append((u.id, word, syllable))
+    assert sorted(exceptions) == [("09a04Fd", "es", "s"), ("09a04La", "es", "s"), ("11a04Ac", "es", "s")]
+
+
 def test_words_past_the_cut_are_dropped_and_counted(emodb_dir, caplog):
     # silb/03b03Nb.silb: ... hau 1.714167, se 1.836854, ge 1.924710, fahren 2.027714, rn 2.311150,
     # und 2.332181, ha, be, ag, nes, be, sucht, "." 3.616920: "gefahren" starts before the 2-s

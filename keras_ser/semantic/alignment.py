@@ -294,7 +294,9 @@ def evaluate_alignment(W, speech_vectors, text_vectors, pairs, *, ks=(1, 5), met
     ----------
     W : array-like (d, d)
     speech_vectors, text_vectors : array-like (n, d) or gensim KeyedVectors
-        Normalised as for :func:`align`.
+        Normalised as for :func:`align`: the vectors given are used as they
+        are, so pass ``normalize(kv)`` (with row indices, ``kv.key_to_index``)
+        rather than a KeyedVectors whose vectors were not normalised.
     pairs : iterable of (speech key, text key)
         Ground-truth translations, as row indices (arrays) or words
         (KeyedVectors); evaluate on words held out of the alignment's dictionary.

@@ -58,6 +58,8 @@ POOLINGS = ("none", "mean_segments")
 OPTIMIZERS = ("adam", "nadam", "sgd")
 CLASS_WEIGHTS = ("none", "inverse_frequency")
 LOSSES = ("sparse_categorical_crossentropy", "ccc")
+#: Mirrors keras_ser.experiments.precision.PRECISIONS (recipe.py stays TensorFlow-free).
+PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16", "auto")
 FUSION_LEVELS = ("score", "feature", "both")
 TUNE_ON = ("validation", "test")
 
@@ -85,6 +87,8 @@ TRAIN_KEYS = {
     # XLA is off by default: on CPU it made the zhao2019 training step 2.9x slower
     # (22.3 s vs 7.8 s at batch 100), compiling the recurrent loops costs more than it saves.
     "jit_compile": (bool, False),
+    # keras_ser.experiments.precision: float32 | mixed_bfloat16 | mixed_float16 | auto.
+    "precision": (str, "float32"),
 }
 
 STAGE1_KEYS = dict(TRAIN_KEYS, model=(str, ""), model_options=(dict, {}))
@@ -326,6 +330,7 @@ def _check_training(section, table):
     _check_choice(section, "optimizer", table["optimizer"], OPTIMIZERS)
     _check_choice(section, "class_weight", table["class_weight"], CLASS_WEIGHTS)
     _check_choice(section, "loss", table["loss"], LOSSES)
+    _check_choice(section, "precision", table["precision"], PRECISIONS)
     for key in ("learning_rate", "batch_size", "epochs"):
         if table[key] <= 0:
             raise ParameterError(f"[{section}] {key} must be > 0, got {table[key]!r}")

@@ -28,6 +28,7 @@ import sys
 
 from keras_ser import _cli
 from keras_ser.errors import KerasSERError
+from keras_ser.recipe import PRECISIONS, load_recipe
 
 DEFAULT_RECIPE = "zhao2018_attention_blstm_fcn"
 
@@ -45,6 +46,9 @@ def build_parser():
     parser.add_argument("--folds", help="comma-separated fold names (speaker_03 or 03) to run now")
     parser.add_argument("--strategy", default="default", choices=("default", "mirrored", "multi_worker"))
     parser.add_argument("--no-progress", action="store_true", help="no tqdm bar over folds")
+    parser.add_argument("--precision", choices=PRECISIONS,
+                        help="training precision, short for train.precision=... (and stage1.precision=... "
+                             "for two-stage recipes); default: the recipe's")
     parser.add_argument("overrides", nargs="*", metavar="key=value", help="recipe overrides")
     return _cli.add_common_arguments(parser)
 
@@ -63,6 +67,16 @@ def _interrupted(run_dir, argv):
             f"Resume with: {command}")
 
 
+def _with_precision(recipe_name, overrides, precision):
+    """``overrides`` plus ``--precision`` as the override(s) of every trained table."""
+    overrides = list(overrides)
+    if precision:
+        overrides.append(f"train.precision={precision}")
+        if load_recipe(recipe_name, overrides)["experiment"]["kind"] == "two_stage":
+            overrides.append(f"stage1.precision={precision}")
+    return overrides
+
+
 def main(argv=None):
     """Entry point; returns the process exit status (0; 2 on a keras_ser error; 130 on Ctrl-C)."""
     argv = sys.argv[1:] if argv is None else list(argv)
@@ -72,15 +86,15 @@ def main(argv=None):
     try:
         from keras_ser.experiments.run_dir import default_root
         from keras_ser.experiments.runner import run_experiment
-        from keras_ser.recipe import load_recipe
 
-        recipe = load_recipe(args.recipe, args.overrides)
+        overrides = _with_precision(args.recipe, args.overrides, args.precision)
+        recipe = load_recipe(args.recipe, overrides)
         run_dir = pathlib.Path(args.out) if args.out else default_root(recipe["recipe"]["name"])
         folds = [f.strip() for f in args.folds.split(",") if f.strip()] if args.folds else None
         with _cli.keras_output(args):
             results = run_experiment(
                 recipe, corpus=args.corpus, data_dir=args.data_dir, out=run_dir, folds=folds,
-                strategy=args.strategy, overrides=args.overrides,
+                strategy=args.strategy, overrides=overrides,
                 progress=not args.no_progress and _cli.interactive(args, sys.stderr),
             )
     except KerasSERError as error:

@@ -3,8 +3,10 @@
 ``run_model_test`` builds a registered model with tiny overrides and checks, in
 order: the output shape, the parameter count (when a hand count is given), that
 a few training steps on a tiny batch lower the loss, that a ``.keras`` save and
-reload gives identical outputs, and (optionally) that padding a variable-length
-input does not change a named masked layer's output.
+reload gives identical outputs, that the model built in mixed bfloat16 (the
+``train.precision`` path) computes the same function with float32 outputs, trains
+a step and survives a ``.keras`` round trip, and (optionally) that padding a
+variable-length input does not change a named masked layer's output.
 """
 
 import numpy as np
@@ -12,6 +14,7 @@ import keras
 import tensorflow as tf
 
 from keras_ser import models
+from keras_ser.experiments.precision import build_in_precision
 
 
 def _flat(outputs):
@@ -90,8 +93,36 @@ def run_model_test(
         for a, b in zip(_flat(model(input_data, training=False)), _flat(reloaded(input_data, training=False))):
             np.testing.assert_allclose(a, b, rtol=0, atol=1e-6)
 
+    _check_mixed_precision(name, model, overrides, num_classes, input_data, targets, loss, tmp_path)
+
     if padding is not None:
         probe = keras.Model(model.inputs, model.get_layer(padding["layer"]).output)
         for a, b in zip(_flat(probe(input_data, training=False)), _flat(probe(padding["padded_input"], training=False))):
             np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
     return model
+
+
+def _check_mixed_precision(name, model, overrides, num_classes, input_data, targets, loss, tmp_path):
+    """The same architecture in mixed bfloat16, with ``model``'s weights, gives float32 outputs
+    close to ``model``'s (bfloat16 keeps 8 mantissa bits), trains a step and reloads exactly."""
+    mixed = build_in_precision(lambda: models.build(name, num_classes=num_classes, **(overrides or {})),
+                               "mixed_bfloat16")
+    assert keras.mixed_precision.global_policy().name == "float32", "build_in_precision leaked its policy"
+    assert [w.shape for w in mixed.weights] == [w.shape for w in model.weights]
+    mixed.set_weights(model.get_weights())
+    expected = _flat(model(input_data, training=False))
+    got = mixed(input_data, training=False)
+    for o in tf.nest.flatten(got):
+        assert o.dtype == "float32", f"{name}: mixed-precision output is {o.dtype}"
+    for a, b in zip(_flat(got), expected):
+        np.testing.assert_allclose(a, b, rtol=0.1, atol=0.1 * max(1.0, float(np.abs(b).max())))
+    mixed.compile(optimizer=keras.optimizers.Adam(1e-3), loss=loss, jit_compile=False)
+    batch = len(tf.nest.flatten(input_data)[0])
+    history = mixed.fit(input_data, targets, epochs=1, batch_size=batch, verbose=0, shuffle=False)
+    assert np.isfinite(history.history["loss"][-1]), f"{name}: non-finite mixed-precision loss"
+    if tmp_path is not None:
+        path = tmp_path / f"{name}_mixed_bfloat16.keras"
+        mixed.save(path)
+        reloaded = keras.models.load_model(path)
+        for a, b in zip(_flat(mixed(input_data, training=False)), _flat(reloaded(input_data, training=False))):
+            np.testing.assert_allclose(a, b, rtol=0, atol=1e-6)

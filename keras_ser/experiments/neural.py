@@ -22,6 +22,7 @@ import numpy as np
 
 from keras_ser import audio
 from keras_ser.errors import DataError, ParameterError
+from keras_ser.experiments.precision import build_in_precision, resolve_precision
 from keras_ser.experiments.training import (augmented, class_weight, fit_model, flatten_segments, label_index,
                                             mean_by_owner)
 from keras_ser.features import FrontEnd, feature_statistics
@@ -145,8 +146,14 @@ def mask_value(model_table):
 
 
 def build_model(recipe, label_names, frontend):
-    """The fold's network, built from the recipe's ``[model]`` table (call inside the strategy scope)."""
-    return build(recipe["model"]["name"], num_classes=len(label_names), **model_kwargs(recipe["model"], frontend))
+    """The fold's network, built from the recipe's ``[model]`` table in ``train.precision``.
+
+    Call inside the strategy scope.
+    """
+    return build_in_precision(
+        lambda: build(recipe["model"]["name"], num_classes=len(label_names), **model_kwargs(recipe["model"], frontend)),
+        resolve_precision(recipe["train"]["precision"]),
+    )
 
 
 def per_fold_statistics(frontend_table):

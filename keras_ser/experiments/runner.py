@@ -46,6 +46,7 @@ from keras_ser.distribute import get_strategy
 from keras_ser.errors import ParameterError
 from keras_ser.experiments import fusion, reports
 from keras_ser.experiments.neural import FeatureStore, cached_frontend, run_neural_fold
+from keras_ser.experiments.precision import describe_policy, resolve_precision
 from keras_ser.experiments.run_dir import (RunDir, RunLock, atomic_path, check_config, corpus_fingerprint,
                                            default_root, fold_status, write_json, write_model_dir,
                                            write_predictions)
@@ -228,6 +229,18 @@ def run_experiment(recipe, *, corpus=None, data_dir=None, out=None, folds=None, 
                            overrides=overrides, progress=progress)
 
 
+def _resolved_precision(recipe):
+    """The dtype policy of each trained table (``train``, and ``stage1`` of two-stage runs), logged."""
+    tables = {"train": recipe["train"]}
+    if recipe["experiment"]["kind"] == "two_stage":
+        tables["stage1"] = recipe["stage1"]
+    resolved = {}
+    for key, table in tables.items():
+        resolved[key] = resolve_precision(table["precision"])
+        print(f"{key} {describe_policy(table['precision'], resolved[key])}", file=sys.stderr)
+    return resolved
+
+
 def _run_locked(recipe, run_dir, *, data_dir, folds, strategy, overrides, progress):
     name = recipe["recipe"]["name"]
     corpus = recipe["experiment"]["corpus"]
@@ -241,6 +254,8 @@ def _run_locked(recipe, run_dir, *, data_dir, folds, strategy, overrides, progre
         return _run_fusion(recipe, run_dir.root, corpus=corpus, data_dir=data_dir, folds=folds,
                            strategy=strategy, overrides=overrides, progress=progress)
 
+    if recipe["experiment"]["kind"] in ("neural", "two_stage"):
+        config["precision"] = _resolved_precision(recipe)
     utterances = load_corpus(corpus, data_dir)
     check_config(run_dir.root, config, corpus_fingerprint(utterances))
     labels = corpus_labels(corpus)

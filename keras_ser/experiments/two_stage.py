@@ -13,6 +13,7 @@ import keras
 import numpy as np
 
 from keras_ser.errors import ParameterError
+from keras_ser.experiments.precision import build_in_precision, resolve_precision
 from keras_ser.experiments.training import augmented, class_weight, fit_model, flatten_segments, label_index
 from keras_ser.models import build
 
@@ -36,15 +37,22 @@ def stage2_kwargs(model_table, feature_dim):
 
 
 def build_stage1_model(recipe, label_names):
-    """The segment-level DCNN of ``[stage1]`` (call inside the strategy scope)."""
+    """The segment-level DCNN of ``[stage1]`` in its ``precision`` (call inside the strategy scope)."""
     stage1 = recipe["stage1"]
-    return build(stage1["model"], num_classes=len(label_names), **stage1["model_options"])
+    return build_in_precision(lambda: build(stage1["model"], num_classes=len(label_names), **stage1["model_options"]),
+                              resolve_precision(stage1["precision"]))
 
 
 def build_stage2_model(recipe, label_names, feature_dim):
-    """The sequence model of ``[model]`` on ``feature_dim``-wide fc7 vectors (call inside the strategy scope)."""
-    return build(recipe["model"]["name"], num_classes=len(label_names),
-                 **stage2_kwargs(recipe["model"], feature_dim))
+    """The sequence model of ``[model]`` on ``feature_dim``-wide fc7 vectors, in ``train.precision``.
+
+    Call inside the strategy scope.
+    """
+    return build_in_precision(
+        lambda: build(recipe["model"]["name"], num_classes=len(label_names),
+                      **stage2_kwargs(recipe["model"], feature_dim)),
+        resolve_precision(recipe["train"]["precision"]),
+    )
 
 
 def run_two_stage_fold(recipe, fold, label_names, fold_dir, store, strategy):

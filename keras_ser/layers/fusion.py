@@ -153,16 +153,23 @@ class DisentangledAttentionFusion(keras.layers.Layer):
         self.projection_activation = keras.activations.get(projection_activation)
         self.branch_activation = keras.activations.get(branch_activation)
         self.supports_masking = True
-        self.semantic_projection = keras.layers.Dense(self.units, self.projection_activation, name="semantic_projection")
+        # Sub-layers take this layer's dtype policy (float32 under a mixed policy, see
+        # keras_ser.experiments.precision), not the global one at construction time.
+        policy = self.dtype_policy
+        self.semantic_projection = keras.layers.Dense(self.units, self.projection_activation,
+                                                      name="semantic_projection", dtype=policy)
         self.paralinguistic_projection = keras.layers.Dense(
-            self.units, self.projection_activation, name="paralinguistic_projection"
+            self.units, self.projection_activation, name="paralinguistic_projection", dtype=policy
         )
-        self.modality_attention = ScaledDotAttentionFusion(name="modality_attention")
-        self.arousal_branch = keras.layers.Dense(self.branch_units, self.branch_activation, name="arousal_branch")
-        self.valence_branch = keras.layers.Dense(self.branch_units, self.branch_activation, name="valence_branch")
-        self.liking_branch = keras.layers.Dense(self.branch_units, self.branch_activation, name="liking_branch")
-        self.arousal_liking_attention = ScaledDotAttentionFusion(name="arousal_liking_attention")
-        self.valence_attention = ScaledDotAttentionFusion(name="valence_attention")
+        self.modality_attention = ScaledDotAttentionFusion(name="modality_attention", dtype=policy)
+        self.arousal_branch = keras.layers.Dense(self.branch_units, self.branch_activation, name="arousal_branch",
+                                                 dtype=policy)
+        self.valence_branch = keras.layers.Dense(self.branch_units, self.branch_activation, name="valence_branch",
+                                                 dtype=policy)
+        self.liking_branch = keras.layers.Dense(self.branch_units, self.branch_activation, name="liking_branch",
+                                                dtype=policy)
+        self.arousal_liking_attention = ScaledDotAttentionFusion(name="arousal_liking_attention", dtype=policy)
+        self.valence_attention = ScaledDotAttentionFusion(name="valence_attention", dtype=policy)
 
     def build(self, input_shape):
         if not isinstance(input_shape, (list, tuple)) or len(input_shape) != 2:

@@ -102,17 +102,21 @@ class BLSTM(keras.layers.Layer):
         self.seed = seed
 
         def rnn(direction, go_backwards):
-            options = dict(dropout=self.dropout, recurrent_dropout=self.recurrent_dropout, seed=seed)
+            # Sub-layers take this layer's dtype policy, not the global one at construction
+            # time, so that a mixed-precision BLSTM reloads as mixed precision.
+            options = dict(dropout=self.dropout, recurrent_dropout=self.recurrent_dropout, seed=seed,
+                           dtype=self.dtype_policy)
             if states == "hidden":
                 # keras.layers.LSTM (not RNN(LSTMCell)) keeps the fused cuDNN kernel on GPUs.
                 return keras.layers.LSTM(units, return_sequences=True, go_backwards=go_backwards, name=direction,
                                          **options)
             return keras.layers.RNN(CellStateLSTMCell(units, **options), return_sequences=True,
-                                    go_backwards=go_backwards, name=direction)
+                                    go_backwards=go_backwards, name=direction, dtype=self.dtype_policy)
 
         self.forward_rnn = rnn("forward", False)
         self.backward_rnn = rnn("backward", True)
-        self.projection = None if output_units is None else keras.layers.Dense(output_units, name="projection")
+        self.projection = None if output_units is None else keras.layers.Dense(
+            output_units, name="projection", dtype=self.dtype_policy)
         self.supports_masking = True
 
     def build(self, input_shape):

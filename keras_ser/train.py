@@ -4,7 +4,7 @@ Usage::
 
     python -m keras_ser.train [--recipe NAME|PATH] [--corpus emodb|manifest:PATH|...]
         [--data-dir D] [--out DIR] [--folds f1,f2] [--strategy default|mirrored|multi_worker]
-        [--no-progress] [--verbose|--quiet] [--version] [key=value ...]
+        [--results DIR] [--no-progress] [--verbose|--quiet] [--version] [key=value ...]
 
 With no arguments it runs the README's default recipe ``zhao2018_attention_blstm_fcn``
 (leave-one-speaker-out on EMO-DB, about 30 minutes on 2 CPU cores) into
@@ -13,7 +13,9 @@ two-layer model on 500-frame inputs) takes hours per LOSO run on a CPU.
 Re-running the same command resumes: finished folds are skipped, an interrupted one
 is redone. Ctrl-C stops with one line saying what was kept and how to resume (exit
 status 130). ``key=value`` overrides any recipe key (``train.epochs=2``,
-``model.units=4``), see :mod:`keras_ser.recipe`.
+``model.units=4``), see :mod:`keras_ser.recipe`. ``--results results/`` also copies each
+finished fold's scores and the reports to ``results/<recipe>/<corpus>/`` and resumes from
+there on any machine (:mod:`keras_ser.experiments.results`).
 
 Example
 -------
@@ -28,7 +30,7 @@ import sys
 
 from keras_ser import _cli
 from keras_ser.errors import KerasSERError
-from keras_ser.recipe import PRECISIONS, load_recipe
+from keras_ser.recipe import PRECISIONS, load_recipe, recipe_listing
 
 DEFAULT_RECIPE = "zhao2018_attention_blstm_fcn"
 
@@ -46,6 +48,10 @@ def build_parser():
     parser.add_argument("--folds", help="comma-separated fold names (speaker_03 or 03) to run now")
     parser.add_argument("--strategy", default="default", choices=("default", "mirrored", "multi_worker"))
     parser.add_argument("--no-progress", action="store_true", help="no tqdm bar over folds")
+    parser.add_argument("--list", action="store_true",
+                        help="print the recipes grouped by paper and table, with the paper's figures, and exit")
+    parser.add_argument("--results", metavar="DIR",
+                        help="mirror finished folds to DIR/<recipe>/<corpus> (e.g. results/) and resume from there")
     parser.add_argument("--precision", choices=PRECISIONS,
                         help="training precision, short for train.precision=... (and stage1.precision=... "
                              "for two-stage recipes); default: the recipe's")
@@ -81,6 +87,9 @@ def main(argv=None):
     """Entry point; returns the process exit status (0; 2 on a keras_ser error; 130 on Ctrl-C)."""
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
+    if args.list:
+        print(recipe_listing(), end="")
+        return 0
     _cli.configure(args)
     run_dir = None
     try:
@@ -94,7 +103,7 @@ def main(argv=None):
         with _cli.keras_output(args):
             results = run_experiment(
                 recipe, corpus=args.corpus, data_dir=args.data_dir, out=run_dir, folds=folds,
-                strategy=args.strategy, overrides=overrides,
+                strategy=args.strategy, overrides=overrides, results=args.results,
                 progress=not args.no_progress and _cli.interactive(args, sys.stderr),
             )
     except KerasSERError as error:

@@ -24,17 +24,25 @@ import numpy as np
 from keras_ser.experiments.run_dir import (RunDir, atomic_path, corpus_display_name, fold_status, read_json,
                                            read_predictions, write_json, write_text)
 from keras_ser.metrics import classification_scores
+from keras_ser.recipe import reported_rows, weights_statement
 
 
-def _load_folds(run_dir, fold_names, label_names):
-    return [read_json(run_dir.metrics(name)) for name in fold_names
-            if fold_status(run_dir.root, name, label_names)[0]]
+def _load_folds(run_dir, fold_names, label_names, finished=None):
+    if finished is None:
+        def finished(name):
+            return fold_status(run_dir.root, name, label_names)[0]
+    return [read_json(run_dir.metrics(name)) for name in fold_names if finished(name)]
 
 
-def aggregate(run_dir, label_names, fold_names):
-    """Pooled and fold-mean scores over the finished folds among ``fold_names``."""
+def aggregate(run_dir, label_names, fold_names, finished=None):
+    """Pooled and fold-mean scores over the finished folds among ``fold_names``.
+
+    ``finished(name) -> bool`` decides which folds count (default
+    :func:`~keras_ser.experiments.run_dir.fold_status`); folds restored from
+    ``results/`` have scores but no saved model (:mod:`keras_ser.experiments.results`).
+    """
     run_dir = RunDir(run_dir)
-    folds = _load_folds(run_dir, fold_names, label_names)
+    folds = _load_folds(run_dir, fold_names, label_names, finished)
     index = {name: k for k, name in enumerate(label_names)}
     y_true, y_pred = [], []
     for fold in folds:
@@ -62,9 +70,9 @@ def _pct(value):
     return "-" if value is None else f"{100 * value:.1f}"
 
 
-def _paper_rows(paper):
+def _paper_rows(rows):
     lines = []
-    for row in paper.get("reported", []):
+    for row in rows:
         numbers = ", ".join(
             f"{k} {v}" for k, v in row.items() if k not in ("table", "corpus", "protocol")
         )
@@ -86,6 +94,7 @@ def results_markdown(results, recipe, label_names):
         f"- Corpus: **{corpus}**; protocol: **{experiment['protocol']}** "
         f"({len(results['folds_done'])} of {results['folds_total']} folds done)",
         f"- Seed: {experiment['seed']}",
+        f"- {weights_statement(recipe)}",
     ]
     if experiment["kind"] in ("neural", "two_stage"):
         lines.append(
@@ -141,7 +150,8 @@ def results_markdown(results, recipe, label_names):
     lines += ["", "## The paper's own numbers for this row", ""]
     if paper.get("note"):
         lines += [paper["note"], ""]
-    lines += ["| table | corpus | protocol | reported |", "| --- | --- | --- | --- |"] + _paper_rows(paper)
+    # A random-init run is set beside the paper's figure without pre-training where it has one.
+    lines += ["| table | corpus | protocol | reported |", "| --- | --- | --- | --- |"] + _paper_rows(reported_rows(recipe))
     return "\n".join(lines) + "\n"
 
 
@@ -199,7 +209,7 @@ def plot_curves(path, histories, title):
     plt.close(fig)
 
 
-def write_reports(run_dir, recipe=None, label_names=None, fold_names=None, extra=None):
+def write_reports(run_dir, recipe=None, label_names=None, fold_names=None, extra=None, finished=None):
     """(Re)write ``results.json``, ``results.md``, ``confusion.png`` and ``curves.png``.
 
     Parameters
@@ -209,6 +219,8 @@ def write_reports(run_dir, recipe=None, label_names=None, fold_names=None, extra
         Default to what ``config.json`` / ``labels.json`` / ``folds/`` hold.
     extra : dict, optional
         Merged into ``results.json`` (e.g. the fusion settings).
+    finished : callable, optional
+        ``finished(fold_name) -> bool``, see :func:`aggregate`.
 
     Returns
     -------
@@ -229,7 +241,7 @@ def write_reports(run_dir, recipe=None, label_names=None, fold_names=None, extra
         "protocol": recipe["experiment"]["protocol"],
         "seed": recipe["experiment"]["seed"],
         "labels": list(label_names),
-        **aggregate(run_dir, label_names, fold_names),
+        **aggregate(run_dir, label_names, fold_names, finished),
         **(extra or {}),
         "paper": recipe.get("paper", {}),
     }

@@ -47,6 +47,7 @@ from keras_ser.errors import ParameterError
 from keras_ser.experiments import fusion, reports
 from keras_ser.experiments.neural import FeatureStore, cached_frontend, run_neural_fold
 from keras_ser.experiments.precision import describe_policy, resolve_precision
+from keras_ser.experiments.results import ResultsMirror
 from keras_ser.experiments.run_dir import (RunDir, RunLock, atomic_path, check_config, corpus_fingerprint,
                                            default_root, fold_status, write_json, write_model_dir,
                                            write_predictions)
@@ -170,18 +171,22 @@ def check_supported(recipe):
         )
 
 
-def _run_fusion(recipe, run_dir, *, corpus, data_dir, folds, strategy, overrides, progress):
+def _run_fusion(recipe, run_dir, *, corpus, data_dir, folds, strategy, overrides, progress, mirror=None):
     """Run the member recipes (resumable) into ``run_dir/members/<name>``, then fuse them."""
     members = {}
     for name, member_recipe, own in fusion.member_runs(recipe, overrides):
         members[name] = run_experiment(member_recipe, corpus=corpus, data_dir=data_dir,
                                        out=run_dir / "members" / name, folds=folds, strategy=strategy,
-                                       overrides=own, progress=progress)
-    return fusion.fuse_members(recipe, run_dir, members, corpus=corpus, data_dir=data_dir)
+                                       overrides=own, progress=progress,
+                                       results=mirror.member(name, recipe) if mirror else None)
+    fused = fusion.fuse_members(recipe, run_dir, members, corpus=corpus, data_dir=data_dir)
+    if mirror:  # results/ (keras_ser.experiments.results)
+        mirror.mirror(run_dir)
+    return fused
 
 
 def run_experiment(recipe, *, corpus=None, data_dir=None, out=None, folds=None, strategy="default",
-                   overrides=(), progress=True):
+                   overrides=(), progress=True, results=None):
     """Run ``recipe`` over every fold (or ``folds``), resuming finished folds.
 
     Parameters
@@ -203,6 +208,10 @@ def run_experiment(recipe, *, corpus=None, data_dir=None, out=None, folds=None, 
         Recorded in ``config.json`` (and passed to fusion members).
     progress : bool
         tqdm bar over folds.
+    results : path, optional
+        A ``results/`` folder: finished folds are mirrored to ``results/<recipe>/<corpus>``
+        and folds found there are not trained again
+        (:class:`keras_ser.experiments.results.ResultsMirror`).
 
     Returns
     -------
@@ -212,7 +221,8 @@ def run_experiment(recipe, *, corpus=None, data_dir=None, out=None, folds=None, 
     Raises
     ------
     ParameterError
-        Another process runs on the directory, or it holds a run of another configuration.
+        Another process runs on the directory, or it (or ``results``) holds a run of another
+        configuration.
     DataError
         The corpus changed since the run started (see
         :func:`keras_ser.experiments.run_dir.check_config`).
@@ -224,9 +234,10 @@ def run_experiment(recipe, *, corpus=None, data_dir=None, out=None, folds=None, 
         recipe["experiment"]["corpus"] = corpus
     check_supported(recipe)
     run_dir = RunDir(pathlib.Path(out) if out else default_root(recipe["recipe"]["name"]))
+    mirror = ResultsMirror.for_run(results, recipe)
     with RunLock(run_dir.root):
         return _run_locked(recipe, run_dir, data_dir=data_dir, folds=folds, strategy=strategy,
-                           overrides=overrides, progress=progress)
+                           overrides=overrides, progress=progress, mirror=mirror)
 
 
 def _resolved_precision(recipe):
@@ -241,7 +252,7 @@ def _resolved_precision(recipe):
     return resolved
 
 
-def _run_locked(recipe, run_dir, *, data_dir, folds, strategy, overrides, progress):
+def _run_locked(recipe, run_dir, *, data_dir, folds, strategy, overrides, progress, mirror=None):
     name = recipe["recipe"]["name"]
     corpus = recipe["experiment"]["corpus"]
     config = {"recipe": recipe, "overrides": list(overrides), "corpus": corpus,
@@ -251,8 +262,10 @@ def _run_locked(recipe, run_dir, *, data_dir, folds, strategy, overrides, progre
         # Each member run records and checks its own corpus fingerprint.
         check_config(run_dir.root, config)
         write_json(run_dir.labels, corpus_labels(corpus))
+        if mirror:  # results/ (keras_ser.experiments.results)
+            mirror.check_config(run_dir.root)
         return _run_fusion(recipe, run_dir.root, corpus=corpus, data_dir=data_dir, folds=folds,
-                           strategy=strategy, overrides=overrides, progress=progress)
+                           strategy=strategy, overrides=overrides, progress=progress, mirror=mirror)
 
     if recipe["experiment"]["kind"] in ("neural", "two_stage"):
         config["precision"] = _resolved_precision(recipe)
@@ -262,8 +275,12 @@ def _run_locked(recipe, run_dir, *, data_dir, folds, strategy, overrides, progre
     write_json(run_dir.labels, labels)
     all_folds = make_folds(recipe["experiment"]["protocol"], utterances, **recipe["experiment"]["protocol_options"])
     chosen = select_folds(all_folds, folds)
+    # results/ (keras_ser.experiments.results): folds finished there are copied here and count as done.
+    restored = mirror.start(run_dir.root, recipe, labels, [f.name for f in all_folds]) if mirror else set()
     todo = []
     for fold in chosen:
+        if fold.name in restored:
+            continue
         finished, reason = fold_status(run_dir.root, fold.name, labels)
         if finished:
             continue
@@ -282,4 +299,8 @@ def _run_locked(recipe, run_dir, *, data_dir, folds, strategy, overrides, progre
         if fold in todo:
             run_fold(recipe, fold, labels, run_dir.fold(fold.name),
                      store=store, frontend=frontend, strategy=strategy_obj, progress=progress)
+            if mirror:  # results/: this fold and the refreshed reports
+                mirror.fold_done(run_dir.root, fold.name)
+    if mirror:  # results/: the reports cover the restored folds too
+        return mirror.finish(run_dir.root)
     return reports.write_reports(run_dir.root, recipe, labels, [f.name for f in all_folds])

@@ -1,0 +1,349 @@
+"""The committed ``results/`` folder: mirror finished folds there, resume runs from it.
+
+``python -m keras_ser.train ... --results results/`` keeps, for each run, a copy of what
+reports it and resumes it in ``results/<recipe>/<corpus>/``, with the run directory's
+layout (:mod:`keras_ser.experiments.run_dir`) but only the small files of
+:data:`MIRRORED_FILES`::
+
+    config.json, labels.json, results.json, results.md, confusion.png
+    folds/<fold>/metrics.json, predictions.csv, val_predictions.csv, history.json
+    members/<member>/...            fusion members (zhang2021_multicnn), the same layout
+    score/..., feature/...          fused folds and reports of each fusion level
+
+Model weights, TensorBoard logs, embeddings and feature caches stay in the run directory.
+
+How a run uses it (:class:`ResultsMirror`):
+
+* at the start, the run's ``config.json`` is compared with the one in ``results/``: any
+  difference in the recipe, overrides, corpus, seed, or in the corpus's utterances
+  (id, label, speaker, file size) is refused with the keys that differ. The data folder,
+  the corpus files' paths and modification times, the strategy and the folds chosen
+  may differ, so a run moves between machines;
+* folds finished in ``results/`` and not in the run directory are copied into it and
+  count as done: the runner does not train them again, and reports cover them. They have
+  no MODEL DIR, so ``predict`` / ``export`` / ``embedding:RUN_DIR`` can use only folds
+  trained in that run directory (a run without ``--results`` redoes them);
+* after each fold is trained, its files and the refreshed run reports are copied to
+  ``results/`` (each file written under a temporary name and renamed, and only when its
+  content changed), so committing ``results/`` after any fold loses nothing.
+
+A fold that depends on another run's files: a zhang2021_dcnn two-stage fold trains its
+stage-1 DCNN inside the same fold (:mod:`keras_ser.experiments.two_stage`), so a
+finished fold needs no model and an unfinished one trains both stages. Score-level fusion
+needs only its members' ``predictions.csv`` / ``val_predictions.csv``, which ``results/``
+keeps; feature-level fusion needs each member fold's ``embeddings.npz``, which it does
+not, so a fusion recipe with feature-level fusion says so and retrains those member folds.
+
+Example
+-------
+>>> from keras_ser.experiments.results import results_dir
+>>> results_dir("results", {"recipe": {"name": "zhao2018_attention_blstm_fcn"},
+...                         "experiment": {"corpus": "emodb"}}).as_posix()
+'results/zhao2018_attention_blstm_fcn/emodb'
+"""
+
+import csv
+import json
+import pathlib
+import re
+import shutil
+import sys
+
+import numpy as np
+
+from keras_ser.errors import DataError, ParameterError
+from keras_ser.experiments import reports
+from keras_ser.experiments.run_dir import RESUMABLE_KEYS, RunDir, atomic_path, fold_status, read_json
+
+#: Run-level files copied to ``results/``.
+RUN_FILES = ("config.json", "labels.json", "results.json", "results.md", "confusion.png")
+
+#: Per-fold files copied to ``results/``.
+FOLD_FILES = ("metrics.json", "predictions.csv", "val_predictions.csv", "history.json")
+
+#: Every file name ``results/`` may hold.
+MIRRORED_FILES = RUN_FILES + FOLD_FILES
+
+#: Folders of a run directory never copied (model weights, TensorBoard logs, feature caches).
+SKIPPED_DIRS = ("model", "tensorboard", "feature_cache")
+
+#: ``config.json`` keys that may differ between the run and ``results/``: besides the
+#: run directory's own (:data:`~keras_ser.experiments.run_dir.RESUMABLE_KEYS`), the data
+#: folder, and the corpus fingerprint, whose paths and times are machine-specific and
+#: whose content is compared by :func:`corpus_differences`.
+IGNORED_KEYS = RESUMABLE_KEYS + ("data_dir", "corpus_fingerprint")
+
+
+def corpus_key(corpus):
+    """The folder name of a corpus in ``results/<recipe>/``: ``emodb``; ``manifest:a/b.csv`` -> ``manifest_b``."""
+    corpus = str(corpus)
+    if corpus.startswith("manifest:"):
+        corpus = "manifest_" + pathlib.Path(corpus.split(":", 1)[1]).stem
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", corpus)
+
+
+def results_dir(root, recipe):
+    """``root/<recipe name>/<corpus>`` of a resolved recipe."""
+    return pathlib.Path(root) / recipe["recipe"]["name"] / corpus_key(recipe["experiment"]["corpus"])
+
+
+def _flatten(value, prefix=""):
+    if isinstance(value, dict) and value:
+        out = {}
+        for key, item in value.items():
+            out.update(_flatten(item, f"{prefix}.{key}" if prefix else str(key)))
+        return out
+    return {prefix: value}
+
+
+def config_differences(stored, current):
+    """Dotted keys whose values differ between two ``config.json`` dicts, beyond :data:`IGNORED_KEYS`.
+
+    Returns
+    -------
+    list of str
+        ``"key: stored -> current"`` lines, sorted by key.
+    """
+    a = _flatten({k: v for k, v in stored.items() if k not in IGNORED_KEYS})
+    b = _flatten({k: v for k, v in current.items() if k not in IGNORED_KEYS})
+    missing = "(absent)"
+    return [f"{key}: {json.dumps(a.get(key, missing))} -> {json.dumps(b.get(key, missing))}"
+            for key in sorted(set(a) | set(b)) if a.get(key, missing) != b.get(key, missing)]
+
+
+def corpus_differences(stored, current):
+    """How two corpus fingerprints differ in content: utterance ids, labels, speakers and file sizes.
+
+    Paths and modification times are left out: they change when the corpus is copied
+    to another machine, its content does not.
+    """
+    if stored is None or current is None:
+        return []
+
+    def content(fingerprint):
+        return {r[0]: (r[2], r[3], r[4]) for r in fingerprint["utterances"]}
+
+    a, b = content(stored), content(current)
+    changes = [f"{i}: removed" for i in sorted(set(a) - set(b))]
+    changes += [f"{i}: added" for i in sorted(set(b) - set(a))]
+    changes += [f"{i}: label, speaker or size {a[i]} -> {b[i]}" for i in sorted(set(a) & set(b)) if a[i] != b[i]]
+    return changes
+
+
+def fold_problem(fold_dir, name, label_names):
+    """Why the fold in ``fold_dir`` has no complete scores, or None.
+
+    :func:`keras_ser.experiments.run_dir.fold_status` without its MODEL DIR check
+    (``results/`` keeps no models): ``metrics.json`` names fold ``name`` and holds
+    ``ua``, ``wa`` and ``n``; ``predictions.csv`` has one score column per class of
+    ``label_names``, one finite row per test utterance counted.
+    """
+    fold_dir = pathlib.Path(fold_dir)
+    metrics_path, predictions = fold_dir / "metrics.json", fold_dir / "predictions.csv"
+    if not metrics_path.is_file():
+        return f"{metrics_path} is missing"
+    try:
+        metrics = read_json(metrics_path)
+    except DataError as error:
+        return str(error)
+    if not isinstance(metrics, dict) or metrics.get("fold") != name:
+        return f"{metrics_path} does not name fold {name!r}"
+    scores = metrics.get("scores")
+    if not isinstance(scores, dict) or not all(isinstance(scores.get(k), (int, float)) for k in ("ua", "wa", "n")):
+        return f"{metrics_path} lacks the scores ua, wa and n"
+    try:
+        with open(predictions, newline="") as handle:
+            rows = list(csv.reader(handle))
+    except FileNotFoundError:
+        return f"{predictions} is missing"
+    except (OSError, UnicodeDecodeError, csv.Error) as error:
+        return f"{predictions} cannot be read: {error}"
+    if not rows or rows[0][:3] != ["id", "label", "predicted"] or len(rows[0]) != 3 + len(label_names):
+        return f"{predictions} lacks the header id, label, predicted and one column per class of {label_names}"
+    if len(rows) - 1 != scores["n"]:
+        return f"{predictions} has {len(rows) - 1} rows but {metrics_path} counts {scores['n']} test utterances"
+    for line, row in enumerate(rows[1:], start=2):
+        try:
+            if len(row) != len(rows[0]) or not np.all(np.isfinite([float(v) for v in row[3:]])):
+                raise ValueError
+        except ValueError:
+            return f"{predictions} line {line} is damaged"
+    return None
+
+
+def copy_file(source, target):
+    """Copy ``source`` to ``target`` atomically, unless ``target`` already holds the same bytes.
+
+    Returns
+    -------
+    bool
+        Whether ``target`` was written (unchanged files keep their time stamps, and
+        ``git status`` stays quiet).
+    """
+    source, target = pathlib.Path(source), pathlib.Path(target)
+    data = source.read_bytes()
+    if target.is_file() and target.read_bytes() == data:
+        return False
+    with atomic_path(target) as tmp:
+        tmp.write_bytes(data)
+    return True
+
+
+def mirror_tree(source, target):
+    """Copy every file of :data:`MIRRORED_FILES` under ``source`` to the same place under ``target``.
+
+    Folders in :data:`SKIPPED_DIRS` and hidden files (the lock, temporary files) are
+    skipped.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The files written.
+    """
+    source, target = pathlib.Path(source), pathlib.Path(target)
+    written = []
+    for path in sorted(source.rglob("*")):
+        relative = path.relative_to(source)
+        if (not path.is_file() or path.name not in MIRRORED_FILES or path.name.startswith(".")
+                or any(part in SKIPPED_DIRS or part.startswith(".") for part in relative.parts[:-1])):
+            continue
+        if copy_file(path, target / relative):
+            written.append(target / relative)
+    return written
+
+
+def _note(message):
+    print(f"note: {message}", file=sys.stderr)
+
+
+class ResultsMirror:
+    """The ``results/`` copy of one run: :meth:`start`, then :meth:`fold_done` per fold, then :meth:`finish`.
+
+    A fusion run calls :meth:`check_config` at its start and :meth:`mirror` at its end;
+    its members get their own mirrors (:meth:`member`).
+
+    Parameters
+    ----------
+    root : path-like
+        This run's folder in ``results/`` (:func:`results_dir`).
+    require : tuple of str
+        Fold files the run needs beyond what ``results/`` keeps; a fold whose run
+        directory copy lacks one is trained again (feature-level fusion members:
+        ``("embeddings.npz",)``).
+    """
+
+    def __init__(self, root, require=()):
+        self.root = pathlib.Path(root)
+        self.require = tuple(require)
+        self.restored = set()
+        self._report = None
+
+    @classmethod
+    def for_run(cls, results, recipe):
+        """The mirror of ``recipe``'s run under ``results`` (a ``results/`` root or a ready ResultsMirror)."""
+        if results is None or isinstance(results, cls):
+            return results
+        return cls(results_dir(results, recipe))
+
+    def member(self, name, recipe):
+        """The mirror of fusion member ``name`` of fusion recipe ``recipe`` (``members/<name>``)."""
+        needs_embeddings = recipe["fusion"]["level"] in ("feature", "both")
+        return type(self)(self.root / "members" / name, require=("embeddings.npz",) if needs_embeddings else ())
+
+    def check_config(self, run_root):
+        """Refuse a run whose ``config.json`` differs from the one in ``results/``; then record it there.
+
+        Raises
+        ------
+        ParameterError
+            The recipe, overrides, corpus or seed differ: the message names every key.
+        DataError
+            The corpus's utterances differ (ids, labels, speakers, file sizes).
+        """
+        current = read_json(RunDir(run_root).config)
+        stored_path = RunDir(self.root).config
+        if stored_path.is_file():
+            stored = read_json(stored_path)
+            keys = config_differences(stored, current)
+            if keys:
+                raise ParameterError(
+                    f"{stored_path} holds results of a different configuration: " + "; ".join(keys)
+                    + ". Resume with the same recipe, overrides and corpus, or choose another --results folder"
+                )
+            changes = corpus_differences(stored.get("corpus_fingerprint"), current.get("corpus_fingerprint"))
+            if changes:
+                shown = "; ".join(changes[:5]) + (f"; and {len(changes) - 5} more" if len(changes) > 5 else "")
+                raise DataError(
+                    f"corpus {current.get('corpus')!r} differs from the one the results in {self.root} were "
+                    f"computed on ({len(changes)} change(s): {shown}); choose another --results folder"
+                )
+        copy_file(RunDir(run_root).config, stored_path)
+        if RunDir(run_root).labels.is_file():
+            copy_file(RunDir(run_root).labels, RunDir(self.root).labels)
+
+    def start(self, run_root, recipe=None, label_names=None, fold_names=()):
+        """Check the configuration, then copy into ``run_root`` the folds ``results/`` has and it lacks.
+
+        Returns
+        -------
+        set of str
+            The folds restored from ``results/``: finished, without a MODEL DIR.
+        """
+        self.check_config(run_root)
+        self._report = (recipe, label_names, list(fold_names))
+        run, stored = RunDir(run_root), RunDir(self.root)
+        for name in fold_names:
+            source = stored.fold(name)
+            if not source.is_dir() or fold_status(run.root, name, label_names)[0]:
+                continue
+            problem = fold_problem(source, name, label_names)
+            if problem is not None:
+                _note(f"fold {name} in {self.root} is not complete ({problem}); training it")
+                continue
+            if self.require:
+                have = [f for f in self.require if (run.fold(name) / f).is_file()]
+                if len(have) < len(self.require):
+                    _note(f"fold {name}: {self.root} has its scores, but this run also needs its "
+                          f"{', '.join(self.require)}, which results/ does not keep; training the fold again")
+                    continue
+            if run.fold(name).exists():
+                shutil.rmtree(run.fold(name))
+            for filename in FOLD_FILES:
+                if (source / filename).is_file():
+                    copy_file(source / filename, run.fold(name) / filename)
+            self.restored.add(name)
+        if self.restored:
+            _note(f"{len(self.restored)} finished fold(s) restored from {self.root} "
+                  f"({', '.join(sorted(self.restored))}): not trained again; they have scores but no saved model")
+        return set(self.restored)
+
+    def finished(self, run_root, label_names):
+        """``finished(fold_name)`` for :func:`keras_ser.experiments.reports.write_reports`: trained or restored."""
+        def finished(name):
+            return name in self.restored or fold_status(run_root, name, label_names)[0]
+        return finished
+
+    def write_reports(self, run_root):
+        """Rewrite the run's reports (covering restored folds) and mirror the run to ``results/``."""
+        recipe, label_names, fold_names = self._report
+        results = reports.write_reports(run_root, recipe, label_names, fold_names,
+                                        finished=self.finished(run_root, label_names))
+        mirror_tree(run_root, self.root)
+        return results
+
+    def fold_done(self, run_root, name):
+        """After fold ``name`` is trained: copy it and the refreshed reports to ``results/``."""
+        for filename in FOLD_FILES:
+            source = RunDir(run_root).fold(name) / filename
+            if source.is_file():
+                copy_file(source, RunDir(self.root).fold(name) / filename)
+        return self.write_reports(run_root)
+
+    def finish(self, run_root):
+        """At the end of the run: final reports, mirrored; returns ``results.json``'s content."""
+        return self.write_reports(run_root)
+
+    def mirror(self, run_root):
+        """Copy the run's reports and folds as they are (a fusion run, whose reports the fusion writes)."""
+        return mirror_tree(run_root, self.root)
+

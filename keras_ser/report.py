@@ -1,0 +1,430 @@
+"""``python -m keras_ser.report``: one results table per paper from a ``results/`` folder.
+
+Usage::
+
+    python -m keras_ser.report [RESULTS_DIR] [--out FILE] [--chart FILE] [--verbose|--quiet] [--version]
+
+Reads every run that ``python -m keras_ser.train --results RESULTS_DIR`` mirrored
+(``RESULTS_DIR/<recipe>/<corpus>/``, see :mod:`keras_ser.experiments.results`) and writes
+``RESULTS_DIR/README.md`` and the bar chart ``RESULTS_DIR/results.png``:
+
+* one table per paper (zhao2019, zhao2018, zhang2021_multicnn, zhang2021_dcnn,
+  tzirakis2021: from the recipe name's prefix, else its ``[recipe] paper`` field), one
+  row per recipe and corpus (per fusion level for a fusion recipe): the paper's table and
+  row, corpus, protocol, folds done of the protocol's folds, our UA / WA / macro-F1 pooled
+  over the test predictions of all folds with the standard deviation over folds, the
+  validation UA pooled over the validation predictions, the paper's figure, the weights
+  used, the training precision and the summed per-fold wall time;
+* a run with folds missing is marked "partial: k of n folds" and its numbers are put in
+  brackets and italics: they cover only those folds;
+* for each paper, its main system against the SVM baselines run on the same corpus and
+  protocol, with the one-tailed two-proportion z-test on accuracy
+  (:func:`keras_ser.metrics.accuracy_z_test`, zhao2019 Sec. IV-C); only complete runs
+  are compared.
+
+Every number is recomputed from the folds' ``metrics.json`` and ``predictions.csv``, so
+the table never disagrees with the files committed beside it.
+
+Example
+-------
+>>> from keras_ser.report import main
+>>> main(["results"])  # doctest: +SKIP
+"""
+
+import argparse
+import pathlib
+import sys
+
+import numpy as np
+
+from keras_ser import _cli
+from keras_ser.errors import DataError, KerasSERError
+from keras_ser.experiments.results import fold_problem
+from keras_ser.experiments.run_dir import (RunDir, atomic_path, corpus_display_name, read_json, read_predictions,
+                                           write_text)
+from keras_ser.metrics import accuracy_z_test, classification_scores
+
+#: Paper key -> (the number the recipes' ``[recipe] paper`` field starts with, citation).
+PAPERS = {
+    "zhao2019": ("000", "Zhao, Bao, Zhao, Zhang, Cummins, Ren, Schuller. IEEE Access 7, 2019"),
+    "zhao2018": ("004", "Zhao, Zheng, Zhang, Wang, Zhao, Li. Interspeech 2018"),
+    "zhang2021_multicnn": ("001", "Zhang, Tao, Chuang, Zhao. Speech Communication 127, 2021"),
+    "zhang2021_dcnn": ("002", "Zhang, Gou, Shang, Shen, Wu, Dai. Frontiers in Physiology 12, 2021"),
+    "tzirakis2021": ("003", "Tzirakis, Nguyen, Zafeiriou, Schuller. ICASSP 2021"),
+}
+
+#: Each paper's main system: the row set against the SVM baselines.
+MAIN_SYSTEMS = {
+    "zhao2019": "zhao2019_attention_blstm_fcn",
+    "zhao2018": "zhao2018_attention_blstm_fcn",
+    "zhang2021_multicnn": "zhang2021_multicnn_fusion (score-level)",
+    "zhang2021_dcnn": "zhang2021_dcnn_blstmwa",
+    "tzirakis2021": "tzirakis2021_semantic",
+}
+
+#: Model names whose network starts from an ImageNet backbone in the paper (weights: ``backbone_weights``).
+BACKBONE_MODELS = ("zhang2021_multicnn_2d", "zhang2021_dcnn", "zhang2021_alexnet")
+
+#: Significance level of the z-test column.
+ALPHA = 0.05
+
+
+def paper_key(recipe):
+    """The paper of a recipe: its name's prefix, else its ``[recipe] paper`` field ("000 Zhao ..."), else "other"."""
+    name = recipe["recipe"]["name"]
+    for key in sorted(PAPERS, key=len, reverse=True):
+        if name.startswith(key + "_") or name == key:
+            return key
+    field = str(recipe["recipe"].get("paper", "")).strip()
+    for key, (number, _) in PAPERS.items():
+        if field.startswith(number) or field.startswith(key):
+            return key
+    return "other"
+
+
+def weights_used(recipe):
+    """The pretrained weights a run started from, as far as its recipe records them."""
+    kind = recipe["experiment"]["kind"]
+    if kind == "features_svm":
+        features = recipe.get("features", {})
+        name = str(features.get("name", ""))
+        if name.startswith("embedding:"):
+            return f"embeddings of {name.split(':', 1)[1]}"
+        if name.endswith("_fc7"):
+            return str(features["weights"]) if features.get("weights") else "random init (no ImageNet weights)"
+        return "n/a"
+    if kind == "fusion":
+        members = recipe.get("fusion", {}).get("members", [])
+        cnn = [m for m in members if m.startswith(BACKBONE_MODELS)]
+        return f"{', '.join(cnn)}: random init (no ImageNet weights)" if cnn else "n/a"
+    tables = [(recipe.get("model", {}).get("name", ""), recipe.get("model", {}))]
+    if kind == "two_stage":
+        tables.append((recipe["stage1"]["model"], recipe["stage1"].get("model_options", {})))
+    for name, options in tables:
+        if options.get("backbone_weights"):
+            return str(options["backbone_weights"])
+    if any(name.startswith(BACKBONE_MODELS) for name, _ in tables):
+        return "random init (no ImageNet weights)"
+    return "n/a"
+
+
+def precision_used(config):
+    """The training precision recorded in ``config.json`` (resolved policy, else the recipe's), "float32" if absent."""
+    resolved = config.get("precision")
+    if isinstance(resolved, dict) and resolved:
+        values = {str(v) for v in resolved.values()}
+        return values.pop() if len(values) == 1 else ", ".join(f"{k} {v}" for k, v in resolved.items())
+    return str(config.get("recipe", {}).get("train", {}).get("precision", "float32"))
+
+
+def _paper_row(recipe, corpus, level=None):
+    """The ``[[paper.reported]]`` row to show beside ours: the fusion level's, on our corpus if the paper has it."""
+    rows = list(recipe.get("paper", {}).get("reported", []))
+    if level:
+        rows = [r for r in rows if f"{level}-level" in str(r.get("table", "")).lower()] or rows
+    if not rows:
+        return None
+    ours = "emo-db" if corpus == "emodb" else str(corpus).lower()
+    return next((r for r in rows if ours in str(r.get("corpus", "")).lower()), rows[0])
+
+
+def _paper_figure(row):
+    """``("UA 87.9 +- 6.9, ...", value for the chart, its measure)`` of a reported row."""
+    if row is None:
+        return "-", None, None
+    numbers = {k: v for k, v in row.items() if k not in ("table", "corpus", "protocol")}
+    text = ", ".join(f"{k} {v}" for k, v in numbers.items())
+    for measure in ("UA", "accuracy", "WA"):
+        if isinstance(numbers.get(measure), (int, float)):
+            return text, float(numbers[measure]), measure
+    return text, None, None
+
+
+def load_run(folder, system=None, level=None):
+    """One table row from a run folder of ``results/``.
+
+    Parameters
+    ----------
+    folder : path
+        ``results/<recipe>/<corpus>`` (or its ``score`` / ``feature`` level of a fusion run).
+    system : str, optional
+        The row's name (default: the recipe name).
+    level : {"score", "feature"}, optional
+        The fusion level, to pick the paper's matching row.
+
+    Returns
+    -------
+    dict
+    """
+    folder = pathlib.Path(folder)
+    run = RunDir(folder)
+    config = read_json(run.config)
+    if not isinstance(config, dict) or "recipe" not in config:
+        raise DataError(f"{run.config} holds no recipe")
+    recipe = config["recipe"]
+    parent_config = read_json(folder.parent / "config.json") if level else config
+    labels = read_json(run.labels)
+    summary = read_json(folder / "results.json") if (folder / "results.json").is_file() else {}
+    names = sorted(set(run.fold_names()) | set(summary.get("folds_done", [])))
+    done = [name for name in names if fold_problem(run.fold(name), name, labels) is None]
+    total = summary.get("folds_total")
+    corpus = config.get("corpus", recipe["experiment"]["corpus"])
+    row = {
+        "paper": paper_key(recipe), "system": system or recipe["recipe"]["name"], "recipe": recipe,
+        "kind": recipe["experiment"]["kind"], "folder": folder, "corpus": corpus,
+        "corpus_display": corpus_display_name(corpus), "protocol": recipe["experiment"]["protocol"],
+        "folds_done": done, "folds_total": total,
+        "complete": total is not None and len(done) == total,
+        "weights": weights_used(recipe), "precision": precision_used(parent_config),
+    }
+    reported = _paper_row(recipe, corpus, level)
+    row["paper_table"] = reported.get("table", "-") if reported else (recipe["recipe"].get("description") or "-")
+    row["paper_corpus"] = reported.get("corpus", "") if reported else ""
+    row["paper_figure"], row["paper_value"], row["paper_measure"] = _paper_figure(reported)
+    if not done:
+        return row
+    index = {name: k for k, name in enumerate(labels)}
+    y_true, y_pred, val_true, val_pred, fold_scores, wall = [], [], [], [], [], []
+    for name in done:
+        metrics = read_json(run.metrics(name))
+        fold_scores.append(metrics["scores"])
+        if metrics.get("wall_s") is not None:
+            wall.append(float(metrics["wall_s"]))
+        _, true, predicted, _ = read_predictions(run.predictions(name))
+        y_true += [index[v] for v in true]
+        y_pred += [index[v] for v in predicted]
+        if run.val_predictions(name).is_file():
+            _, true, predicted, _ = read_predictions(run.val_predictions(name))
+            val_true += [index[v] for v in true]
+            val_pred += [index[v] for v in predicted]
+    pooled = classification_scores(y_true, y_pred, labels)
+    row["pooled"] = {k: pooled[k] for k in ("ua", "wa", "macro_f1", "n")}
+    row["correct"] = int(np.sum(np.asarray(y_true) == np.asarray(y_pred)))
+    row["std"] = {k: float(np.std([s[k] for s in fold_scores if s.get(k) is not None]))
+                  for k in ("ua", "wa", "macro_f1")}
+    if val_true:
+        row["val_ua"] = classification_scores(val_true, val_pred, labels)["ua"]
+    if wall:
+        row["wall_s"] = float(sum(wall))
+    return row
+
+
+def collect(results_root):
+    """Every run row under ``results_root`` (``<recipe>/<corpus>/``; fusion runs give one row per level)."""
+    results_root = pathlib.Path(results_root)
+    if not results_root.is_dir():
+        raise DataError(f"results folder {results_root} does not exist")
+    rows = []
+    for config_path in sorted(results_root.glob("*/*/config.json")):
+        folder = config_path.parent
+        config = read_json(config_path)
+        recipe = config.get("recipe") if isinstance(config, dict) else None
+        if not recipe:
+            raise DataError(f"{config_path} holds no recipe")
+        if recipe["experiment"]["kind"] == "fusion":
+            for level in ("score", "feature"):
+                if (folder / level / "config.json").is_file():
+                    rows.append(load_run(folder / level, f"{recipe['recipe']['name']} ({level}-level)", level))
+        else:
+            rows.append(load_run(folder))
+    return rows
+
+
+def _pct(value):
+    return "-" if value is None else f"{100 * value:.1f}"
+
+
+def _ours(row, key):
+    if "pooled" not in row:
+        return "-"
+    text = f"{_pct(row['pooled'][key])} ± {_pct(row['std'][key])}"
+    return text if row["complete"] else f"*[{text}]*"
+
+
+def _folds(row):
+    total = "?" if row["folds_total"] is None else row["folds_total"]
+    text = f"{len(row['folds_done'])} / {total}"
+    return text if row["complete"] else f"partial: {len(row['folds_done'])} of {total} folds"
+
+
+def _wall(row):
+    seconds = row.get("wall_s")
+    if seconds is None:
+        return "-"
+    return f"{seconds / 3600:.1f} h" if seconds >= 3600 else f"{seconds / 60:.1f} min"
+
+
+def _ordered(rows, key):
+    main = MAIN_SYSTEMS.get(key)
+    return sorted(rows, key=lambda r: (r["system"] != main, r["kind"] == "features_svm", r["system"], r["corpus"]))
+
+
+def z_tests(rows, key):
+    """The paper's main system against each SVM baseline on the same corpus and protocol.
+
+    Returns
+    -------
+    list of dict
+        ``main``, ``baseline`` (rows) and, when both runs are complete and scored the
+        same utterances, ``z`` and ``p`` of :func:`keras_ser.metrics.accuracy_z_test`;
+        otherwise ``reason``.
+    """
+    main = [r for r in rows if r["paper"] == key and r["system"] == MAIN_SYSTEMS.get(key)]
+    tests = []
+    for a in main:
+        for b in rows:
+            if b["kind"] != "features_svm" or (b["corpus"], b["protocol"]) != (a["corpus"], a["protocol"]):
+                continue
+            test = {"main": a, "baseline": b}
+            if not (a["complete"] and b["complete"]):
+                test["reason"] = "not tested: partial run"
+            elif a["pooled"]["n"] != b["pooled"]["n"]:
+                test["reason"] = f"not tested: {a['pooled']['n']} vs {b['pooled']['n']} test utterances"
+            else:
+                test["z"], test["p"] = accuracy_z_test(a["correct"], a["pooled"]["n"], b["correct"], b["pooled"]["n"])
+            tests.append(test)
+    return tests
+
+
+def markdown(rows, chart_name=None):
+    """The text of ``results/README.md``."""
+    lines = [
+        "# Results",
+        "",
+        "Generated by `python -m keras_ser.report results/` from the runs that "
+        "`python -m keras_ser.train --recipe NAME --results results/` mirrored here "
+        "(`<recipe>/<corpus>/`: config, per-fold metrics and predictions, reports). "
+        "Ours: UA / WA / macro-F1 % pooled over the test predictions of all folds, ± the standard "
+        "deviation of the per-fold figures; validation UA pooled over the validation speakers' "
+        "predictions. A run with folds missing reads \"partial: k of n folds\" and its numbers, "
+        "in *[brackets]*, cover only those folds. The paper's figure is its own corpus and protocol "
+        "(often not EMO-DB): see each run's `results.md`. EMO-DB-2s is the 2-second cut of EMO-DB, "
+        "not directly comparable with published full-length EMO-DB numbers.",
+        "",
+    ]
+    if chart_name:
+        lines += [f"![ours against the paper's figure]({chart_name})", ""]
+    header = ("| system | paper table / row | corpus | protocol | folds | UA % | WA % | F1 % | val UA % "
+              "| paper's figure | weights | precision | wall time |")
+    for key, (_, citation) in list(PAPERS.items()) + [("other", ("", "recipes of no listed paper"))]:
+        paper_rows = _ordered([r for r in rows if r["paper"] == key], key)
+        if key == "other" and not paper_rows:
+            continue
+        lines += [f"## {key}", "", f"{citation}.", ""]
+        if not paper_rows:
+            lines += ["No run in results/ yet.", ""]
+            continue
+        lines += [header, "| " + " | ".join(["---"] * 13) + " |"]
+        for r in paper_rows:
+            paper_figure = r["paper_figure"] + (f" ({r['paper_corpus']})" if r["paper_corpus"] else "")
+            val = _pct(r.get("val_ua")) if r["complete"] or r.get("val_ua") is None else f"*[{_pct(r['val_ua'])}]*"
+            lines.append(
+                f"| {r['system']} | {r['paper_table']} | {r['corpus_display']} | {r['protocol']} | {_folds(r)} | "
+                f"{_ours(r, 'ua')} | {_ours(r, 'wa')} | {_ours(r, 'macro_f1')} | {val} | {paper_figure} | "
+                f"{r['weights']} | {r['precision']} | {_wall(r)} |"
+            )
+        lines.append("")
+        if key == "other":
+            continue
+        tests = z_tests(rows, key)
+        lines += [f"Main system ({MAIN_SYSTEMS[key]}) against the SVM baselines, same corpus and protocol: "
+                  f"one-tailed two-proportion z-test on accuracy (WA), H1: ours is more accurate.", ""]
+        if not tests:
+            lines += ["No complete pair in results/ yet (the main system or an SVM baseline on its corpus "
+                      "and protocol is missing).", ""]
+            continue
+        lines += ["| main system | SVM baseline | corpus | WA % ours | WA % baseline | z | p (one-tailed) |",
+                  "| --- | --- | --- | --- | --- | --- | --- |"]
+        for t in tests:
+            a, b = t["main"], t["baseline"]
+            if "reason" in t:
+                z, p = t["reason"], ""
+            else:
+                z = f"{t['z']:.2f}"
+                p = f"{t['p']:.3g}" + (f" (< {ALPHA:g})" if t["p"] < ALPHA else "")
+            lines.append(f"| {a['system']} | {b['system']} | {a['corpus_display']} | {_ours(a, 'wa')} | "
+                         f"{_ours(b, 'wa')} | {z} | {p} |")
+        lines.append("")
+    return "\n".join(lines) + "\n"
+
+
+def plot(rows, path):
+    """Bar chart: our pooled UA (hatched when partial) beside the paper's figure, one pair of bars per row."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    shown = [r for r in rows if "pooled" in r]
+    height = max(2.5, 0.45 * len(shown) + 1.5)
+    fig, ax = plt.subplots(figsize=(9, height))
+    y = np.arange(len(shown))
+    ours = [100 * r["pooled"]["ua"] for r in shown]
+    paper = [r["paper_value"] if r["paper_value"] is not None else 0.0 for r in shown]
+    ax.barh(y - 0.2, ours, 0.4, label="ours, pooled UA (hatched: partial run)", color="tab:blue")
+    for k, r in enumerate(shown):
+        if not r["complete"]:
+            ax.barh(y[k] - 0.2, ours[k], 0.4, color="none", edgecolor="white", hatch="//")
+    ax.barh(y + 0.2, paper, 0.4, label="paper's figure (its corpus; UA, else accuracy)", color="tab:orange")
+    ax.set_yticks(y, [f"{r['system']} ({r['corpus_display']})" for r in shown], fontsize=7)
+    ax.invert_yaxis()
+    ax.set_xlabel("%")
+    ax.set_xlim(0, 100)
+    ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=100)
+    plt.close(fig)
+
+
+def write_report(results_root, out=None, chart=None):
+    """Write ``README.md`` and ``results.png`` of ``results_root``; return the rows.
+
+    Parameters
+    ----------
+    results_root : path
+    out, chart : path, optional
+        Default ``results_root/README.md`` and ``results_root/results.png``.
+    """
+    results_root = pathlib.Path(results_root)
+    out = pathlib.Path(out) if out else results_root / "README.md"
+    chart = pathlib.Path(chart) if chart else results_root / "results.png"
+    rows = collect(results_root)
+    plot(rows, chart)
+    try:
+        chart_name = chart.resolve().relative_to(out.parent.resolve()).as_posix()
+    except ValueError:
+        chart_name = str(chart.resolve())
+    write_text(out, markdown(rows, chart_name))
+    return rows
+
+
+def build_parser():
+    """The argument parser of ``python -m keras_ser.report``."""
+    parser = argparse.ArgumentParser(
+        prog="python -m keras_ser.report",
+        description="Write the results table (README.md) and chart (results.png) of a results/ folder.",
+    )
+    parser.add_argument("results", nargs="?", default="results", help="the results/ folder (default results)")
+    parser.add_argument("--out", help="the table's file (default RESULTS/README.md)")
+    parser.add_argument("--chart", help="the chart's PNG file (default RESULTS/results.png)")
+    return _cli.add_common_arguments(parser)
+
+
+def main(argv=None):
+    """Entry point; returns the process exit status (0; 2 on a keras_ser error)."""
+    args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
+    try:
+        rows = write_report(args.results, args.out, args.chart)
+    except KerasSERError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    if not args.quiet:
+        partial = sum(not r["complete"] for r in rows)
+        print(f"{len(rows)} run(s), {partial} partial: wrote {args.out or pathlib.Path(args.results) / 'README.md'} "
+              f"and {args.chart or pathlib.Path(args.results) / 'results.png'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,167 @@
+"""keras_ser.experiments.results: ``train --results`` mirrors finished folds and resumes from them.
+
+One tiny real run (two EMO-DB folds, the 8-unit stand-in network of test_train, two
+epochs) is shared by the tests of this module; the reruns replace the fold runner by one
+that fails, so that training a fold again cannot go unnoticed.
+"""
+
+import json
+import shutil
+
+import pytest
+
+from keras_ser.errors import DataError, ParameterError
+from keras_ser.experiments import results as results_module
+from keras_ser.experiments import runner
+from keras_ser.experiments.results import MIRRORED_FILES, ResultsMirror, config_differences, corpus_differences
+from keras_ser.train import main
+from test_train import TINY_ARGS
+
+RECIPE = "zhao2019_attention_blstm_fcn"
+FOLDS = ("speaker_03", "speaker_08")
+
+
+def _train(out, results, extra=(), folds="03,08"):
+    return main(["--recipe", RECIPE, "--out", str(out), "--no-progress", "--folds", folds,
+                 "--results", str(results)] + TINY_ARGS + list(extra))
+
+
+@pytest.fixture(scope="module")
+def mirrored(tmp_path_factory, emodb_dir):
+    """A two-fold run with ``--results``: ``(run directory, results/ root)``."""
+    base = tmp_path_factory.mktemp("mirrored")
+    assert _train(base / "run", base / "results") == 0
+    return base / "run", base / "results"
+
+
+@pytest.fixture()
+def no_training(monkeypatch):
+    """Make any fold training fail the test."""
+    def run_fold(recipe, fold, *args, **kwargs):
+        raise AssertionError(f"fold {fold.name} was trained again")
+
+    monkeypatch.setattr(runner, "run_fold", run_fold)
+
+
+def _files(root):
+    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
+
+
+def test_mirror_holds_exactly_the_small_report_files(mirrored):
+    run, results = mirrored
+    stored = results / RECIPE / "emodb"
+    expected = ["config.json", "confusion.png", "labels.json", "results.json", "results.md"] + [
+        f"folds/{fold}/{name}" for fold in FOLDS
+        for name in ("history.json", "metrics.json", "predictions.csv", "val_predictions.csv")]
+    assert _files(stored) == sorted(expected)
+    # The run directory itself has the model directories and logs that results/ must not.
+    assert (run / "folds" / "speaker_03" / "model" / "model.keras").is_file()
+    assert (run / "folds" / "speaker_03" / "embeddings.npz").is_file()
+    assert all(name.rsplit("/", 1)[-1] in MIRRORED_FILES for name in _files(stored))
+    assert max(p.stat().st_size for p in stored.rglob("*")) < 200_000
+    # Byte-identical copies of the run directory's files.
+    for name in _files(stored):
+        assert (stored / name).read_bytes() == (run / name).read_bytes(), name
+    assert json.loads((stored / "results.json").read_text())["folds_done"] == list(FOLDS)
+
+
+def test_a_rerun_with_a_fresh_run_directory_trains_no_fold(mirrored, tmp_path, no_training, capsys):
+    _, results = mirrored
+    stored = results / RECIPE / "emodb"
+    before = {name: ((stored / name).stat().st_mtime_ns, (stored / name).read_bytes()) for name in _files(stored)}
+    fresh = tmp_path / "fresh"
+    assert _train(fresh, results) == 0
+    assert "2 finished fold(s) restored" in capsys.readouterr().err
+    # Nothing in results/ changed, not even a time stamp: the folds were neither retrained nor rewritten.
+    metrics = [name for name in before if name.endswith("metrics.json")]
+    assert len(metrics) == 2
+    for name in metrics + ["config.json", "results.json"]:
+        assert ((stored / name).stat().st_mtime_ns, (stored / name).read_bytes()) == before[name], name
+    # The fresh run directory reports the restored folds, with the original pooled scores.
+    restored = json.loads((fresh / "results.json").read_text())
+    original = json.loads(before["results.json"][1])
+    assert restored["folds_done"] == list(FOLDS) and restored["pooled"] == original["pooled"]
+    assert not (fresh / "folds" / "speaker_03" / "model").exists()
+
+
+def test_a_changed_config_is_refused_naming_the_keys(mirrored, tmp_path, no_training, capsys):
+    _, results = mirrored
+    assert _train(tmp_path / "other", results, ["train.epochs=3", "train.patience=4"]) == 2
+    error = capsys.readouterr().err
+    assert "different configuration" in error
+    assert "recipe.train.epochs: 2 -> 3" in error and "recipe.train.patience: 20 -> 4" in error
+    assert "overrides" in error
+
+
+def test_a_damaged_fold_in_results_is_trained_again_and_replaced(mirrored, tmp_path, monkeypatch, capsys):
+    _, results = mirrored
+    copy = tmp_path / "results"
+    shutil.copytree(results, copy)
+    damaged = copy / RECIPE / "emodb" / "folds" / "speaker_08" / "predictions.csv"
+    damaged.write_text("\n".join(damaged.read_text().splitlines()[:5]) + "\n")
+    trained = []
+    real_run_fold = runner.run_fold
+
+    def run_fold(recipe, fold, *args, **kwargs):
+        trained.append(fold.name)
+        return real_run_fold(recipe, fold, *args, **kwargs)
+
+    monkeypatch.setattr(runner, "run_fold", run_fold)
+    assert _train(tmp_path / "run", copy) == 0
+    assert trained == ["speaker_08"]
+    assert "fold speaker_08 in" in capsys.readouterr().err
+    assert damaged.read_bytes() == (results / RECIPE / "emodb" / "folds" / "speaker_08" / "predictions.csv").read_bytes()
+
+
+def test_a_fold_needing_files_results_does_not_keep_is_trained_again(mirrored, tmp_path, monkeypatch, capsys):
+    # Feature-level fusion needs each member fold's embeddings.npz, which results/ does not keep.
+    _, results = mirrored
+    from keras_ser.recipe import load_recipe
+
+    class Trained(Exception):
+        pass
+
+    def run_fold(recipe, fold, *args, **kwargs):
+        raise Trained(fold.name)
+
+    monkeypatch.setattr(runner, "run_fold", run_fold)
+    mirror = ResultsMirror(results / RECIPE / "emodb", require=("embeddings.npz",))
+    with pytest.raises(Trained, match="speaker_03"):
+        runner.run_experiment(load_recipe(RECIPE, TINY_ARGS), out=tmp_path / "member", folds=["03"],
+                              overrides=TINY_ARGS, progress=False, results=mirror)
+    assert "embeddings.npz, which results/ does not keep" in capsys.readouterr().err
+    fusion = load_recipe("zhang2021_multicnn_fusion")
+    assert ResultsMirror(tmp_path).member("zhang2021_multicnn_1d", fusion).require == ("embeddings.npz",)
+    fusion["fusion"]["level"] = "score"
+    assert ResultsMirror(tmp_path).member("zhang2021_multicnn_1d", fusion).require == ()
+
+
+def test_config_and_corpus_differences():
+    stored = {"recipe": {"train": {"epochs": 2, "lr": 1e-3}}, "seed": 1, "data_dir": "/a", "folds": ["03"],
+              "corpus_fingerprint": {"utterances": [["u1", "/a/u1.wav", "anger", "03", 10, 5]]}}
+    current = {"recipe": {"train": {"epochs": 3, "lr": 1e-3}, "model": {"units": 4}}, "seed": 1,
+               "data_dir": "/b", "folds": ["08"]}
+    assert config_differences(stored, current) == ["recipe.model.units: \"(absent)\" -> 4",
+                                                   "recipe.train.epochs: 2 -> 3"]
+    moved = {"utterances": [["u1", "/elsewhere/u1.wav", "anger", "03", 10, 99]]}
+    assert corpus_differences(stored["corpus_fingerprint"], moved) == []
+    relabelled = {"utterances": [["u1", "/a/u1.wav", "sadness", "03", 10, 5], ["u2", "/a/u2.wav", "anger", "03", 9, 5]]}
+    assert corpus_differences(stored["corpus_fingerprint"], relabelled) == [
+        "u2: added", "u1: label, speaker or size ('anger', '03', 10) -> ('sadness', '03', 10)"]
+
+
+def test_a_changed_corpus_is_refused(mirrored, tmp_path):
+    run, results = mirrored
+    copy = tmp_path / "results"
+    shutil.copytree(results, copy)
+    config_path = copy / RECIPE / "emodb" / "config.json"
+    config = json.loads(config_path.read_text())
+    config["corpus_fingerprint"]["utterances"][0][2] = "not-a-label"
+    config_path.write_text(json.dumps(config))
+    with pytest.raises(DataError, match="differs from the one the results"):
+        ResultsMirror(copy / RECIPE / "emodb").check_config(run)
+
+
+def test_results_dir_names_a_manifest_by_its_file():
+    recipe = {"recipe": {"name": "r"}, "experiment": {"corpus": "manifest:/data/my corpus.csv"}}
+    assert results_module.results_dir("results", recipe).as_posix() == "results/r/manifest_my_corpus"

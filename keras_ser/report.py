@@ -82,29 +82,49 @@ def paper_key(recipe):
     return "other"
 
 
+RANDOM_INIT = "random init (no ImageNet weights)"
+
+#: Keys naming an ImageNet CNN's starting weights in a recipe table (``weights``; ``backbone_weights``
+#: before recipes had the setting).
+WEIGHTS_KEYS = ("weights", "backbone_weights")
+
+
+def _weights_text(weights):
+    """``None`` / ``"none"``: random initialisation; ``"imagenet"``; else the weight file."""
+    if weights in (None, "", "none"):
+        return RANDOM_INIT
+    return "ImageNet" if weights == "imagenet" else str(weights)
+
+
+def _recorded_weights(table):
+    return next((table[key] for key in WEIGHTS_KEYS if table.get(key) not in (None, "")), None)
+
+
 def weights_used(recipe):
-    """The pretrained weights a run started from, as far as its recipe records them."""
+    """The starting weights of a run's ImageNet CNN as its recipe records them; "n/a" without such a CNN.
+
+    A CNN recipe that records no weights setting comes from before the setting existed,
+    when every CNN started from random weights.
+    """
     kind = recipe["experiment"]["kind"]
     if kind == "features_svm":
         features = recipe.get("features", {})
         name = str(features.get("name", ""))
         if name.startswith("embedding:"):
             return f"embeddings of {name.split(':', 1)[1]}"
-        if name.endswith("_fc7"):
-            return str(features["weights"]) if features.get("weights") else "random init (no ImageNet weights)"
-        return "n/a"
+        return _weights_text(_recorded_weights(features)) if name.endswith("_fc7") else "n/a"
     if kind == "fusion":
         members = recipe.get("fusion", {}).get("members", [])
         cnn = [m for m in members if m.startswith(BACKBONE_MODELS)]
-        return f"{', '.join(cnn)}: random init (no ImageNet weights)" if cnn else "n/a"
-    tables = [(recipe.get("model", {}).get("name", ""), recipe.get("model", {}))]
+        return f"{', '.join(cnn)}: see its member run" if cnn else "n/a"
     if kind == "two_stage":
-        tables.append((recipe["stage1"]["model"], recipe["stage1"].get("model_options", {})))
-    for name, options in tables:
-        if options.get("backbone_weights"):
-            return str(options["backbone_weights"])
-    if any(name.startswith(BACKBONE_MODELS) for name, _ in tables):
-        return "random init (no ImageNet weights)"
+        # Stage 2 trains from scratch on the fc7 features of the stage-1 CNN.
+        name, options = recipe["stage1"]["model"], recipe["stage1"].get("model_options", {})
+    else:
+        name, options = recipe.get("model", {}).get("name", ""), recipe.get("model", {})
+    weights = _recorded_weights(options)
+    if name.startswith(BACKBONE_MODELS) or weights is not None:
+        return _weights_text(weights)
     return "n/a"
 
 
@@ -124,6 +144,9 @@ def _paper_row(recipe, corpus, level=None):
         rows = [r for r in rows if f"{level}-level" in str(r.get("table", "")).lower()] or rows
     if not rows:
         return None
+    # Rows that state their weights (pretrained or not) are matched to ours.
+    pretrained = weights_used(recipe) not in (RANDOM_INIT, "n/a")
+    rows = [r for r in rows if "weights" not in r or (r["weights"] != "none") == pretrained] or rows
     ours = "emo-db" if corpus == "emodb" else str(corpus).lower()
     return next((r for r in rows if ours in str(r.get("corpus", "")).lower()), rows[0])
 
@@ -132,7 +155,7 @@ def _paper_figure(row):
     """``("UA 87.9 +- 6.9, ...", value for the chart, its measure)`` of a reported row."""
     if row is None:
         return "-", None, None
-    numbers = {k: v for k, v in row.items() if k not in ("table", "corpus", "protocol")}
+    numbers = {k: v for k, v in row.items() if k not in ("table", "corpus", "protocol", "weights")}
     text = ", ".join(f"{k} {v}" for k, v in numbers.items())
     for measure in ("UA", "accuracy", "WA"):
         if isinstance(numbers.get(measure), (int, float)):

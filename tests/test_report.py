@@ -1,0 +1,169 @@
+"""python -m keras_ser.report: the results table and chart of a results/ folder.
+
+Tiny real runs on a manifest of eight EMO-DB files (one anger and one neutral utterance
+of four speakers: four leave-one-speaker-out folds): the stand-in network of test_train
+and the log-mel statistics + SVM baseline, mirrored with ``train --results``.
+"""
+
+import csv
+import shutil
+
+import numpy as np
+import pytest
+from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score
+
+from keras_ser.metrics import accuracy_z_test
+from keras_ser.report import main as report_main
+from keras_ser.report import paper_key, weights_used
+from keras_ser.recipe import load_recipe
+from keras_ser.train import main as train_main
+from test_train import TINY_ARGS
+
+SPEAKERS = {"03": "male", "08": "female", "09": "female", "10": "male"}
+CODES = {"W": "anger", "N": "neutral"}
+NETWORK = "zhao2019_attention_blstm_fcn"
+SVM = "zhao2019_features_egemaps"
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory, emodb_dir):
+    """``results/`` with a complete network run and SVM run, and one with a partial network run."""
+    base = tmp_path_factory.mktemp("report")
+    rows = ["path,label,speaker,gender"]
+    for speaker, gender in SPEAKERS.items():
+        for code, label in CODES.items():
+            source = sorted((emodb_dir / "wav").glob(f"{speaker}???{code}?.wav"))[0]
+            rows.append(f"{source},{label},{speaker},{gender}")
+    manifest = base / "corpus.csv"
+    manifest.write_text("\n".join(rows) + "\n")
+    corpus = ["--corpus", f"manifest:{manifest}", "--no-progress"]
+    complete, partial = base / "complete", base / "partial"
+    assert train_main(["--recipe", NETWORK, "--out", str(base / "net"), "--results", str(complete)]
+                      + corpus + TINY_ARGS) == 0
+    assert train_main(["--recipe", SVM, "--out", str(base / "svm"), "--results", str(complete)]
+                      + corpus + ["features.name=logmel"]) == 0
+    assert train_main(["--recipe", NETWORK, "--out", str(base / "net1"), "--results", str(partial),
+                       "--folds", "03"] + corpus + TINY_ARGS) == 0
+    return complete, partial
+
+
+def _predictions(run):
+    rows = {}
+    for path in sorted((run / "folds").glob("*/predictions.csv")):
+        with open(path) as handle:
+            rows[path.parent.name] = list(csv.DictReader(handle))
+    return rows
+
+
+def _table_row(markdown, system):
+    """The cells of ``system``'s row in a paper's table (13 columns; the z-test tables have 7)."""
+    rows = [[cell.strip() for cell in line.strip().strip("|").split("|")] for line in markdown.splitlines()
+            if line.startswith(f"| {system} |")]
+    rows = [cells for cells in rows if len(cells) == 13]
+    assert len(rows) == 1, rows
+    return rows[0]
+
+
+def test_complete_runs_are_pooled_and_tested_against_the_svm(runs, capsys):
+    complete, _ = runs
+    assert report_main([str(complete)]) == 0
+    assert "2 run(s), 0 partial" in capsys.readouterr().out
+    markdown = (complete / "README.md").read_text()
+    network = _table_row(markdown, NETWORK)
+    assert network[1] == "Table 5, Attention- Two-layer BLSTM-FCN" and network[3] == "loso"
+    assert network[4] == "4 / 4"
+
+    # Pooled UA / WA / F1 and the fold standard deviation, recomputed from the CSVs with scikit-learn.
+    folds = _predictions(complete / NETWORK / "manifest_corpus")
+    assert len(folds) == 4
+    pooled = [r for rows in folds.values() for r in rows]
+    truth, predicted = [r["label"] for r in pooled], [r["predicted"] for r in pooled]
+    fold_ua = [balanced_accuracy_score([r["label"] for r in rows], [r["predicted"] for r in rows])
+               for rows in folds.values()]
+    assert network[5] == f"{100 * balanced_accuracy_score(truth, predicted):.1f} ± {100 * np.std(fold_ua):.1f}"
+    assert network[6].startswith(f"{100 * accuracy_score(truth, predicted):.1f} ± ")
+    assert network[7].startswith(f"{100 * f1_score(truth, predicted, average='macro'):.1f} ± ")
+    assert network[9].startswith("WA 68.1, UA 67.0")
+    assert network[10] == "n/a" and network[11] == "float32"
+
+    # The z-test of the main system against the SVM baseline, from the two runs' correct counts.
+    svm = [r for rows in _predictions(complete / SVM / "manifest_corpus").values() for r in rows]
+    z, p = accuracy_z_test(sum(r["label"] == r["predicted"] for r in pooled), len(pooled),
+                           sum(r["label"] == r["predicted"] for r in svm), len(svm))
+    test_line = next(line for line in markdown.splitlines() if line.startswith(f"| {NETWORK} | {SVM} |"))
+    assert f"| {z:.2f} | {p:.3g}" in test_line
+    assert "## zhao2019" in markdown and "## tzirakis2021" in markdown and "No run in results/ yet." in markdown
+
+
+def test_a_partial_run_is_marked_and_not_pooled_as_complete(runs):
+    _, partial = runs
+    assert report_main([str(partial), "--quiet"]) == 0
+    markdown = (partial / "README.md").read_text()
+    row = _table_row(markdown, NETWORK)
+    assert row[4] == "partial: 1 of 4 folds"
+    rows = _predictions(partial / NETWORK / "manifest_corpus")["speaker_03"]
+    ua = balanced_accuracy_score([r["label"] for r in rows], [r["predicted"] for r in rows])
+    assert row[5] == f"*[{100 * ua:.1f} ± 0.0]*"
+
+
+def test_the_chart_is_a_png_with_a_bar_per_row(runs, tmp_path):
+    complete, _ = runs
+    chart = tmp_path / "chart.png"
+    assert report_main([str(complete), "--out", str(tmp_path / "table.md"), "--chart", str(chart), "-q"]) == 0
+    data = chart.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    import matplotlib.image
+
+    image = matplotlib.image.imread(chart)
+    assert image.ndim == 3 and image.shape[0] > 100 and image.shape[1] > 300
+    assert "](chart.png)" in (tmp_path / "table.md").read_text()  # linked relative to the table
+
+
+def test_a_missing_or_broken_results_folder_is_an_error_naming_it(tmp_path, runs, capsys):
+    assert report_main([str(tmp_path / "none")]) == 2
+    assert f"results folder {tmp_path / 'none'} does not exist" in capsys.readouterr().err
+    complete, _ = runs
+    broken = tmp_path / "broken"
+    shutil.copytree(complete, broken)
+    (broken / NETWORK / "manifest_corpus" / "config.json").write_text("{")
+    assert report_main([str(broken)]) == 2
+    assert "config.json is not valid JSON" in capsys.readouterr().err
+
+
+def test_paper_and_weights_come_from_the_recipe():
+    assert paper_key(load_recipe("zhang2021_dcnn_blstmwa_speed3")) == "zhang2021_dcnn"
+    assert paper_key(load_recipe("zhao2019_features_compare")) == "zhao2019"
+    recipe = load_recipe("zhao2018_attention_blstm_fcn")
+    recipe["recipe"]["name"] = "my_row"
+    assert paper_key(recipe) == "zhao2018"  # from "[recipe] paper = '004 ...'"
+    recipe = load_recipe("zhang2021_multicnn_2d")
+    recipe["model"]["weights"] = "none"
+    assert weights_used(recipe) == "random init (no ImageNet weights)"
+    recipe["model"]["weights"] = "bvlc_alexnet.npy"
+    assert weights_used(recipe) == "bvlc_alexnet.npy"
+    del recipe["model"]["weights"]  # a config from before the weights setting: random init then
+    assert weights_used(recipe) == "random init (no ImageNet weights)"
+    recipe = load_recipe("zhao2019_features_vgg16_fc7")
+    recipe["features"]["weights"] = "imagenet"
+    assert weights_used(recipe) == "ImageNet"
+    recipe = load_recipe("zhang2021_dcnn_blstmwa")
+    recipe["stage1"]["model_options"]["weights"] = "none"
+    assert weights_used(recipe) == "random init (no ImageNet weights)"
+    assert weights_used(load_recipe("zhao2018_attention_blstm_fcn")) == "n/a"
+
+
+def test_the_paper_row_shown_matches_our_corpus_and_weights():
+    from keras_ser.report import _paper_row
+
+    recipe = load_recipe("zhang2021_dcnn_blstmwa")
+    recipe["paper"]["reported"] = [
+        {"table": "Table 6", "corpus": "IEMOCAP improvised", "weights": "imagenet", "UA": 68.5},
+        {"table": "Table 5", "corpus": "EMO-DB, 7 classes", "weights": "imagenet", "UA": 87.86},
+        {"table": "Table 4, Without Pre-training", "corpus": "EMO-DB, 7 classes", "weights": "none", "UA": 81.31},
+    ]
+    recipe["stage1"]["model_options"]["weights"] = "imagenet"
+    assert _paper_row(recipe, "emodb")["table"] == "Table 5"
+    recipe["stage1"]["model_options"]["weights"] = "none"
+    assert _paper_row(recipe, "emodb")["table"] == "Table 4, Without Pre-training"
+    # The weights decide before the corpus: no IEMOCAP row without pretraining, so the first such row.
+    assert _paper_row(recipe, "iemocap")["table"] == "Table 4, Without Pre-training"

@@ -167,3 +167,53 @@ def test_a_changed_corpus_is_refused(mirrored, tmp_path):
 def test_results_dir_names_a_manifest_by_its_file():
     recipe = {"recipe": {"name": "r"}, "experiment": {"corpus": "manifest:/data/my corpus.csv"}}
     assert results_module.results_dir("results", recipe).as_posix() == "results/r/manifest_my_corpus"
+
+
+def test_score_level_fusion_resumes_from_the_members_scores_alone(tmp_path, emodb_dir, monkeypatch, capsys):
+    # Members' folds are written by a stand-in (scores only, no models), on four EMO-DB speakers.
+    import numpy as np
+
+    from keras_ser.experiments.run_dir import write_json, write_predictions
+    from keras_ser.metrics import classification_scores
+    from keras_ser.report import collect
+
+    rows = ["path,label,speaker,gender"]
+    for speaker, gender in {"03": "male", "08": "female", "09": "female", "10": "male"}.items():
+        for code, label in {"W": "anger", "N": "neutral"}.items():
+            rows.append(f"{sorted((emodb_dir / 'wav').glob(f'{speaker}???{code}?.wav'))[0]},{label},{speaker},{gender}")
+    manifest = tmp_path / "corpus.csv"
+    manifest.write_text("\n".join(rows) + "\n")
+    trained = []
+
+    def run_fold(recipe, fold, label_names, fold_dir, **_):
+        trained.append((recipe["recipe"]["name"], fold.name))
+        rng = np.random.default_rng(len(trained))
+        for part, utterances in (("predictions.csv", fold.test), ("val_predictions.csv", fold.validation)):
+            scores = rng.dirichlet(np.ones(len(label_names)), len(utterances))
+            write_predictions(fold_dir / part, [u.id for u in utterances], [u.label for u in utterances],
+                              [label_names[k] for k in scores.argmax(1)], scores, label_names)
+        y_true = [label_names.index(u.label) for u in fold.test]
+        write_json(fold_dir / "metrics.json", {"fold": fold.name, "epochs_run": None, "best_epoch": None,
+                                               "scores": classification_scores(y_true, [0] * len(y_true),
+                                                                               label_names)})
+
+    monkeypatch.setattr(runner, "run_fold", run_fold)
+    overrides = ["fusion.level=score", "experiment.save_models=false"]
+    argv = ["--recipe", "zhang2021_multicnn_fusion", "--corpus", f"manifest:{manifest}", "--no-progress",
+            "--results", str(tmp_path / "results")] + overrides
+    assert main(argv + ["--out", str(tmp_path / "first")]) == 0
+    assert len(trained) == 3 * 4
+    stored = tmp_path / "results" / "zhang2021_multicnn_fusion" / "manifest_corpus"
+    fused = (stored / "score" / "folds" / "speaker_03" / "predictions.csv").read_bytes()
+    assert (stored / "members" / "zhang2021_multicnn_3d" / "folds" / "speaker_10" / "val_predictions.csv").is_file()
+
+    trained.clear()
+    assert main(argv + ["--out", str(tmp_path / "second")]) == 0
+    assert trained == []
+    assert capsys.readouterr().err.count("4 finished fold(s) restored") == 3
+    second = tmp_path / "second" / "score" / "folds" / "speaker_03" / "predictions.csv"
+    assert second.read_bytes() == fused  # the same fusion from the restored scores
+    row = next(r for r in collect(tmp_path / "results") if r["system"] == "zhang2021_multicnn_fusion (score-level)")
+    assert row["paper"] == "zhang2021_multicnn" and row["complete"] and row["folds_done"] == [
+        "speaker_03", "speaker_08", "speaker_09", "speaker_10"]
+    assert row["paper_table"] == "Table 7, Score-level (1D, 2D, 3D)"

@@ -12,6 +12,11 @@ table, and writes as JSON (``--json``):
 * peak resident memory (each model runs in its own subprocess, ``ru_maxrss``);
 * the issue's target for the step time where one was set.
 
+``--profile DIR`` also records a TensorFlow profiler trace of two steps per model and
+precision under ``DIR/<case>_<precision>`` (open it with TensorBoard's profile plugin) and,
+when ``xprof`` is installed (``pip install xprof``), prints the op types that took most
+of the step's time.
+
 Inputs are random arrays of the shape the recipe's front end gives for a 2-s utterance
 (EMO-DB's length) or the case's ``frontend.num_frames``; one segment per sample for
 segment-level models; one utterance's fc7 sequence for the second stage of
@@ -99,7 +104,28 @@ def matmul_ceiling(dtype, size=2048, repeats=10):
     return 2 * size ** 3 * repeats / (time.perf_counter() - start) / 1e9
 
 
-def _measure(case, precision, steps):
+def top_op_types(trace_dir, count=8):
+    """``[(op type, share of the traced self time)]`` from a profiler trace, via xprof."""
+    import glob
+
+    from xprof.convert import raw_to_tool_data
+
+    paths = glob.glob(os.path.join(trace_dir, "**", "*.xplane.pb"), recursive=True)
+    data, _ = raw_to_tool_data.xspace_to_tool_data(paths, "framework_op_stats", {})
+    table = json.loads(data)
+    table = table[0] if isinstance(table, list) else table
+    columns = [c["id"] for c in table["cols"]]
+    kind, self_time = columns.index("type"), columns.index("total_self_time")
+    totals = {}
+    for row in table["rows"]:
+        cells = [c.get("v") for c in row["c"]]
+        if cells[kind] != "IDLE":
+            totals[cells[kind]] = totals.get(cells[kind], 0.0) + cells[self_time]
+    whole = sum(totals.values()) or 1.0
+    return [(name, t / whole) for name, t in sorted(totals.items(), key=lambda kv: -kv[1])[:count]]
+
+
+def _measure(case, precision, steps, profile_dir=None):
     import keras
     import numpy as np
 
@@ -144,6 +170,19 @@ def _measure(case, precision, steps):
     for _ in range(steps):
         model.train_on_batch(x, y)
     seconds = (time.perf_counter() - start) / steps
+    top_ops = None
+    if profile_dir:
+        import tensorflow as tf
+
+        trace_dir = os.path.join(profile_dir, f"{case}_{precision}")
+        tf.profiler.experimental.start(trace_dir)
+        for _ in range(2):
+            model.train_on_batch(x, y)
+        tf.profiler.experimental.stop()
+        try:
+            top_ops = top_op_types(trace_dir)
+        except ImportError:
+            top_ops = None
     return {
         "case": case,
         "recipe": recipe_name + (f" [{stage_name}]" if stage_name else ""),
@@ -157,6 +196,7 @@ def _measure(case, precision, steps):
         "gflops": flops / seconds / 1e9,
         # ru_maxrss is in KiB on Linux.
         "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
+        "top_ops": top_ops,
     }
 
 
@@ -164,11 +204,13 @@ def _worker(args):
     if args.worker[0] == "ceiling":
         print(json.dumps({dtype: matmul_ceiling(dtype) for dtype in ("float32", "bfloat16")}))
     else:
-        print(json.dumps(_measure(args.worker[0], args.worker[1], args.steps)))
+        print(json.dumps(_measure(args.worker[0], args.worker[1], args.steps, args.profile)))
 
 
-def _run_worker(steps, *worker):
+def _run_worker(steps, profile, *worker):
     command = [sys.executable, os.path.abspath(__file__), "--steps", str(steps), "--worker", *worker]
+    if profile:
+        command += ["--profile", profile]
     done = subprocess.run(command, capture_output=True, text=True)
     if done.returncode != 0:
         return {"error": (done.stderr.strip().splitlines() or ["?"])[-1]}
@@ -182,6 +224,7 @@ def main(argv=None):
                                                      f"{', '.join(c[0] for c in CASES)}")
     parser.add_argument("--precisions", default=",".join(PRECISIONS), help="comma-separated (default both)")
     parser.add_argument("--json", help="also write the table as JSON to this path")
+    parser.add_argument("--profile", help="write a profiler trace per model and precision under this folder")
     parser.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.steps < 1:
@@ -197,7 +240,7 @@ def main(argv=None):
     if any(p not in PRECISIONS for p in precisions):
         parser.error(f"--precisions takes {PRECISIONS}")
 
-    ceiling = _run_worker(args.steps, "ceiling")
+    ceiling = _run_worker(args.steps, None, "ceiling")
     print(f"training step, {args.steps} timed steps after {WARMUP_STEPS} warm-up, {os.cpu_count()} CPU threads; "
           f"matmul 2048^2 ceiling: {ceiling['float32']:.0f} GFLOP/s float32, {ceiling['bfloat16']:.0f} bfloat16")
     header = (f"{'case':14s} {'model':30s} {'batch':>5s} {'input':>18s} {'GFLOP':>7s} {'precision':>15s} "
@@ -206,7 +249,7 @@ def main(argv=None):
     rows = []
     for case, _, _, _, target in cases:
         for precision in precisions:
-            r = _run_worker(args.steps, case, precision)
+            r = _run_worker(args.steps, args.profile, case, precision)
             if "error" in r:
                 print(f"{case:14s} {precision:>15s} FAILED: {r['error']}", flush=True)
                 rows.append({"case": case, "precision": precision, **r})
@@ -219,6 +262,8 @@ def main(argv=None):
             print(f"{case:14s} {r['model'][:30]:30s} {r['batch']:5d} {r['input'][:18]:>18s} "
                   f"{r['gflop_per_step']:7.1f} {precision:>15s} {r['ms_per_step']:8.0f} {target_text:>7s} "
                   f"{r['gflops']:8.1f} {100 * r['ceiling_fraction']:5.1f}% {r['peak_rss_mib']:8.0f}", flush=True)
+            if r["top_ops"]:
+                print(" " * 15 + "time by op type: " + ", ".join(f"{n} {100 * f:.0f}%" for n, f in r["top_ops"]))
     if args.json:
         with open(args.json, "w", encoding="utf-8") as handle:
             json.dump({"steps": args.steps, "cpu_threads": os.cpu_count(), "matmul_ceiling_gflops": ceiling,

@@ -33,6 +33,10 @@ finished fold needs no model and an unfinished one trains both stages. Score-lev
 needs only its members' ``predictions.csv`` / ``val_predictions.csv``, which ``results/``
 keeps; feature-level fusion needs each member fold's ``embeddings.npz``, which it does
 not, so a fusion recipe with feature-level fusion says so and retrains those member folds.
+``zhao2019_features_embedding`` (``features.name = "embedding:RUN_DIR"``) reads each fold's
+``embeddings.npz`` or model from another run directory: a fold of that run restored from
+``results/`` has neither, and the SVM run stops naming the missing model; train that run's
+folds in its run directory first (without ``--results``, or with a fresh ``results/``).
 
 Example
 -------

@@ -16,6 +16,8 @@ said per module, plus the rest of :mod:`keras_ser`; all imports at module level)
   :mod:`~keras_ser.experiments.svm` (imports ``run_dir``; the SVM itself is
   :mod:`keras_ser.svm`), :mod:`~keras_ser.experiments.fusion` (imports ``run_dir`` and
   ``reports``);
+* :mod:`~keras_ser.experiments.results`: the committed ``results/`` copy of a run, mirrored
+  fold by fold and resumed from (imports ``run_dir`` and ``reports``);
 * :mod:`~keras_ser.experiments.runner`: :func:`~keras_ser.experiments.runner.run_experiment`,
   fold selection and the loop (imports all of the above).
 

@@ -183,9 +183,10 @@ class DeepSpectrumExtractor:
     ----------
     features : {"alexnet_fc7", "vgg16_fc7", "vgg19_fc7"}
         Which CNN (000, Table 3).
-    weights : None, "imagenet" or path
-        Passed to ``keras_ser.models.backbones.fc7_model``. ``None`` is a seeded
-        random initialisation, NOT pretrained.
+    weights : None, "none", "imagenet" or path
+        Resolved by ``keras_ser.models.backbones.resolve_weights`` (``"imagenet"`` for
+        AlexNet reads ``bvlc_alexnet.npy`` from Keras' model cache) and passed to
+        ``fc7_model``. ``None`` / ``"none"`` is a seeded random initialisation, NOT pretrained.
     model : keras.Model, optional
         Use this CNN instead of ``fc7_model`` (any model mapping ``[b, S, S, 3]``
         images in [0, 255] to ``[b, d]``); for small tests and custom backbones.
@@ -213,6 +214,7 @@ class DeepSpectrumExtractor:
             raise ParameterError(f"unknown CNN feature {features!r}; expected one of {sorted(CNN_FEATURES)}")
         backbone, default_size = CNN_FEATURES[features]
         self.features = features
+        weights = None if weights == "none" else weights
         self.weights = None if model is not None else weights
         self.sample_rate = sample_rate
         self.image = SpectrogramImage(sample_rate=sample_rate, image_size=image_size or default_size,
@@ -222,10 +224,10 @@ class DeepSpectrumExtractor:
                 raise DataError(f"CNN weight file not found: {weights}")
             import keras
 
-            from keras_ser.models.backbones import fc7_model
+            from keras_ser.models.backbones import fc7_model, resolve_weights
 
             keras.utils.set_random_seed(seed)
-            model = fc7_model(backbone, weights=weights)
+            model = fc7_model(backbone, weights=resolve_weights(backbone, weights, "features.weights"))
             self.description = f"{features} ({weights_description(weights)}), {self.image.colormap} " \
                                f"Mel image {self.image.image_size}px"
         else:

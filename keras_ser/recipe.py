@@ -56,7 +56,8 @@ RECIPE_DIR = pathlib.Path(__file__).resolve().parent / "recipes"
 KINDS = ("neural", "two_stage", "features_svm", "fusion")
 POOLINGS = ("none", "mean_segments")
 OPTIMIZERS = ("adam", "nadam", "sgd")
-CLASS_WEIGHTS = ("none", "inverse_frequency")
+#: ``"zhao2019_table4"``: zhao2019 Table 4's fixed FAU-AEC weights (the five FAU classes only).
+CLASS_WEIGHTS = ("none", "inverse_frequency", "zhao2019_table4")
 LOSSES = ("sparse_categorical_crossentropy", "ccc")
 #: Mirrors keras_ser.experiments.precision.PRECISIONS (recipe.py stays TensorFlow-free).
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16", "auto")
@@ -126,6 +127,26 @@ SCHEMA = {
         "reported": (list, []),
     },
 }
+
+#: Registered models with an ImageNet backbone -> that backbone. Their recipes take
+#: ``[model] weights = "imagenet" | PATH | "none"`` (``[stage1] model_options.weights`` in a
+#: two-stage recipe), ``"imagenet"`` (the papers' choice) when absent; the builders take the
+#: same ``weights`` argument (tests/test_recipes_all.py checks this list against them).
+IMAGENET_MODELS = {
+    "zhang2021_multicnn_2d": "alexnet",
+    "zhang2021_multicnn_2d_vgg16": "vgg16",
+    "zhang2021_multicnn_2d_resnet50": "resnet50",
+    "zhang2021_alexnet": "alexnet",
+    "zhang2021_dcnn": "alexnet",
+    "zhang2021_dcnn_c1": "alexnet",
+    "zhang2021_dcnn_c2": "alexnet",
+}
+#: ``[features] name`` values computed by an ImageNet CNN; ``[features] weights`` as above.
+IMAGENET_FEATURES = {"alexnet_fc7": "alexnet", "vgg16_fc7": "vgg16", "vgg19_fc7": "vgg19"}
+
+#: Paper keys by the file number that opens a recipe's ``[recipe] paper`` (for listings).
+PAPER_KEYS = {"000": "zhao2019", "001": "zhang2021_multicnn", "002": "zhang2021_dcnn",
+              "003": "tzirakis2021", "004": "zhao2018"}
 
 #: Sections whose keys are passed through unchecked (builder kwargs, SVM options).
 FREE_SECTIONS = ("frontend", "model", "features", "svm")
@@ -407,7 +428,96 @@ def validate(recipe):
     for row in recipe["paper"]["reported"]:
         if not isinstance(row, dict) or "table" not in row:
             raise ParameterError("every [[paper.reported]] row needs a 'table' reference")
+        if row.get("weights", "imagenet") not in ("imagenet", "none"):
+            raise ParameterError(f"[[paper.reported]] {row['table']!r}: weights must be 'imagenet' or 'none'")
+    _check_weights(recipe)
     return recipe
+
+
+def _weights_table(recipe):
+    """``(setting name, table holding weights, backbone)`` of a recipe's ImageNet CNN, or None."""
+    kind = recipe["experiment"]["kind"]
+    if kind == "neural" and recipe["model"]["name"] in IMAGENET_MODELS:
+        return "model.weights", recipe["model"], IMAGENET_MODELS[recipe["model"]["name"]]
+    if kind == "two_stage" and recipe["stage1"]["model"] in IMAGENET_MODELS:
+        return ("stage1.model_options.weights", recipe["stage1"]["model_options"],
+                IMAGENET_MODELS[recipe["stage1"]["model"]])
+    if kind == "features_svm" and recipe["features"]["name"] in IMAGENET_FEATURES:
+        return "features.weights", recipe["features"], IMAGENET_FEATURES[recipe["features"]["name"]]
+    return None
+
+
+def _check_weights(recipe):
+    found = _weights_table(recipe)
+    if found is None:
+        if "weights" in recipe.get("model", {}):
+            raise ParameterError(
+                f"model.weights applies to models with an ImageNet backbone ({', '.join(sorted(IMAGENET_MODELS))}); "
+                f"{recipe['model']['name']!r} has none"
+            )
+        return
+    setting, table, _ = found
+    table.setdefault("weights", "imagenet")
+    if not isinstance(table["weights"], str) or not table["weights"]:
+        raise ParameterError(f"{setting} must be \"imagenet\", a path or \"none\", got {table['weights']!r}")
+
+
+def recipe_weights(recipe):
+    """``(setting, value, backbone)`` of a resolved recipe's ImageNet CNN weights, or None.
+
+    Example
+    -------
+    >>> recipe_weights(load_recipe("zhang2021_multicnn_2d"))
+    ('model.weights', 'imagenet', 'alexnet')
+    """
+    found = _weights_table(recipe)
+    # A run recorded before the weights setting existed was built with random weights.
+    return None if found is None else (found[0], found[1].get("weights", "none"), found[2])
+
+
+def weights_statement(recipe):
+    """The "Weights: ..." line of a run report: what the network started from.
+
+    Example
+    -------
+    >>> weights_statement(load_recipe("zhang2021_dcnn_blstmwa", ["stage1.model_options.weights=none"]))
+    'Weights: alexnet from random initialisation, NOT pretrained (stage1.model_options.weights = "none"; the paper fine-tunes ImageNet weights)'
+    """
+    found = recipe_weights(recipe)
+    kind = recipe["experiment"]["kind"]
+    if found is not None:
+        setting, value, backbone = found
+        if value == "none":
+            return (f"Weights: {backbone} from random initialisation, NOT pretrained ({setting} = \"none\"; "
+                    "the paper fine-tunes ImageNet weights)")
+        if value == "imagenet":
+            return f"Weights: {backbone} ImageNet-pretrained ({setting} = \"imagenet\", the paper's setting)"
+        return f"Weights: {backbone} from {value} ({setting})"
+    if kind == "fusion":
+        return "Weights: those of each member recipe (see the member reports under members/)"
+    if kind == "features_svm":
+        name = recipe["features"]["name"]
+        if name.startswith("embedding:"):
+            return f"Weights: the trained networks of {name.partition(':')[2]} (one per fold)"
+        return f"Weights: none ({name} features have no trained network; the SVM is trained per fold)"
+    return "Weights: random initialisation (the paper trains this network from scratch, no pretrained part)"
+
+
+def reported_rows(recipe):
+    """The ``[[paper.reported]]`` rows comparable with this run's weights.
+
+    A row may say ``weights = "none"`` (the paper's figure without pre-training) or
+    ``"imagenet"``. A random-init run is compared with the "none" rows where the paper
+    gives them, a pretrained run never with them; untagged rows are always shown.
+    """
+    rows = recipe["paper"]["reported"]
+    found = recipe_weights(recipe)
+    random_init = found is not None and found[1] == "none"
+    if random_init and any(row.get("weights") == "none" for row in rows):
+        return [row for row in rows if row.get("weights") != "imagenet"]
+    if not random_init:
+        return [row for row in rows if row.get("weights") != "none"]
+    return list(rows)
 
 
 def load_recipe(name_or_path, overrides=()):
@@ -434,3 +544,60 @@ def load_recipe(name_or_path, overrides=()):
     if overrides:
         recipe = apply_overrides(recipe, overrides)
     return recipe
+
+
+_FIGURE_SKIP = ("table", "corpus", "protocol", "note", "weights")
+
+
+def _paper_key(recipe):
+    first = recipe["recipe"]["paper"].split(" ", 1)[0]
+    return PAPER_KEYS.get(first, first or "other")
+
+
+def _table_key(row):
+    """``"Table 5"`` from ``"Table 5, FCNs"`` (``"000 Table 7"`` too); the whole reference otherwise."""
+    words = row["table"].replace(",", " ").replace(";", " ").split()
+    for index, word in enumerate(words[:-1]):
+        if word == "Table":
+            return f"Table {words[index + 1]}"
+    return row["table"]
+
+
+def _figures(row):
+    numbers = " ".join(f"{key} {value}" for key, value in row.items() if key not in _FIGURE_SKIP)
+    untrained = " (without pre-training)" if row.get("weights") == "none" else ""
+    return f"{row.get('corpus', '')}{untrained}: {numbers or 'no figure (' + row.get('note', 'none given') + ')'}"
+
+
+def recipe_listing(names=None):
+    """Text of ``python -m keras_ser.train --list``: recipes grouped by paper and table.
+
+    One line per recipe: its name, the table row of its first ``[[paper.reported]]``
+    row and the paper's figures of every row.
+
+    Parameters
+    ----------
+    names : sequence of str, optional
+        Recipes to list (all of :func:`available_recipes` by default).
+
+    Returns
+    -------
+    str
+    """
+    groups = {}
+    for name in names if names is not None else available_recipes():
+        recipe = load_recipe(name)
+        rows = recipe["paper"]["reported"]
+        table = _table_key(rows[0]) if rows else "no paper figure"
+        groups.setdefault(_paper_key(recipe), {}).setdefault(table, []).append((name, recipe, rows))
+    width = max(len(name) for tables in groups.values() for entries in tables.values() for name, _, _ in entries)
+    lines = []
+    for paper in sorted(groups):
+        lines.append(paper)
+        for table in sorted(groups[paper], key=lambda t: (not t.startswith("Table"), len(t), t)):
+            lines.append(f"  {table}")
+            for name, recipe, rows in groups[paper][table]:
+                row = rows[0]["table"] if rows else ""
+                figures = "; ".join(_figures(r) for r in rows)
+                lines.append(f"    {name.ljust(width)}  {row} | {figures}")
+    return "\n".join(lines) + "\n"

@@ -312,6 +312,6 @@ def test_bad_settings_raise():
     with pytest.raises(ParameterError):
         models.build("zhang2021_multicnn_2d", backbone="googlenet")
     with pytest.raises(ParameterError):
-        models.build("zhang2021_multicnn_2d", backbone_weights="imagenet")
+        models.build("zhang2021_multicnn_2d", weights=42)
     with pytest.raises(ParameterError):
         models.build("zhang2021_multicnn_3d", image_shape=(12, 12))

@@ -21,7 +21,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_ser import distribute
-from keras_ser.data import class_weights
+from keras_ser.data import FAU_AIBO_CLASS_WEIGHTS, class_weights
 from keras_ser.errors import DataError, ParameterError
 from keras_ser.metrics import ConcordanceCorrelation, ccc_loss, unweighted_accuracy
 
@@ -68,7 +68,16 @@ def make_loss(train):
 
 
 def class_weight(train_cfg, labels, label_names):
-    """Keras ``class_weight`` of ``train.class_weight = "inverse_frequency"`` (zhao2019 eq. 11), else None."""
+    """Keras ``class_weight`` of ``train.class_weight``: ``"inverse_frequency"`` (zhao2019 eq. 11)
+    on the fold's training labels, ``"zhao2019_table4"`` (zhao2019 Table 4's fixed FAU-AEC
+    weights), else None."""
+    if train_cfg["class_weight"] == "zhao2019_table4":
+        if sorted(label_names) != sorted(FAU_AIBO_CLASS_WEIGHTS):
+            raise ParameterError(
+                f"train.class_weight=\"zhao2019_table4\" weights the five FAU-AEC classes "
+                f"{sorted(FAU_AIBO_CLASS_WEIGHTS)}; this corpus has {sorted(label_names)}"
+            )
+        return {index: FAU_AIBO_CLASS_WEIGHTS[name] for index, name in enumerate(label_names)}
     if train_cfg["class_weight"] != "inverse_frequency":
         return None
     return class_weights(labels, label_names)

@@ -23,7 +23,7 @@ from keras_ser.models.registry import register
 PAPER = "002 Zhang, Gou, Shang, Shen, Wu, Dai. Frontiers in Physiology 12, 2021"
 
 
-def zhang2021_dcnn(num_classes=7, *, channels=3, image_size=227, backbone_weights=None, **alexnet_kwargs):
+def zhang2021_dcnn(num_classes=7, *, channels=3, image_size=227, weights=None, **alexnet_kwargs):
     """Stage 1: AlexNet fine-tuned on C-channel log-mel segment images (002 Sec. 2.4.1, Table 1).
 
     Conv1 96 11x11/4, max-pooling 3x3/2 after c1, c2, c5, conv2 256 5x5, conv3/4 384 3x3,
@@ -39,8 +39,10 @@ def zhang2021_dcnn(num_classes=7, *, channels=3, image_size=227, backbone_weight
     channels : {1, 2, 3}, default 3
         1 = static, 2 = static + delta, 3 = + delta-delta (Table 1).
     image_size : int, default 227
-    backbone_weights : None or path to ``bvlc_alexnet.npy``
-        Table 4's "with pre-training" needs the file; ``None`` is Table 4's random start.
+    weights : None, "none", "imagenet" or path to ``bvlc_alexnet.npy``
+        ``"imagenet"`` (the recipes' default) is Table 4's "with pre-training" and needs
+        ``bvlc_alexnet.npy`` in Keras' model cache; ``None`` / ``"none"`` is Table 4's
+        "without pre-training" (random start).
     **alexnet_kwargs
         ``filters``, ``fc_units``, ``dropout``, ``backbone_size`` (small values for tests).
 
@@ -60,7 +62,7 @@ def zhang2021_dcnn(num_classes=7, *, channels=3, image_size=227, backbone_weight
         backbone="alexnet",
         image_size=image_size,
         channels=channels,
-        backbone_weights=backbone_weights,
+        weights=weights,
         name=f"zhang2021_dcnn_c{channels}",
         **alexnet_kwargs,
     )
@@ -143,6 +145,7 @@ def zhang2021_2cnn_lstm(
     pool_size=2,
     lstm_units=512,
     dropout=0.5,
+    mel_first=False,
 ):
     """The 2-CNN-LSTM baseline of 002 (Sec. 3.3 (6), Tables 5-6).
 
@@ -160,6 +163,9 @@ def zhang2021_2cnn_lstm(
         Input ``[num_frames, n_mels, channels]`` (300, 64, 3).
     filters, kernel_size, pool_size, lstm_units, dropout
         Paper values by default (pool size chosen).
+    mel_first : bool, default False
+        Take ``[n_mels, num_frames, channels]`` instead (the (mel, time, channel) layout of
+        keras_ser's ``mel_segments`` front ends, which the recipe uses) and transpose it.
 
     Returns
     -------
@@ -170,8 +176,12 @@ def zhang2021_2cnn_lstm(
     >>> zhang2021_2cnn_lstm(7).output.shape
     (None, 7)
     """
-    inputs = keras.Input((num_frames, n_mels, channels), name="log_mel")
-    x = inputs
+    if mel_first:
+        inputs = keras.Input((n_mels, num_frames, channels), name="log_mel")
+        x = keras.layers.Permute((2, 1, 3), name="time_first")(inputs)
+    else:
+        inputs = keras.Input((num_frames, n_mels, channels), name="log_mel")
+        x = inputs
     for index, count in enumerate(filters, start=1):
         x = keras.layers.Conv2D(count, kernel_size, padding="same", activation="relu", name=f"conv{index}")(x)
         x = keras.layers.MaxPooling2D(pool_size, name=f"pool{index}")(x)

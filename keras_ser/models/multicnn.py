@@ -21,8 +21,9 @@ outside these models.
 import keras
 from keras import ops
 
-from keras_ser.errors import ParameterError
+from keras_ser.errors import DataError, ParameterError
 from keras_ser.layers import MaskedGlobalPooling, PaddingMask
+from keras_ser.models.backbones import resolve_weights
 from keras_ser.models.backbones.alexnet import alexnet_layers, load_bvlc_alexnet_weights
 from keras_ser.models.backbones.vgg import resnet50, vgg
 from keras_ser.models.registry import register
@@ -167,7 +168,10 @@ def zhang2021_cnn1d(
     * pooling stride = pool size (non-overlapping). The text says stride 1 for pooling,
       but only stride 5 makes the final conv "identical to a fully connected layer":
       625 -> 620 -> 124 -> 120 -> 24 -> 20 -> 4 -> (conv 4) 1, and likewise for every row
-      of Table 4; convolutions are "valid".
+      of Table 4; convolutions are "valid". The choice changes the model's size: at 625
+      samples (7 classes) it has 2,271,367 parameters with stride 5 and 80,390,279 with the
+      stated stride 1 (conv4 then leaves 597 x 64 values for FC5's 2048 units); at 125
+      samples 2,266,087 against 15,897,575, at 3125 2,292,167 against 407,042,503.
     * kernel sizes of the Table 4 variants: 6, then 5 for every middle layer, then 4
       (the Table 1 pattern, the only one that ends at length 1 for all four lengths);
       filters: the first ``n // 2`` layers 32, the others 64 (Table 1 for n = 4).
@@ -251,7 +255,7 @@ def zhang2021_cnn2d(
     image_size=227,
     channels=3,
     backbone_size=None,
-    backbone_weights=None,
+    weights=None,
     filters=None,
     fc_units=(4096, 4096),
     dropout=0.5,
@@ -277,10 +281,11 @@ def zhang2021_cnn2d(
     backbone_size : int, optional
         Side the backbone runs at (227 AlexNet, 224 VGG/ResNet); the input is resized to it.
         Small values are for tests.
-    backbone_weights : None, "imagenet" or path
-        The paper fine-tunes ImageNet weights; keras_ser starts from random weights unless
-        given a file (AlexNet: ``bvlc_alexnet.npy``; VGG16/ResNet50: Keras weight files or
-        ``"imagenet"`` through ``keras.applications``).
+    weights : None, "none", "imagenet" or path
+        The paper fine-tunes ImageNet weights (``"imagenet"``, the recipes' default: AlexNet
+        from Caffe's ``bvlc_alexnet.npy`` in Keras' model cache, VGG16/ResNet50 through
+        ``keras.applications``); a path loads that file; ``None`` / ``"none"`` start from
+        random weights (:func:`keras_ser.models.backbones.resolve_weights`).
     filters, fc_units, dropout
         AlexNet widths (Table 2 by default) and the dropout of fc6/fc7.
     name : str, optional
@@ -311,24 +316,25 @@ def zhang2021_cnn2d(
         x = CycleChannels(3, name="cycle_channels")(x)
     if image_size != backbone_size:
         x = keras.layers.Resizing(backbone_size, backbone_size, interpolation="bilinear", name="resize")(x)
+    weights = resolve_weights(backbone, weights, "model.weights")
     if backbone == "alexnet":
-        if backbone_weights == "imagenet":
-            raise ParameterError(
-                "backbone_weights='imagenet': Keras has no ImageNet AlexNet; pass the path of bvlc_alexnet.npy"
-            )
         x = alexnet_layers(x, variant="caffe", filters=filters, fc_units=fc_units, dropout=dropout)
         x = keras.layers.Dropout(dropout, name="drop7")(x)
         outputs = keras.layers.Dense(num_classes, activation="softmax", name="fc8")(x)
         model = keras.Model(inputs, outputs, name=name or "zhang2021_cnn2d_alexnet")
-        if backbone_weights is not None:
-            load_bvlc_alexnet_weights(model, backbone_weights)
+        if weights is not None:
+            load_bvlc_alexnet_weights(model, weights)
         return model
     shape = (backbone_size, backbone_size, 3)
-    if backbone == "vgg16":
-        net = vgg("vgg16", num_classes, input_shape=shape, weights=backbone_weights, fc_units=fc_units,
-                  dropout=dropout)
-    else:
-        net = resnet50(num_classes, input_shape=shape, weights=backbone_weights, dropout=dropout)
+    try:
+        if backbone == "vgg16":
+            net = vgg("vgg16", num_classes, input_shape=shape, weights=weights, fc_units=fc_units,
+                      dropout=dropout)
+        else:
+            net = resnet50(num_classes, input_shape=shape, weights=weights, dropout=dropout)
+    except DataError as error:
+        raise DataError(f"model.weights={weights!r}: {error}; or model.weights=\"none\" to train from "
+                        "random initialisation (not the paper's setting)") from error
     return keras.Model(inputs, net(x), name=name or f"zhang2021_cnn2d_{backbone}")
 
 

@@ -70,8 +70,9 @@ def tzirakis2021_semantic(
     Paralinguistic extractor (Table 1): conv 8/1 with 50 channels, ReLU, max-pool 10/10;
     conv 6/1 with 125, ReLU, max-pool 5/5; conv 6/1 with 125 (250 in the authors' code),
     ReLU, max-pool 5/5; flattened per frame (2205 -> 8 positions -> ``d_p`` = 1000).
-    Dropout 0.5 after each block ("for all layers except the recurrent ones", Sec. 5.1);
-    the LSTM has dropout 0.5 on its inputs; the output layer is linear + tanh (as in the
+    Dropout 0.5 after each block and on the fused features ("for all layers except the
+    recurrent ones", Sec. 5.1; layer ``"fusion_dropout"``, on the output of the fusion layer,
+    whose inner projections have none); the LSTM has dropout 0.5 on its inputs; the output layer is linear + tanh (as in the
     code; SEWA's labels lie in [-1, 1]). Convolutions use "same" padding as in the code.
 
     The paper's code convolves the whole 10 s waveform and cuts the result into frames;
@@ -148,6 +149,9 @@ def tzirakis2021_semantic(
             branch_activation=branch_activation,
             name="fusion",
         )(features)
+    if len(features) > 1:
+        # Sec. 5.1: dropout 0.5 "for all layers except the recurrent ones", the fusion included.
+        x = keras.layers.Dropout(dropout, name="fusion_dropout")(x)
     x = keras.layers.LSTM(lstm_units, return_sequences=True, dropout=dropout, name="lstm")(x, mask=mask)
     outputs = keras.layers.Dense(num_outputs, activation=output_activation, name="predictions")(x)
     return keras.Model(inputs, outputs, name="tzirakis2021_" + "_".join(m[:4] for m in modalities))

@@ -5,8 +5,9 @@
 """
 
 import os
+import pathlib
 
-from keras_ser.errors import ParameterError
+from keras_ser.errors import DataError, ParameterError
 from keras_ser.models.backbones.alexnet import (
     CAFFE_BGR_MEAN,
     TORCH_RGB_MEAN,
@@ -22,6 +23,62 @@ from keras_ser.models.backbones.alexnet import (
     torchvision_to_keras,
 )
 from keras_ser.models.backbones.vgg import KERAS_CAFFE_BGR_MEAN, resnet50, vgg
+
+#: File name of Caffe's ImageNet AlexNet (``bvlc_alexnet.npy``) in Keras' model cache, where
+#: ``weights="imagenet"`` looks for it: Keras ships no ImageNet AlexNet to download.
+ALEXNET_IMAGENET_FILE = "bvlc_alexnet.npy"
+
+
+def keras_model_cache():
+    """Keras' weight cache, ``$KERAS_HOME/models`` (``~/.keras/models`` by default)."""
+    return pathlib.Path(os.environ.get("KERAS_HOME", pathlib.Path.home() / ".keras")).expanduser() / "models"
+
+
+def resolve_weights(backbone, weights, setting="weights"):
+    """A recipe's ``weights = "imagenet" | PATH | "none"`` as the backbone builders take it.
+
+    ``"none"`` (or ``None``) is random initialisation and must be asked for: the papers
+    fine-tune ImageNet weights. ``"imagenet"`` is, for AlexNet, Caffe's ``bvlc_alexnet.npy``
+    in :func:`keras_model_cache`; for VGG / ResNet-50 it is passed on to
+    ``keras.applications`` (downloaded or read from the same cache).
+
+    Parameters
+    ----------
+    backbone : {"alexnet", "vgg16", "vgg19", "resnet50"}
+    weights : str, path or None
+    setting : str
+        The recipe setting named in errors (``model.weights``, ``features.weights``).
+
+    Returns
+    -------
+    None, "imagenet" or str
+        ``None`` for random initialisation, else what the builder loads.
+
+    Raises
+    ------
+    DataError
+        The weight file cannot be found; the message says where to put it and that
+        ``"none"`` trains from random initialisation.
+    """
+    if weights is None or weights == "none":
+        return None
+    if not isinstance(weights, (str, os.PathLike)):
+        raise ParameterError(f"{setting} must be 'imagenet', a path or 'none', got {weights!r}")
+    hint = f"or set {setting}=\"none\" to train from random initialisation (not the paper's setting)"
+    if weights == "imagenet":
+        if backbone != "alexnet":
+            return "imagenet"
+        path = keras_model_cache() / ALEXNET_IMAGENET_FILE
+        if not path.is_file():
+            raise DataError(
+                f"{setting}=\"imagenet\": AlexNet's ImageNet weights (Caffe {ALEXNET_IMAGENET_FILE}) are not in "
+                f"{path.parent}; put the file there, pass {setting}=PATH, {hint}"
+            )
+        return str(path)
+    if not os.path.isfile(weights):
+        raise DataError(f"{setting}: weight file {os.fspath(weights)!r} does not exist; {hint}")
+    return os.fspath(weights)
+
 
 #: Input side ``S`` of each fc7 backbone.
 FC7_INPUT_SIZE = {"alexnet": 227, "vgg16": 224, "vgg19": 224}
@@ -70,6 +127,7 @@ def fc7_model(name, weights=None):
 
 
 __all__ = [
+    "ALEXNET_IMAGENET_FILE",
     "CAFFE_BGR_MEAN",
     "FC7_INPUT_SIZE",
     "KERAS_CAFFE_BGR_MEAN",
@@ -84,6 +142,8 @@ __all__ = [
     "load_alexnet_weights",
     "load_bvlc_alexnet_weights",
     "load_torchvision_alexnet_weights",
+    "keras_model_cache",
+    "resolve_weights",
     "resnet50",
     "torchvision_to_keras",
     "vgg",

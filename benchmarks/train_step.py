@@ -50,10 +50,11 @@ CASES = (
     ("zhao2019_500", "zhao2019_attention_blstm_fcn", "", [], 2.0),
     ("zhao2018", "zhao2018_attention_blstm_fcn", "", [], None),
     ("multicnn_1d", "zhang2021_multicnn_1d", "", [], None),
-    ("alexnet_2d", "zhang2021_multicnn_2d", "", [], 1.2),
+    # Random weights: speed does not depend on them, and the ImageNet file may be absent.
+    ("alexnet_2d", "zhang2021_multicnn_2d", "", ["model.weights=none"], 1.2),
     ("multicnn_3d", "zhang2021_multicnn_3d", "", [], None),
-    ("dcnn_stage1", "zhang2021_dcnn_blstmwa", "stage1", [], 5.0),
-    ("dcnn_stage2", "zhang2021_dcnn_blstmwa", "stage2", [], None),
+    ("dcnn_stage1", "zhang2021_dcnn_blstmwa", "stage1", ["stage1.model_options.weights=none"], 5.0),
+    ("dcnn_stage2", "zhang2021_dcnn_blstmwa", "stage2", ["stage1.model_options.weights=none"], None),
     ("tzirakis2021", "tzirakis2021_semantic", "", [], 1.5),
 )
 

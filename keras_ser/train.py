@@ -5,6 +5,7 @@ Usage::
     python -m keras_ser.train [--recipe NAME|PATH] [--corpus emodb|manifest:PATH|...]
         [--data-dir D] [--out DIR] [--folds f1,f2] [--strategy default|mirrored|multi_worker]
         [--results DIR] [--no-progress] [--verbose|--quiet] [--version] [key=value ...]
+    python -m keras_ser.train --list     # the recipes by paper and table, with the paper's figures
 
 With no arguments it runs the README's default recipe ``zhao2018_attention_blstm_fcn``
 (leave-one-speaker-out on EMO-DB, about 30 minutes on 2 CPU cores) into

@@ -74,6 +74,7 @@ def test_mixed_bfloat16_run_records_precision_and_predict_export_reproduce_it(tm
     config = json.loads((run_dir / "config.json").read_text())
     assert config["precision"] == {"train": "mixed_bfloat16"}
     assert config["recipe"]["train"]["precision"] == "mixed_bfloat16"
+    assert config["environment"]["tensorflow"] == tf.__version__
 
     model_dir = run_dir / "folds" / "speaker_03" / "model"
     model = keras.saving.load_model(model_dir / "model.keras")

@@ -231,8 +231,10 @@ def test_ctrl_c_prints_one_line_and_exits_130(tmp_path, manifest, monkeypatch, c
     argv = ["--recipe", "zhao2019_attention_blstm_fcn", "--corpus", f"manifest:{manifest}", "--out", str(out),
             "--folds", "03,08", "--no-progress"] + RECIPE
     assert main(argv) == 130
-    err = capsys.readouterr().err.strip()
-    assert "\n" not in err and "Traceback" not in err
+    # Before training the runner logs the resolved precision; the interruption itself is one line.
+    log, err = capsys.readouterr().err.strip().rsplit("\n", 1)
+    assert log == "train precision: float32"
+    assert "Traceback" not in err
     assert "1 finished fold (speaker_03)" in err and str(out) in err
     assert "python -m keras_ser.train" in err and "--folds 03,08" in err
     assert not (out / ".lock").exists()
@@ -274,3 +276,25 @@ def test_a_real_sigint_during_a_fold_ends_the_process_with_130_and_no_traceback(
     lines = [line for line in err.splitlines() if line.startswith("interrupted")]
     assert "Traceback" not in err and len(lines) == 1 and "1 finished fold (speaker_03)" in lines[0]
     assert not (out / ".lock").exists()
+
+
+def test_config_records_the_environment_and_a_resume_may_change_it(tmp_path, monkeypatch):
+    import platform
+
+    import tensorflow as tf
+
+    from keras_ser.experiments import run_dir as run_dir_module
+
+    environment = run_dir_module.run_environment(["GPU:0"])
+    assert environment["tensorflow"] == tf.__version__
+    assert environment["python"] == platform.python_version()
+    assert environment["machine"]["gpus"] == ["GPU:0"] and environment["machine"]["cpu_count"] >= 1
+    assert environment["git_commit"] is None or len(environment["git_commit"]) == 40
+
+    config = {"recipe": {"name": "r"}, "seed": 1, "environment": environment}
+    run_dir_module.check_config(tmp_path, config)
+    upgraded = dict(config, environment=dict(environment, tensorflow="9.9.9"))
+    run_dir_module.check_config(tmp_path, upgraded)  # an upgrade does not block a resume...
+    assert run_dir_module.read_json(tmp_path / "config.json")["environment"]["tensorflow"] == "9.9.9"
+    with pytest.raises(ParameterError, match="different configuration"):  # ...another seed does
+        run_dir_module.check_config(tmp_path, dict(upgraded, seed=2))

@@ -33,9 +33,12 @@ import contextlib
 import csv
 import fcntl
 import hashlib
+import importlib.metadata
 import json
 import os
 import pathlib
+import platform
+import subprocess
 import sys
 import time
 import uuid
@@ -46,7 +49,9 @@ from keras_ser.errors import DataError, ParameterError
 from keras_ser.metrics import unweighted_accuracy
 
 #: Config keys that may differ between a run and its resumption.
-RESUMABLE_KEYS = ("strategy", "folds", "progress")
+# "environment" (versions, commit, machine) is rewritten by every call: a run may be resumed
+# after an upgrade or on another machine, and config.json then shows the latest.
+RESUMABLE_KEYS = ("strategy", "folds", "progress", "environment")
 
 #: The files of a MODEL DIR.
 MODEL_FILES = ("model.keras", "frontend.json", "labels.json", "meta.json")
@@ -362,6 +367,67 @@ def _corpus_changes(old, new):
         if before[1] == after[1] and before[4:] != after[4:]:
             changes.append(f"{i}: file size or modification time changed" + (f" ({after[1]})" if after[1] != i else ""))
     return changes
+
+
+def _version(*distributions):
+    for name in distributions:
+        try:
+            return importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return None
+
+
+def _git_commit(directory):
+    try:
+        done = subprocess.run(["git", "-C", str(directory), "rev-parse", "HEAD"], capture_output=True, text=True,
+                              timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return done.stdout.strip() if done.returncode == 0 else None
+
+
+def _cpu_model(cpuinfo="/proc/cpuinfo"):
+    try:
+        with open(cpuinfo, encoding="utf-8", errors="replace") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or None
+
+
+def run_environment(gpus=()):
+    """What a run's numbers depend on besides its recipe: versions, source commit, machine.
+
+    Parameters
+    ----------
+    gpus : sequence of str
+        Names of the GPUs TensorFlow sees (the caller has TensorFlow imported; this module does not).
+
+    Returns
+    -------
+    dict
+        ``keras_ser``, ``tensorflow``, ``keras``, ``numpy`` and ``python`` versions, the git
+        commit of the keras_ser checkout (None outside one), and the machine (architecture,
+        CPU model, CPU count, GPUs).
+
+    Examples
+    --------
+    >>> sorted(run_environment())
+    ['git_commit', 'keras', 'keras_ser', 'machine', 'numpy', 'python', 'tensorflow']
+    """
+    return {
+        "keras_ser": _version("keras_ser", "keras-ser"),
+        "tensorflow": _version("tensorflow", "tensorflow-cpu"),
+        "keras": _version("keras"),
+        "numpy": _version("numpy"),
+        "python": platform.python_version(),
+        "git_commit": _git_commit(pathlib.Path(__file__).resolve().parents[2]),
+        "machine": {"architecture": platform.machine(), "cpu": _cpu_model(), "cpu_count": os.cpu_count(),
+                    "gpus": list(gpus)},
+    }
 
 
 def check_config(run_dir, config, fingerprint=None):

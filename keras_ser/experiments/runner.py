@@ -38,6 +38,7 @@ import sys
 import time
 
 import numpy as np
+import tensorflow as tf
 from tqdm.auto import tqdm
 
 from keras_ser.data import label_names as corpus_labels
@@ -49,8 +50,8 @@ from keras_ser.experiments.neural import FeatureStore, cached_frontend, run_neur
 from keras_ser.experiments.precision import describe_policy, resolve_precision
 from keras_ser.experiments.results import ResultsMirror
 from keras_ser.experiments.run_dir import (RunDir, RunLock, atomic_path, check_config, corpus_fingerprint,
-                                           default_root, fold_status, write_json, write_model_dir,
-                                           write_predictions)
+                                           default_root, fold_status, run_environment, write_json,
+                                           write_model_dir, write_predictions)
 from keras_ser.experiments.svm import run_svm_fold
 from keras_ser.experiments.training import label_index, set_seed
 from keras_ser.experiments.two_stage import run_two_stage_fold
@@ -257,7 +258,8 @@ def _run_locked(recipe, run_dir, *, data_dir, folds, strategy, overrides, progre
     corpus = recipe["experiment"]["corpus"]
     config = {"recipe": recipe, "overrides": list(overrides), "corpus": corpus,
               "data_dir": str(data_dir) if data_dir else None, "seed": recipe["experiment"]["seed"],
-              "strategy": strategy, "folds": list(folds or [])}
+              "strategy": strategy, "folds": list(folds or []),
+              "environment": run_environment([gpu.name for gpu in tf.config.list_physical_devices("GPU")])}
     if recipe["experiment"]["kind"] == "fusion":
         # Each member run records and checks its own corpus fingerprint.
         check_config(run_dir.root, config)

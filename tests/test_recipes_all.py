@@ -155,14 +155,15 @@ def test_every_registered_model_has_a_recipe_or_is_a_building_block():
             named.add(recipe["model"]["name"])
         if recipe["experiment"]["kind"] == "two_stage":
             named.add(recipe["stage1"]["model"])
-    registered = set(available())
+    # Stand-in networks that other test modules register (paper "test") are not keras_ser's.
+    registered = {name for name in available() if info(name).paper != "test"}
     assert not set(BUILDING_BLOCKS) - registered, "stale BUILDING_BLOCKS entries"
     assert not named & set(BUILDING_BLOCKS), "a model with a recipe is listed as a building block"
     missing = registered - named - set(BUILDING_BLOCKS)
     assert not missing, f"registered models with neither a recipe nor a BUILDING_BLOCKS entry: {sorted(missing)}"
 
 
-def test_every_recipe_names_its_row_and_only_figures_it_states():
+def test_every_paper_row_has_a_figure_or_says_why_not():
     for name in available_recipes():
         rows = load_recipe(name)["paper"]["reported"]
         assert rows, f"{name} names no paper row"

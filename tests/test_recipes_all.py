@@ -19,8 +19,8 @@ from keras_ser.experiments.neural import cached_frontend, model_kwargs
 from keras_ser.experiments.training import class_weight, make_loss, make_optimizer
 from keras_ser.models import available, build, info
 from keras_ser.models.multicnn import CONV_LAYERS_FOR_LENGTH
-from keras_ser.recipe import (IMAGENET_MODELS, available_recipes, load_recipe, recipe_listing, reported_rows,
-                              weights_statement)
+from keras_ser.recipe import (IMAGENET_MODELS, RECIPE_DIR, available_recipes, load_recipe, recipe_listing,
+                              reported_rows, weights_statement)
 
 #: Registered models that are no paper row of their own, so no recipe names them.
 BUILDING_BLOCKS = {
@@ -241,3 +241,24 @@ def test_list_prints_recipes_by_paper_and_table_with_the_papers_figures(capsys):
     assert lines[table + 1].split()[0] == "zhao2019_attention_blstm_fcn_mel100"
     assert "WA 65.0 UA 63.4" in lines[table + 1] and "UA 41.0" in lines[table + 1]
     assert any("(without pre-training): UA 81.31" in line for line in recipe_lines)
+
+
+def test_tzirakis2021_dropout_on_the_fusion_and_one_sequence_length():
+    recipe = load_recipe("tzirakis2021_semantic")
+    # Sec. 5.1's "10 sec long sequences" of 0.1 s frames, what the front end cuts.
+    assert recipe["frontend"]["sequence_frames"] == 100
+    assert cached_frontend(recipe["frontend"]).settings["sequence_frames"] == 100
+    tiny = dict(units=8, branch_units=4, lstm_units=4, filters=[2, 2, 2])
+    for name in ("tzirakis2021_semantic", "tzirakis2021_semantic_concat"):
+        assert build(name, **tiny).get_layer("fusion_dropout").rate == 0.5
+    assert "fusion_dropout" not in {layer.name for layer in build("tzirakis2021_paralinguistic", **tiny).layers}
+
+
+def test_multicnn_1d_parameter_count_stated_in_recipe_and_docstring():
+    # Pooling stride 5 (kept) against the stated stride 1: both counts are written down.
+    text = (RECIPE_DIR / "zhang2021_multicnn_1d.toml").read_text()
+    from keras_ser.models.multicnn import zhang2021_cnn1d
+
+    assert build("zhang2021_multicnn_1d", num_classes=7).count_params() == 2_271_367
+    assert "2,271,367" in text and "80,390,279" in text
+    assert "2,271,367" in zhang2021_cnn1d.__doc__ and "80,390,279" in zhang2021_cnn1d.__doc__

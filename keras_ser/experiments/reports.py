@@ -151,7 +151,8 @@ def results_markdown(results, recipe, label_names):
     if paper.get("note"):
         lines += [paper["note"], ""]
     # A random-init run is set beside the paper's figure without pre-training where it has one.
-    lines += ["| table | corpus | protocol | reported |", "| --- | --- | --- | --- |"] + _paper_rows(reported_rows(recipe))
+    lines += ["| table | corpus | protocol | reported |", "| --- | --- | --- | --- |"]
+    lines += _paper_rows(reported_rows(recipe))
     return "\n".join(lines) + "\n"
 
 

@@ -170,6 +170,10 @@ def test_two_stage_head_reads_fc7_sequences_of_the_fine_tuned_dcnn(manifest, tmp
     fold_dir = out / "folds" / "speaker_03"
     history = json.loads((fold_dir / "history.json").read_text())
     assert len(history["stage1_loss"]) == 1 and len(history["loss"]) == 1
+    # The report says the DCNN was not pretrained and sets it beside Table 4's untrained figure.
+    report = (out / "results.md").read_text()
+    assert "- Weights: alexnet from random initialisation, NOT pretrained" in report
+    assert "81.31" in report and "87.86" not in report
     from keras_ser.predict import Predictor
 
     predictor = Predictor(fold_dir / "model")
@@ -214,6 +218,7 @@ def test_speed_perturbed_variable_length_training_and_svm_on_stored_speaker_embe
                    "--folds", "03", "--no-progress", f"features.name=embedding:{run}"])
     assert status == 0
     params = json.loads((svm_run / "folds" / "speaker_03" / "metrics.json").read_text())["params"]
+    assert f"- Weights: the trained networks of {run} (one per fold)" in (svm_run / "results.md").read_text()
     assert "stored embeddings.npz" in params["features"] and params["dimension"] == stored["test_x"].shape[1]
     matrix, _ = stored_embeddings(run, fold)
     np.testing.assert_array_equal(matrix, np.concatenate([stored["train_x"], stored["validation_x"],

@@ -262,3 +262,12 @@ def test_multicnn_1d_parameter_count_stated_in_recipe_and_docstring():
     assert build("zhang2021_multicnn_1d", num_classes=7).count_params() == 2_271_367
     assert "2,271,367" in text and "80,390,279" in text
     assert "2,271,367" in zhang2021_cnn1d.__doc__ and "80,390,279" in zhang2021_cnn1d.__doc__
+
+
+def test_2cnn_lstm_mel_first_reads_the_front_end_layout_as_time_first():
+    kwargs = dict(num_frames=12, n_mels=8, filters=(2, 2), lstm_units=3)
+    time_first = build("zhang2021_2cnn_lstm", num_classes=3, **kwargs)
+    mel_first = build("zhang2021_2cnn_lstm", num_classes=3, mel_first=True, **kwargs)
+    mel_first.set_weights(time_first.get_weights())
+    x = np.random.default_rng(0).standard_normal((2, 12, 8, 3)).astype("float32")
+    np.testing.assert_allclose(np.asarray(mel_first(x.transpose(0, 2, 1, 3))), np.asarray(time_first(x)), atol=1e-6)

@@ -74,11 +74,20 @@ def pooled_probabilities(frontend, model, waveform, pooling):
     With ``pooling="mean_segments"`` the front end yields ``[batch, segments, ...]``;
     the model scores the segments and their probabilities are averaged per row.
     """
+    return pooled_scores(model, frontend(waveform), pooling)
+
+
+def pooled_scores(model, features, pooling):
+    """Front-end output ``features`` -> ``[batch, classes]`` probabilities (graph-safe).
+
+    The model half of :func:`pooled_probabilities`, for callers that compute or
+    standardise the features themselves (the SavedModel's per-request speaker
+    statistics, :mod:`keras_ser.export`).
+    """
     import tensorflow as tf
 
     if pooling not in POOLINGS:
         raise ParameterError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
-    features = frontend(waveform)
     if pooling == "none":
         return tf.convert_to_tensor(model(features, training=False))
     shape = tf.shape(features)

@@ -4,7 +4,8 @@ Usage::
 
     python -m keras_ser.train [--recipe NAME|PATH] [--corpus emodb|manifest:PATH|...]
         [--data-dir D] [--out DIR] [--folds f1,f2] [--strategy default|mirrored|multi_worker]
-        [--results DIR] [--no-progress] [--verbose|--quiet] [--version] [key=value ...]
+        [--results DIR] [--callbacks MODULE:FUNCTION] [--no-progress] [--verbose|--quiet] [--version]
+        [key=value ...]
     python -m keras_ser.train --list     # the recipes by paper and table, with the paper's figures
 
 With no arguments it runs the README's default recipe ``zhao2018_attention_blstm_fcn``
@@ -16,7 +17,8 @@ is redone. Ctrl-C stops with one line saying what was kept and how to resume (ex
 status 130). ``key=value`` overrides any recipe key (``train.epochs=2``,
 ``model.units=4``), see :mod:`keras_ser.recipe`. ``--results results/`` also copies each
 finished fold's scores and the reports to ``results/<recipe>/<corpus>/`` and resumes from
-there on any machine (:mod:`keras_ser.experiments.results`).
+there on any machine (:mod:`keras_ser.experiments.results`). ``--callbacks module:function``
+adds an experiment tracker's Keras callbacks to every fit (:mod:`keras_ser.experiments.training`).
 
 Example
 -------
@@ -56,6 +58,10 @@ def build_parser():
     parser.add_argument("--precision", choices=PRECISIONS,
                         help="training precision, short for train.precision=... (and stage1.precision=... "
                              "for two-stage recipes); default: the recipe's")
+    parser.add_argument("--callbacks", action="append", default=[], metavar="MODULE:FUNCTION",
+                        help="callback factory of an experiment tracker: FUNCTION(recipe, fold, fold_dir) returns "
+                             "Keras callbacks added to every fit (repeatable; "
+                             "keras_ser.experiments.training.register_callback_factory)")
     parser.add_argument("overrides", nargs="*", metavar="key=value", help="recipe overrides")
     return _cli.add_common_arguments(parser)
 
@@ -96,6 +102,10 @@ def main(argv=None):
     try:
         from keras_ser.experiments.run_dir import default_root
         from keras_ser.experiments.runner import run_experiment
+        from keras_ser.experiments.training import load_callback_factory, register_callback_factory
+
+        for spec in args.callbacks:  # --callbacks: experiment trackers
+            register_callback_factory(load_callback_factory(spec))
 
         overrides = _with_precision(args.recipe, args.overrides, args.precision)
         recipe = load_recipe(args.recipe, overrides)

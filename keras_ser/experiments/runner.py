@@ -53,7 +53,7 @@ from keras_ser.experiments.run_dir import (RunDir, RunLock, atomic_path, check_c
                                            default_root, fold_status, run_environment, write_json,
                                            write_model_dir, write_predictions)
 from keras_ser.experiments.svm import run_svm_fold
-from keras_ser.experiments.training import label_index, set_seed
+from keras_ser.experiments.training import fold_context, label_index, set_seed
 from keras_ser.experiments.two_stage import run_two_stage_fold
 from keras_ser.metrics import classification_scores
 from keras_ser.recipe import load_recipe
@@ -122,7 +122,9 @@ def run_fold(recipe, fold, label_names, fold_dir, *, store=None, frontend=None, 
         metrics = dict(summary, **run_svm_fold(recipe, fold, label_names, fold_dir, progress=progress))
     else:
         runner = run_two_stage_fold if kind == "two_stage" else run_neural_fold
-        out = runner(recipe, fold, label_names, fold_dir, store, strategy)
+        # Experiment trackers' callback factories see this fold (training.register_callback_factory).
+        with fold_context(recipe, fold, fold_dir):
+            out = runner(recipe, fold, label_names, fold_dir, store, strategy)
         metrics = dict(summary, **_write_network_fold(recipe, fold, label_names, fold_dir, out, frontend,
                                                       store.sample_rate))
     metrics["wall_s"] = round(time.time() - start, 2)

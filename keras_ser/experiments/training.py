@@ -5,6 +5,30 @@ Shared by the fold modules (:mod:`~keras_ser.experiments.neural`,
 turn cached front-end outputs into training arrays (labels, segments, speed
 factors). Imports nothing else of :mod:`keras_ser.experiments`.
 
+Experiment trackers
+-------------------
+Extra Keras callbacks (MLflow, TensorBoard HParams, Weights & Biases logging, ...) are
+added without editing the runner by a *callback factory*: a callable
+``factory(recipe, fold, fold_dir)`` returning a list of ``keras.callbacks.Callback``.
+``recipe`` is the resolved recipe dict, ``fold`` the :class:`keras_ser.data.Fold`
+being trained (``fold.name``; a ``train --final`` model's is ``"final"``) and
+``fold_dir`` its folder in the run directory. Register it in Python with
+:func:`register_callback_factory`, or name it on the command line as
+``module:function`` (``python -m keras_ser.train --callbacks mypkg.tracking:mlflow_callbacks``,
+:func:`load_callback_factory`). Every ``Model.fit`` of a fold calls every factory
+once (a two-stage recipe fits twice per fold); the callbacks run after keras_ser's
+own (validation UA, TensorBoard, early stopping), so they see ``val_ua`` in the
+logs. The multi-worker loop has no callbacks and calls no factory. For example::
+
+    import keras
+    from keras_ser.experiments.training import register_callback_factory
+
+    @register_callback_factory
+    def hparams(recipe, fold, fold_dir):
+        from tensorboard.plugins.hparams import api as hp
+        return [hp.KerasCallback(str(fold_dir / "hparams"), {
+            "model": recipe["model"]["name"], "lr": recipe["train"]["learning_rate"]})]
+
 Example
 -------
 >>> from keras_ser.experiments.training import make_optimizer
@@ -13,6 +37,9 @@ Example
 <keras.src.optimizers.adam.Adam object at ...>
 """
 
+import contextlib
+import contextvars
+import importlib
 import importlib.util
 import logging
 
@@ -152,6 +179,93 @@ def tensorboard_available():
     return importlib.util.find_spec("tensorboard") is not None
 
 
+_CALLBACK_FACTORIES = []
+#: (recipe, fold, fold_dir) of the fold being trained, set by :func:`fold_context`.
+_FOLD = contextvars.ContextVar("keras_ser_fold", default=None)
+
+
+def register_callback_factory(factory):
+    """Add ``factory(recipe, fold, fold_dir) -> list of keras.callbacks.Callback`` to every fit.
+
+    Returns ``factory``, so that it also works as a decorator. Registering the same
+    factory twice adds it once. See the module docstring for an example.
+
+    Raises
+    ------
+    ParameterError
+        ``factory`` is not callable.
+    """
+    if not callable(factory):
+        raise ParameterError(f"a callback factory must be callable, got {factory!r}")
+    if factory not in _CALLBACK_FACTORIES:
+        _CALLBACK_FACTORIES.append(factory)
+    return factory
+
+
+def unregister_callback_factory(factory):
+    """Remove a factory added by :func:`register_callback_factory` (no error if absent)."""
+    if factory in _CALLBACK_FACTORIES:
+        _CALLBACK_FACTORIES.remove(factory)
+
+
+def load_callback_factory(spec):
+    """The callable named by ``"module:function"`` (``module`` importable, ``function`` an attribute path).
+
+    Raises
+    ------
+    ParameterError
+        ``spec`` is not ``module:function``, the module cannot be imported, or it has
+        no such callable; the message names ``spec``.
+    """
+    module_name, _, attribute = str(spec).partition(":")
+    if not module_name or not attribute:
+        raise ParameterError(f"callback factory {spec!r}: expected module:function, e.g. mypkg.tracking:callbacks")
+    try:
+        target = importlib.import_module(module_name)
+    except ImportError as error:
+        raise ParameterError(f"callback factory {spec!r}: cannot import {module_name!r} ({error})") from None
+    for part in attribute.split("."):
+        if not hasattr(target, part):
+            raise ParameterError(f"callback factory {spec!r}: {module_name!r} has no attribute {attribute!r}")
+        target = getattr(target, part)
+    if not callable(target):
+        raise ParameterError(f"callback factory {spec!r}: {attribute!r} is not callable")
+    return target
+
+
+@contextlib.contextmanager
+def fold_context(recipe, fold, fold_dir):
+    """Within the block, :func:`fit_model` passes ``(recipe, fold, fold_dir)`` to the callback factories."""
+    token = _FOLD.set((recipe, fold, fold_dir))
+    try:
+        yield
+    finally:
+        _FOLD.reset(token)
+
+
+def tracker_callbacks():
+    """The callbacks of every registered factory for the current fold (none outside :func:`fold_context`).
+
+    Raises
+    ------
+    ParameterError
+        A factory returned something other than a list or tuple of Keras callbacks;
+        the message names the factory.
+    """
+    context = _FOLD.get()
+    if context is None:
+        return []
+    callbacks = []
+    for factory in list(_CALLBACK_FACTORIES):
+        made = factory(*context)
+        name = getattr(factory, "__qualname__", repr(factory))
+        if not isinstance(made, (list, tuple)) or not all(isinstance(c, keras.callbacks.Callback) for c in made):
+            raise ParameterError(f"callback factory {name} must return a list of keras.callbacks.Callback, "
+                                 f"got {made!r}")
+        callbacks.extend(made)
+    return callbacks
+
+
 class ValidationUA(keras.callbacks.Callback):
     """Keras callback adding ``val_ua`` (utterance-level UA on the validation speakers) to the logs.
 
@@ -228,6 +342,7 @@ def fit_model(model, train_cfg, train_data, val_data, *, class_weight, log_dir, 
             )
     if multi_worker():
         return fit_multi_worker(model, train_cfg, train_data, class_weight)
+    callbacks.extend(tracker_callbacks())
     history = model.fit(
         train_data[0],
         train_data[1],

@@ -4,7 +4,8 @@ Command line::
 
     python -m keras_ser.export RUN_OR_MODEL_DIR OUT_DIR [--fold NAME] [--speaker-files A.wav B.wav ...]
 
-(a RUN_DIR's model is chosen as in :mod:`keras_ser.predict`). The SavedModel is a
+(a RUN_DIR's model is chosen as in :mod:`keras_ser.predict`: its final model trained on
+every speaker when ``train --final`` made one, else a fold's). The SavedModel is a
 ``tf.Module`` with the whole chain ``FrontEnd -> model -> segment pooling`` in the
 graph, so a client sends raw audio and needs no keras_ser:
 
@@ -37,8 +38,10 @@ inputs that every client honours); the options are extra signatures, and an empt
     the speaker's unstandardised front-end features (the ``speaker_statistics``
     signature computes them, as :func:`keras_ser.features.with_speaker_statistics`
     does). Empty: the statistics stored with the model, which ``metadata``
-    returns: for a fold model those of its fold's test speaker; after
-    ``export --speaker-files`` those of the given files. Outputs as
+    returns: for a run's final model (``train --final``) those of every frame of
+    every training speaker pooled, a fallback for a speaker never heard; for a
+    fold model those of its fold's test speaker; after ``export --speaker-files``
+    those of the given files. Outputs as
     ``serving_default``.
 ``serving_wav``
     input ``wav``: string ``[batch]``, each element the bytes of one WAV file (what a
@@ -314,7 +317,8 @@ def export(path, out_dir, fold=None, speaker_files=()):
     out_dir : str or path-like
         New or empty directory (TF Serving expects ``<model>/<version>/``).
     fold : str, optional
-        Fold of a RUN_DIR; default: best validation UA.
+        Fold of a RUN_DIR; default: the run's final model (``train --final``), else the fold
+        with the best validation UA.
     speaker_files : sequence of path-like
         Utterances of the one speaker a per-speaker standardised model will serve;
         the graph standardises with their statistics.
@@ -357,7 +361,8 @@ def main(argv=None):
     )
     parser.add_argument("model", help="a RUN_DIR of keras_ser.train or a MODEL DIR")
     parser.add_argument("out_dir", help="new or empty output directory")
-    parser.add_argument("--fold", help="fold of a RUN_DIR (default: best validation UA)")
+    parser.add_argument("--fold", help="fold of a RUN_DIR (default: its final model, else the fold with the "
+                                       "best validation UA)")
     parser.add_argument("--speaker-files", nargs="+", default=(), metavar="WAV",
                         help="utterances of the speaker a per-speaker standardised model will serve")
     _cli.add_common_arguments(parser)
@@ -370,8 +375,9 @@ def main(argv=None):
         return 2
     print(predictor.reason)
     if predictor.speaker_standardized and not args.speaker_files:
-        print(f"note: the SavedModel standardises features with the statistics of the test speaker of "
-              f"{predictor.model_dir}; to serve another speaker, export with --speaker-files", file=sys.stderr)
+        print(f"note: unless a request gives a speaker's statistics (serving_full), the SavedModel standardises "
+              f"features with those of {predictor.statistics_source} ({predictor.model_dir}); "
+              "--speaker-files makes another speaker's the stored ones", file=sys.stderr)
     print(f"SavedModel written to {args.out_dir}: serving_default(waveform float32 [batch, samples] "
           f"at {predictor.sample_rate} Hz) -> probabilities [batch, {len(predictor.labels)}], "
           f"label_names {predictor.labels}")

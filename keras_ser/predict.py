@@ -12,8 +12,10 @@ A MODEL DIR (contract D) holds ``model.keras`` (taking the front-end output),
 utterance's probabilities are the mean of its segment probabilities (001 Sec. 3.1).
 
 A model trained with ``frontend.standardize = "speaker"`` expects features
-standardised with the statistics of the speaker being recognised. Its saved front
-end holds those of its fold's test speaker; ``--adapt-speaker`` (or
+standardised with the statistics of the speaker being recognised. The saved front
+end of a fold model holds those of its fold's test speaker; that of a run's final
+model (``train --final``) those of the whole training set, every speaker's frames
+pooled: a fallback for a speaker never heard. ``--adapt-speaker`` (or
 :meth:`Predictor.adapt_to_speaker`) computes them from the given files instead,
 which must then all be one speaker's.
 
@@ -25,9 +27,12 @@ line prints the error and exits with status 2. A waveform row with samples
 outside [-1, 1] is divided by its peak, as ``load`` does for such files. The
 exported SavedModel applies the same floor and rule (:mod:`keras_ser.export`).
 
-Choosing the fold of a RUN_DIR
-------------------------------
-A run directory holds one model per fold (``folds/<fold>/model``). By default the
+Choosing the model of a RUN_DIR
+-------------------------------
+A run trained with ``--final`` holds a deployable model trained on every speaker
+(``final/model``, :mod:`keras_ser.experiments.final`), used by default. Otherwise, or
+with ``--fold``, a fold model: a run directory holds one per fold
+(``folds/<fold>/model``). By default the
 fold whose model has the best *validation* UA is used: the ``validation_scores.ua``
 of its ``metrics.json`` when recorded there, else the UA of its
 ``val_predictions.csv`` (the saved model's predictions on the fold's validation
@@ -168,13 +173,20 @@ class Predictor:
     def from_path(cls, path, fold=None):
         """Load the MODEL DIR that :func:`keras_ser.experiments.run_dir.resolve_model_dir` picks for ``path``.
 
-        A RUN_DIR's fold is ``fold``, else the one with the best validation UA
-        (policy ``"best_validation"``).
+        A RUN_DIR's model is fold ``fold``'s, else its final model (``train --final``),
+        else the fold model with the best validation UA (policy ``"deployable"``).
         """
-        model_dir, reason = resolve_model_dir(path, fold, policy="best_validation")
+        model_dir, reason = resolve_model_dir(path, fold, policy="deployable")
         predictor = cls(model_dir)
         predictor.reason = reason
         return predictor
+
+    @property
+    def statistics_source(self):
+        """Whose statistics a speaker-standardised front end holds, in words (for notes to the user)."""
+        if self.meta.get("speaker_statistics") == "training set":
+            return "the whole training set (every training speaker's frames pooled)"
+        return "its fold's test speaker"
 
     @property
     def speaker_standardized(self):
@@ -269,7 +281,8 @@ def main(argv=None):
     )
     parser.add_argument("model", help="a RUN_DIR of keras_ser.train or a MODEL DIR")
     parser.add_argument("files", nargs="+", help="audio files (any rate; resampled)")
-    parser.add_argument("--fold", help="fold of a RUN_DIR (default: best validation UA)")
+    parser.add_argument("--fold", help="fold of a RUN_DIR (default: its final model, else the fold with the "
+                                       "best validation UA)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.add_argument("--adapt-speaker", action="store_true",
                         help="the files are one speaker: standardise with their statistics "
@@ -284,9 +297,9 @@ def main(argv=None):
 
             predictor.adapt_to_speaker([audio.load(path, sr=predictor.sample_rate) for path in args.files])
         elif predictor.speaker_standardized:
-            print(f"note: {predictor.model_dir} standardises features with the statistics of its fold's test "
-                  "speaker; for another speaker pass several of that speaker's files with --adapt-speaker",
-                  file=sys.stderr)
+            print(f"note: {predictor.model_dir} standardises features with the statistics of "
+                  f"{predictor.statistics_source}; for a known speaker pass several of that speaker's files "
+                  "with --adapt-speaker", file=sys.stderr)
         probabilities = predictor.predict_files(args.files)
     except (DataError, ParameterError) as error:
         print(f"error: {error}", file=sys.stderr)

@@ -4,8 +4,8 @@ Usage::
 
     python -m keras_ser.train [--recipe NAME|PATH] [--corpus emodb|manifest:PATH|...]
         [--data-dir D] [--out DIR] [--folds f1,f2] [--strategy default|mirrored|multi_worker]
-        [--results DIR] [--callbacks MODULE:FUNCTION] [--no-progress] [--verbose|--quiet] [--version]
-        [key=value ...]
+        [--results DIR] [--callbacks MODULE:FUNCTION] [--final] [--no-progress] [--verbose|--quiet]
+        [--version] [key=value ...]
     python -m keras_ser.train --list     # the recipes by paper and table, with the paper's figures
 
 With no arguments it runs the README's default recipe ``zhao2018_attention_blstm_fcn``
@@ -19,6 +19,9 @@ status 130). ``key=value`` overrides any recipe key (``train.epochs=2``,
 finished fold's scores and the reports to ``results/<recipe>/<corpus>/`` and resumes from
 there on any machine (:mod:`keras_ser.experiments.results`). ``--callbacks module:function``
 adds an experiment tracker's Keras callbacks to every fit (:mod:`keras_ser.experiments.training`).
+``--final`` then trains the run's deployable model on every speaker for the median of the epochs
+the folds chose on validation (``RUN/final/model``, used by ``predict RUN`` and ``export RUN``;
+:mod:`keras_ser.experiments.final`).
 
 Example
 -------
@@ -62,6 +65,9 @@ def build_parser():
                         help="callback factory of an experiment tracker: FUNCTION(recipe, fold, fold_dir) returns "
                              "Keras callbacks added to every fit (repeatable; "
                              "keras_ser.experiments.training.register_callback_factory)")
+    parser.add_argument("--final", action="store_true",
+                        help="after the folds, train the deployable model on every speaker for the median of the "
+                             "folds' best epochs, into RUN/final/model (neural recipes)")
     parser.add_argument("overrides", nargs="*", metavar="key=value", help="recipe overrides")
     return _cli.add_common_arguments(parser)
 
@@ -115,7 +121,7 @@ def main(argv=None):
             results = run_experiment(
                 recipe, corpus=args.corpus, data_dir=args.data_dir, out=run_dir, folds=folds,
                 strategy=args.strategy, overrides=overrides, results=args.results,
-                progress=not args.no_progress and _cli.interactive(args, sys.stderr),
+                progress=not args.no_progress and _cli.interactive(args, sys.stderr), final=args.final,
             )
     except KerasSERError as error:
         print(f"error: {error}", file=sys.stderr)
@@ -131,6 +137,8 @@ def main(argv=None):
             f"WA {100 * pooled['wa']:.1f}  UA {100 * pooled['ua']:.1f}  "
             f"macro-F1 {100 * pooled['macro_f1']:.1f}"
         )
+    if args.final:
+        print(f"final model (every speaker): {run_dir / 'final' / 'model'}")
     return 0
 
 

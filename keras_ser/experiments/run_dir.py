@@ -13,6 +13,8 @@ A run directory (``runs/<recipe>`` by default) holds::
     folds/<fold>/history.json      Keras history of a network fold
     folds/<fold>/embeddings.npz    utterance embeddings (experiment.save_features)
     folds/<fold>/model/            MODEL DIR: model.keras, frontend.json, labels.json, meta.json
+    final/model/, final/final.json the deployable model trained on every speaker (train --final,
+                                   keras_ser.experiments.final); final.json is written last
     feature_cache/                 SVM feature cache (keras_ser.svm)
 
 Everything that reads or writes these paths goes through this module, which imports
@@ -57,7 +59,11 @@ RESUMABLE_KEYS = ("strategy", "folds", "progress", "environment")
 MODEL_FILES = ("model.keras", "frontend.json", "labels.json", "meta.json")
 
 #: How :func:`resolve_model_dir` chooses a fold model of a RUN_DIR when none is named.
-POLICIES = ("best_validation", "explicit")
+POLICIES = ("deployable", "best_validation", "explicit")
+
+#: The deployable model of ``train --final`` and its record, written last (keras_ser.experiments.final).
+FINAL_MODEL = "final/model"
+FINAL_INFO = "final/final.json"
 
 #: Run kinds whose folds save a MODEL DIR (with ``experiment.save_models``).
 MODEL_KINDS = ("neural", "two_stage")
@@ -585,8 +591,11 @@ def resolve_model_dir(path, fold=None, policy="best_validation"):
         A MODEL DIR, or a RUN_DIR with ``folds/<fold>/model`` MODEL DIRs.
     fold : str, optional
         Fold name of a RUN_DIR. When None, ``policy`` decides.
-    policy : {"best_validation", "explicit"}
-        ``"best_validation"`` (predict, export): among the finished folds
+    policy : {"deployable", "best_validation", "explicit"}
+        ``"deployable"`` (predict, export): the run's final model trained on every
+        speaker (``final/model``, once ``final/final.json`` is written: ``train --final``)
+        when there is one, else as ``"best_validation"``.
+        ``"best_validation"``: among the finished folds
         (:func:`fold_status`), the one whose model has the best *validation* UA
         (:func:`validation_ua`); a named fold must be finished. Test scores are never used, since
         every fold's test speaker is a different person. Ties go to the first fold
@@ -615,10 +624,15 @@ def resolve_model_dir(path, fold=None, policy="best_validation"):
     if (path / "model.keras").is_file():
         # The SVM runner names each fold's own fold for embedding:PATH, so under "explicit" one
         # MODEL DIR serves every fold; a --fold given for a MODEL DIR to predict/export is a mistake.
-        if fold is not None and policy == "best_validation":
+        if fold is not None and policy != "explicit":
             raise ParameterError(f"--fold {fold!r} given, but {path} is a MODEL DIR, not a RUN_DIR")
         return path, f"model: {path}"
     run = RunDir(path)
+    final_model = path / FINAL_MODEL
+    if (fold is None and policy == "deployable" and (path / FINAL_INFO).is_file()
+            and all((final_model / name).is_file() for name in MODEL_FILES)):
+        return final_model, (f"model: {final_model}, the run's final model trained on every speaker "
+                             "(--fold to choose a fold model)")
     saved = sorted(p.parent.parent.name for p in run.folds_dir.glob("*/model/model.keras"))
     if not saved:
         raise DataError(
@@ -629,7 +643,7 @@ def resolve_model_dir(path, fold=None, policy="best_validation"):
         fold = str(fold)
         if fold not in saved:
             raise ParameterError(f"fold {fold!r} has no trained model in {path}; saved: {', '.join(saved)}")
-        if policy == "best_validation":
+        if policy != "explicit":
             finished, reason = fold_status(path, fold)
             if not finished:
                 raise ParameterError(f"fold {fold!r} is not finished ({reason}); resume its run or choose "

@@ -189,7 +189,7 @@ def _run_fusion(recipe, run_dir, *, corpus, data_dir, folds, strategy, overrides
 
 
 def run_experiment(recipe, *, corpus=None, data_dir=None, out=None, folds=None, strategy="default",
-                   overrides=(), progress=True, results=None):
+                   overrides=(), progress=True, results=None, final=False):
     """Run ``recipe`` over every fold (or ``folds``), resuming finished folds.
 
     Parameters
@@ -215,6 +215,9 @@ def run_experiment(recipe, *, corpus=None, data_dir=None, out=None, folds=None, 
         A ``results/`` folder: finished folds are mirrored to ``results/<recipe>/<corpus>``
         and folds found there are not trained again
         (:class:`keras_ser.experiments.results.ResultsMirror`).
+    final : bool
+        After the folds, train the run's deployable model on every speaker
+        (``RUN/final/model``, :func:`keras_ser.experiments.final.train_final`).
 
     Returns
     -------
@@ -240,7 +243,7 @@ def run_experiment(recipe, *, corpus=None, data_dir=None, out=None, folds=None, 
     mirror = ResultsMirror.for_run(results, recipe)
     with RunLock(run_dir.root):
         return _run_locked(recipe, run_dir, data_dir=data_dir, folds=folds, strategy=strategy,
-                           overrides=overrides, progress=progress, mirror=mirror)
+                           overrides=overrides, progress=progress, mirror=mirror, final=final)
 
 
 def _resolved_precision(recipe):
@@ -255,13 +258,16 @@ def _resolved_precision(recipe):
     return resolved
 
 
-def _run_locked(recipe, run_dir, *, data_dir, folds, strategy, overrides, progress, mirror=None):
+def _run_locked(recipe, run_dir, *, data_dir, folds, strategy, overrides, progress, mirror=None, final=False):
     name = recipe["recipe"]["name"]
     corpus = recipe["experiment"]["corpus"]
     config = {"recipe": recipe, "overrides": list(overrides), "corpus": corpus,
               "data_dir": str(data_dir) if data_dir else None, "seed": recipe["experiment"]["seed"],
               "strategy": strategy, "folds": list(folds or []),
               "environment": run_environment([gpu.name for gpu in tf.config.list_physical_devices("GPU")])}
+    if final and recipe["experiment"]["kind"] != "neural":  # train --final (keras_ser.experiments.final)
+        raise ParameterError(f"--final trains neural recipes (experiment.kind='neural'); "
+                             f"{name!r} is {recipe['experiment']['kind']!r}")
     if recipe["experiment"]["kind"] == "fusion":
         # Each member run records and checks its own corpus fingerprint.
         check_config(run_dir.root, config)
@@ -305,6 +311,11 @@ def _run_locked(recipe, run_dir, *, data_dir, folds, strategy, overrides, progre
                      store=store, frontend=frontend, strategy=strategy_obj, progress=progress)
             if mirror:  # results/: this fold and the refreshed reports
                 mirror.fold_done(run_dir.root, fold.name)
+    if final:  # train --final: the deployable model on every speaker (keras_ser.experiments.final)
+        from keras_ser.experiments.final import train_final
+
+        train_final(recipe, run_dir.root, labels, all_folds, store=store,
+                    strategy=strategy_obj or get_strategy(strategy))
     if mirror:  # results/: the reports cover the restored folds too
         return mirror.finish(run_dir.root)
     return reports.write_reports(run_dir.root, recipe, labels, [f.name for f in all_folds])

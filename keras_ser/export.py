@@ -22,7 +22,8 @@ inputs that every client honours); the options are extra signatures, and an empt
     accepts). The graph does not resample: audio at another rate must be
     resampled by the client (``keras_ser.audio.load(path, sr=...)`` does, with
     soxr). Each row is scored alone, so a row's probabilities do not depend on
-    the other rows of the request. A speaker-standardised model standardises
+    the other rows of the request (the rows run one after another in a
+    ``tf.map_fn``: a batch saves the request overhead, not compute). A speaker-standardised model standardises
     with the statistics stored with it (see ``serving_full``).
     outputs ``probabilities``: float32 ``[batch, classes]``; ``label_names``: string
     ``[batch, classes]`` (the class names, repeated per row so that TF Serving's row
@@ -380,7 +381,10 @@ def main(argv=None):
               "--speaker-files makes another speaker's the stored ones", file=sys.stderr)
     print(f"SavedModel written to {args.out_dir}: serving_default(waveform float32 [batch, samples] "
           f"at {predictor.sample_rate} Hz) -> probabilities [batch, {len(predictor.labels)}], "
-          f"label_names {predictor.labels}")
+          f"label_names {predictor.labels}; also serving_full (lengths"
+          f"{', speaker_mean, speaker_std' if predictor.speaker_standardized else ''}), serving_wav (WAV bytes at "
+          f"{predictor.sample_rate} Hz){', speaker_statistics' if predictor.speaker_standardized else ''} "
+          "and metadata")
     return 0
 
 

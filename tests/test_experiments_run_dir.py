@@ -244,7 +244,10 @@ def test_a_real_sigint_during_a_fold_ends_the_process_with_130_and_no_traceback(
     out = tmp_path / "run"
     # The first fold finishes at once, the second blocks until the signal comes.
     script = textwrap.dedent(f"""
-        import sys, time
+        import signal, sys, time
+        # A process started in the background by a non-interactive shell (nohup, CI) inherits
+        # SIGINT ignored, and Python then keeps it ignored; a terminal user's Ctrl-C is not.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         from keras_ser.experiments import runner
         from keras_ser.experiments.run_dir import write_json, write_predictions
         from keras_ser.metrics import classification_scores

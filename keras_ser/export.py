@@ -171,10 +171,12 @@ def _serving_module(predictor):
     def row_statistics(values, name, rows):
         """``[features]`` or ``[rows, features]`` statistics, checked, as ``[rows, features]``."""
         shape = tf.shape(values)
+        # Two leading zeros, so that a scalar's shape can be indexed too (and fails the check).
+        padded = tf.concat([[0, 0], shape], axis=0)
         ok = tf.logical_or(tf.equal(tf.rank(values), 1), tf.equal(tf.rank(values), 2))
-        ok = tf.logical_and(ok, tf.equal(shape[-1], features))
+        ok = tf.logical_and(ok, tf.equal(padded[-1], features))
         ok = tf.logical_and(ok, tf.logical_or(tf.equal(tf.rank(values), 1),
-                                              tf.reduce_any(tf.equal(shape[0], tf.stack([1, rows])))))
+                                              tf.reduce_any(tf.equal(padded[-2], tf.stack([1, rows])))))
         values = after(tf.debugging.Assert(ok, [
             f"{name} must be [{features}] (one speaker) or [batch, {features}] (one per row); got shape", shape]),
             values)

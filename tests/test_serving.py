@@ -157,6 +157,7 @@ def test_speaker_statistics_inputs_are_checked(exported, clips):
         "speaker_mean must be [40] (one speaker) or [batch, 40]": dict(
             speaker_mean=np.ones(7, np.float32), speaker_std=good),
         "speaker_std must be [40]": dict(speaker_mean=good, speaker_std=np.ones((3, FEATURES), np.float32)),
+        "speaker_mean must be [40] (one speaker)": dict(speaker_mean=np.float32(1.0), speaker_std=good),
         "give both speaker_mean and speaker_std, or neither": dict(
             speaker_mean=good, speaker_std=np.zeros(0, np.float32)),
         "speaker_mean has NaN or Inf": dict(speaker_mean=np.full(FEATURES, np.nan, np.float32), speaker_std=good),

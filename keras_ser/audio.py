@@ -56,6 +56,12 @@ MIN_DURATION = 0.025
 #: RMS level (dB re full scale 1.0) below which a waveform counts as silent (module docstring).
 SILENCE_FLOOR_DBFS = -70.0
 
+#: Peak above which a waveform handed to ``Predictor.predict_waveforms`` or the SavedModel is
+#: divided by its peak. ``load`` checks a file's own samples against 1.0; the waveform it returns
+#: may still peak slightly above 1.0 after band-limited resampling (EMO-DB's 13a05Nb.wav: 1.0013
+#: at 16 kHz), and that overshoot is signal, not a scaling error, so it passes unchanged.
+WAVEFORM_PEAK_LIMIT = 1.1
+
 
 class OutOfRangeWarning(UserWarning):
     """A float audio file had samples outside [-1, 1] and was peak-normalised on loading."""

@@ -78,8 +78,8 @@ infinite sample, a silent row, whose RMS is below
 :data:`keras_ser.audio.SILENCE_FLOOR_DBFS` (-70 dBFS, the floor
 ``keras_ser.audio.load`` and ``predict`` use): silence never gets an emotion,
 and speaker statistics of the wrong shape, not finite, or with a standard
-deviation that is not positive. A row with samples outside [-1, 1] is divided
-by its peak, the rule ``keras_ser.audio.load`` applies to such files. Padding
+deviation that is not positive. A row peaking above ``keras_ser.audio.WAVEFORM_PEAK_LIMIT``
+(1.1) is divided by its peak, the rule ``keras_ser.audio.load`` applies to such files. Padding
 is ignored by every check.
 The signatures declare ``waveform`` with unknown rank so that a request of the
 wrong rank reaches the rank check (a declared ``[-1, -1]`` is not enforced by the
@@ -108,7 +108,7 @@ from keras_ser.errors import DataError, ParameterError
 def _serving_module(predictor):
     import tensorflow as tf
 
-    from keras_ser.audio import MIN_DURATION, SILENCE_FLOOR_DBFS
+    from keras_ser.audio import MIN_DURATION, SILENCE_FLOOR_DBFS, WAVEFORM_PEAK_LIMIT
     from keras_ser.features import FrontEnd
     from keras_ser.predict import pooled_scores
 
@@ -160,7 +160,8 @@ def _serving_module(predictor):
         # Padding is replaced before any check, so whatever a client pads with is ignored.
         waveform = tf.where(mask, waveform, tf.zeros_like(waveform))
         waveform = tf.debugging.assert_all_finite(waveform, message="waveform has NaN or Inf samples")
-        waveform = waveform / tf.maximum(tf.reduce_max(tf.abs(waveform), axis=1, keepdims=True), 1.0)
+        peaks = tf.reduce_max(tf.abs(waveform), axis=1, keepdims=True)
+        waveform = tf.where(peaks > WAVEFORM_PEAK_LIMIT, waveform / peaks, waveform)
         rms = tf.sqrt(tf.reduce_sum(tf.square(waveform), axis=1) / tf.cast(lengths, tf.float32))
         waveform = after(tf.debugging.Assert(tf.reduce_all(rms >= silence_floor_rms), [
             f"silent waveform: a row's RMS is below the silence floor {SILENCE_FLOOR_DBFS:.0f} dBFS "

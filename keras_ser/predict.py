@@ -23,8 +23,9 @@ Silent input gets no emotion: a file is loaded with :func:`keras_ser.audio.load`
 which refuses one whose RMS is below :data:`keras_ser.audio.SILENCE_FLOOR_DBFS`
 (-70 dBFS) with a ``DataError`` naming it, and :meth:`Predictor.predict_waveforms`
 refuses such a waveform row (and a non-finite one) the same way; the command
-line prints the error and exits with status 2. A waveform row with samples
-outside [-1, 1] is divided by its peak, as ``load`` does for such files. The
+line prints the error and exits with status 2. A waveform row peaking above
+:data:`keras_ser.audio.WAVEFORM_PEAK_LIMIT` (1.1, which lets the overshoot of resampling
+a full-scale file pass) is divided by its peak, as ``load`` does for such files. The
 exported SavedModel applies the same floor and rule (:mod:`keras_ser.export`).
 
 Choosing the model of a RUN_DIR
@@ -222,8 +223,9 @@ class Predictor:
         """Probabilities ``[batch, classes]`` (float32 NumPy) of waveforms at :attr:`sample_rate`.
 
         Rows of a batch share one length; predict utterances of different lengths
-        one by one (as :meth:`predict_files` does). A row with samples outside
-        [-1, 1] is divided by its peak (the rule of :func:`keras_ser.audio.load`).
+        one by one (as :meth:`predict_files` does). A row peaking above
+        :data:`keras_ser.audio.WAVEFORM_PEAK_LIMIT` is divided by its peak (the rule of
+        :func:`keras_ser.audio.load`, with headroom for resampling overshoot).
 
         Raises
         ------
@@ -232,7 +234,7 @@ class Predictor:
             row has NaN or infinite samples, or is silent (RMS below
             :data:`keras_ser.audio.SILENCE_FLOOR_DBFS`): no emotion is given for it.
         """
-        from keras_ser.audio import MIN_DURATION, SILENCE_FLOOR_DBFS, rms_dbfs
+        from keras_ser.audio import MIN_DURATION, SILENCE_FLOOR_DBFS, WAVEFORM_PEAK_LIMIT, rms_dbfs
 
         waveforms = np.asarray(waveforms, np.float32)
         if waveforms.ndim != 2 or waveforms.shape[0] == 0 or waveforms.shape[1] == 0:
@@ -244,7 +246,8 @@ class Predictor:
         broken = [i for i, row in enumerate(waveforms) if not np.all(np.isfinite(row))]
         if broken:
             raise DataError(f"waveform row(s) {broken} have NaN or infinite samples")
-        waveforms = waveforms / np.maximum(np.max(np.abs(waveforms), axis=1, keepdims=True), 1.0)
+        peaks = np.max(np.abs(waveforms), axis=1, keepdims=True)
+        waveforms = np.where(peaks > WAVEFORM_PEAK_LIMIT, waveforms / peaks, waveforms)
         silent = [i for i, row in enumerate(waveforms) if rms_dbfs(row) < SILENCE_FLOOR_DBFS]
         if silent:
             raise DataError(f"waveform row(s) {silent} are silent: RMS below the silence floor "

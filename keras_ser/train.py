@@ -4,7 +4,7 @@ Usage::
 
     python -m keras_ser.train [--recipe NAME|PATH] [--corpus emodb|manifest:PATH|...]
         [--data-dir D] [--out DIR] [--folds f1,f2] [--strategy default|mirrored|multi_worker]
-        [--results DIR] [--callbacks MODULE:FUNCTION] [--final] [--no-progress] [--verbose|--quiet]
+        [--results DIR] [--callbacks MODULE:FUNCTION] [--final] [--skip-bad] [--no-progress] [--verbose|--quiet]
         [--version] [key=value ...]
     python -m keras_ser.train --list     # the recipes by paper and table, with the paper's figures
 
@@ -19,6 +19,8 @@ status 130). ``key=value`` overrides any recipe key (``train.epochs=2``,
 finished fold's scores and the reports to ``results/<recipe>/<corpus>/`` and resumes from
 there on any machine (:mod:`keras_ser.experiments.results`). ``--callbacks module:function``
 adds an experiment tracker's Keras callbacks to every fit (:mod:`keras_ser.experiments.training`).
+``--skip-bad`` leaves out the corpus files that ``keras_ser.audio.load`` refuses
+(by default the run stops at the first, naming it) and lists them in the reports.
 ``--final`` then trains the run's deployable model on every speaker for the median of the epochs
 the folds chose on validation (``RUN/final/model``, used by ``predict RUN`` and ``export RUN``;
 :mod:`keras_ser.experiments.final`).
@@ -68,6 +70,10 @@ def build_parser():
     parser.add_argument("--final", action="store_true",
                         help="after the folds, train the deployable model on every speaker for the median of the "
                              "folds' best epochs, into RUN/final/model (neural recipes)")
+    parser.add_argument("--skip-bad", action="store_true",
+                        help="leave out corpus files that keras_ser.audio.load refuses (unreadable, empty, too short, "
+                             "silent, NaN) instead of stopping at the first; they are listed in results.md and "
+                             "results.json, and a run started with it resumes only with it")
     parser.add_argument("overrides", nargs="*", metavar="key=value", help="recipe overrides")
     return _cli.add_common_arguments(parser)
 
@@ -122,6 +128,7 @@ def main(argv=None):
                 recipe, corpus=args.corpus, data_dir=args.data_dir, out=run_dir, folds=folds,
                 strategy=args.strategy, overrides=overrides, results=args.results,
                 progress=not args.no_progress and _cli.interactive(args, sys.stderr), final=args.final,
+                skip_bad=args.skip_bad,
             )
     except KerasSERError as error:
         print(f"error: {error}", file=sys.stderr)

@@ -26,6 +26,10 @@ from keras_ser.experiments.run_dir import (RunDir, atomic_path, corpus_display_n
 from keras_ser.metrics import classification_scores
 from keras_ser.recipe import reported_rows, weights_statement
 
+#: The files ``train --skip-bad`` left out, in the run directory: ``[{"path", "reason"}, ...]``
+#: (written by :func:`keras_ser.experiments.runner.screen_corpus`'s caller).
+SKIPPED_FILES = "skipped.json"
+
 
 def _load_folds(run_dir, fold_names, label_names, finished=None):
     if finished is None:
@@ -153,7 +157,20 @@ def results_markdown(results, recipe, label_names):
     # A random-init run is set beside the paper's figure without pre-training where it has one.
     lines += ["| table | corpus | protocol | reported |", "| --- | --- | --- | --- |"]
     lines += _paper_rows(reported_rows(recipe))
+    if "skipped_files" in results:
+        lines += _skipped_section(results["skipped_files"])
     return "\n".join(lines) + "\n"
+
+
+def _skipped_section(skipped):
+    """The "Skipped files" section of a ``--skip-bad`` run: each file left out and why."""
+    lines = ["", "## Skipped files", "",
+             f"`--skip-bad` left out {len(skipped)} file(s) that keras_ser.audio.load refused; "
+             "they are in no fold.", ""]
+    if skipped:
+        lines += ["| file | reason |", "| --- | --- |"]
+        lines += [f"| {s['path']} | {s['reason'].replace('|', '/')} |" for s in skipped]
+    return lines
 
 
 def plot_confusion(path, confusion, label_names, title):
@@ -246,6 +263,8 @@ def write_reports(run_dir, recipe=None, label_names=None, fold_names=None, extra
         **(extra or {}),
         "paper": recipe.get("paper", {}),
     }
+    if (run_dir / SKIPPED_FILES).is_file():  # train --skip-bad
+        results["skipped_files"] = read_json(run_dir / SKIPPED_FILES)
     write_json(run_dir / "results.json", results)
     write_text(run_dir / "results.md", results_markdown(results, recipe, label_names))
     title = f"{results['recipe']} on {results['corpus_display']} ({results['protocol']})"

@@ -41,10 +41,11 @@ import numpy as np
 import tensorflow as tf
 from tqdm.auto import tqdm
 
+from keras_ser import audio
 from keras_ser.data import label_names as corpus_labels
 from keras_ser.data import load_corpus, make_folds
 from keras_ser.distribute import get_strategy
-from keras_ser.errors import ParameterError
+from keras_ser.errors import DataError, ParameterError
 from keras_ser.experiments import fusion, reports
 from keras_ser.experiments.neural import FeatureStore, cached_frontend, run_neural_fold
 from keras_ser.experiments.precision import describe_policy, resolve_precision
@@ -174,13 +175,14 @@ def check_supported(recipe):
         )
 
 
-def _run_fusion(recipe, run_dir, *, corpus, data_dir, folds, strategy, overrides, progress, mirror=None):
+def _run_fusion(recipe, run_dir, *, corpus, data_dir, folds, strategy, overrides, progress, mirror=None,
+                skip_bad=False):
     """Run the member recipes (resumable) into ``run_dir/members/<name>``, then fuse them."""
     members = {}
     for name, member_recipe, own in fusion.member_runs(recipe, overrides):
         members[name] = run_experiment(member_recipe, corpus=corpus, data_dir=data_dir,
                                        out=run_dir / "members" / name, folds=folds, strategy=strategy,
-                                       overrides=own, progress=progress,
+                                       overrides=own, progress=progress, skip_bad=skip_bad,
                                        results=mirror.member(name, recipe) if mirror else None)
     fused = fusion.fuse_members(recipe, run_dir, members, corpus=corpus, data_dir=data_dir)
     if mirror:  # results/ (keras_ser.experiments.results)
@@ -189,7 +191,7 @@ def _run_fusion(recipe, run_dir, *, corpus, data_dir, folds, strategy, overrides
 
 
 def run_experiment(recipe, *, corpus=None, data_dir=None, out=None, folds=None, strategy="default",
-                   overrides=(), progress=True, results=None, final=False):
+                   overrides=(), progress=True, results=None, final=False, skip_bad=False):
     """Run ``recipe`` over every fold (or ``folds``), resuming finished folds.
 
     Parameters
@@ -218,6 +220,12 @@ def run_experiment(recipe, *, corpus=None, data_dir=None, out=None, folds=None, 
     final : bool
         After the folds, train the run's deployable model on every speaker
         (``RUN/final/model``, :func:`keras_ser.experiments.final.train_final`).
+    skip_bad : bool
+        Leave out the corpus files that :func:`keras_ser.audio.load` refuses (see
+        :func:`screen_corpus`) instead of stopping at the first; they are in no fold and
+        are listed in ``skipped.json`` and the reports. Recorded in ``config.json``
+        (``"skip_bad": true``), so resuming such a run without it is refused as a
+        change of configuration.
 
     Returns
     -------
@@ -231,7 +239,9 @@ def run_experiment(recipe, *, corpus=None, data_dir=None, out=None, folds=None, 
         configuration.
     DataError
         The corpus changed since the run started (see
-        :func:`keras_ser.experiments.run_dir.check_config`).
+        :func:`keras_ser.experiments.run_dir.check_config`); or, without ``skip_bad``, a
+        corpus file is unreadable or refused by :func:`keras_ser.audio.load` (the message
+        names it).
     """
     if isinstance(recipe, str):
         recipe = load_recipe(recipe, overrides)
@@ -243,7 +253,8 @@ def run_experiment(recipe, *, corpus=None, data_dir=None, out=None, folds=None, 
     mirror = ResultsMirror.for_run(results, recipe)
     with RunLock(run_dir.root):
         return _run_locked(recipe, run_dir, data_dir=data_dir, folds=folds, strategy=strategy,
-                           overrides=overrides, progress=progress, mirror=mirror, final=final)
+                           overrides=overrides, progress=progress, mirror=mirror, final=final,
+                           skip_bad=skip_bad)
 
 
 def _resolved_precision(recipe):
@@ -258,13 +269,56 @@ def _resolved_precision(recipe):
     return resolved
 
 
-def _run_locked(recipe, run_dir, *, data_dir, folds, strategy, overrides, progress, mirror=None, final=False):
+def screen_corpus(utterances, skip_bad=False):
+    """Check every file of a corpus once, before folds are made.
+
+    Each file goes through :func:`keras_ser.audio.load` at its own rate (``sr=None``):
+    the checks (unreadable, empty, non-finite, silent, too short) do not depend on the
+    rate, and not resampling keeps the pass cheap.
+
+    Parameters
+    ----------
+    utterances : list of keras_ser.data.Utterance
+    skip_bad : bool
+        Collect the refused files instead of raising at the first.
+
+    Returns
+    -------
+    kept : list of keras_ser.data.Utterance
+    skipped : list of dict
+        ``{"path": str, "reason": str}`` for each refused file (empty unless ``skip_bad``).
+
+    Raises
+    ------
+    DataError
+        Without ``skip_bad``: the first refused file, named by :func:`keras_ser.audio.load`'s message.
+    """
+    kept, skipped = [], []
+    for utterance in utterances:
+        try:
+            audio.load(utterance.path, sr=None)
+        except DataError as error:
+            if not skip_bad:
+                raise DataError(f"{error} (python -m keras_ser.train --skip-bad leaves such files out)") from error
+            skipped.append({"path": str(utterance.path), "reason": str(error)})
+            continue
+        kept.append(utterance)
+    if skipped:
+        print(f"note: --skip-bad left out {len(skipped)} of {len(utterances)} files "
+              f"(listed in results.md): " + "; ".join(s["reason"] for s in skipped), file=sys.stderr)
+    return kept, skipped
+
+
+def _run_locked(recipe, run_dir, *, data_dir, folds, strategy, overrides, progress, mirror=None, final=False,
+                skip_bad=False):
     name = recipe["recipe"]["name"]
     corpus = recipe["experiment"]["corpus"]
     config = {"recipe": recipe, "overrides": list(overrides), "corpus": corpus,
               "data_dir": str(data_dir) if data_dir else None, "seed": recipe["experiment"]["seed"],
               "strategy": strategy, "folds": list(folds or []),
               "environment": run_environment([gpu.name for gpu in tf.config.list_physical_devices("GPU")])}
+    if skip_bad:  # only when set, so that runs started before the flag existed still resume
+        config["skip_bad"] = True
     if final and recipe["experiment"]["kind"] != "neural":  # train --final (keras_ser.experiments.final)
         raise ParameterError(f"--final trains neural recipes (experiment.kind='neural'); "
                              f"{name!r} is {recipe['experiment']['kind']!r}")
@@ -275,12 +329,16 @@ def _run_locked(recipe, run_dir, *, data_dir, folds, strategy, overrides, progre
         if mirror:  # results/ (keras_ser.experiments.results)
             mirror.check_config(run_dir.root)
         return _run_fusion(recipe, run_dir.root, corpus=corpus, data_dir=data_dir, folds=folds,
-                           strategy=strategy, overrides=overrides, progress=progress, mirror=mirror)
+                           strategy=strategy, overrides=overrides, progress=progress, mirror=mirror,
+                           skip_bad=skip_bad)
 
     if recipe["experiment"]["kind"] in ("neural", "two_stage"):
         config["precision"] = _resolved_precision(recipe)
     utterances = load_corpus(corpus, data_dir)
     check_config(run_dir.root, config, corpus_fingerprint(utterances))
+    utterances, skipped = screen_corpus(utterances, skip_bad)
+    if skip_bad:
+        write_json(run_dir.root / reports.SKIPPED_FILES, skipped)
     labels = corpus_labels(corpus)
     write_json(run_dir.labels, labels)
     all_folds = make_folds(recipe["experiment"]["protocol"], utterances, **recipe["experiment"]["protocol_options"])

@@ -41,6 +41,21 @@ digital silence, whose mel power is zero and whose dB value is the floor
 stretch). No mask or length is carried: 000 feeds a fixed 40 x 500 input.
 EMO-DB-2s utterances (2.0 s, 201 frames) thus end with 299 floor frames;
 :func:`num_frames` gives the number of frames that hold signal.
+
+Length cap (``max_seconds``)
+----------------------------
+A variable-length front end (``num_frames=None``: ``"zhao2018"``, the segment
+presets) gives a long utterance many frames, and a training batch is padded to its
+longest member, so one 10-minute file raises a run's memory for every batch.
+``max_seconds`` keeps the first ``max_seconds`` of each waveform and drops the rest,
+before any other step. Keeping the start (rather than a centred crop) matches the
+crop of ``num_frames`` and ``duration`` above, and needs no knowledge of the full
+length, so a streamed or padded input is cut the same way. Being a ``FrontEnd``
+setting, it is stored in a MODEL DIR's ``frontend.json`` and the exported SavedModel,
+so training, ``predict`` and serving see the same input. The default, ``None``, keeps
+everything: no paper caps the length, and a default cap would change the recipes
+(and so the configuration of runs that resume) and the saved models of earlier
+versions; a recipe for a corpus with long files sets ``frontend.max_seconds``.
 """
 
 import math
@@ -483,6 +498,7 @@ _DEFAULTS = dict(
     segment_frames=64, segment_hop=64, channels=3, delta_scope="segment", image_size=None, image_range=None,
     stack_depth=None, stack_hop=None, raw_scale=None, segment_samples=625, segment_hop_samples=None,
     sequence_frames=None, pad_end=False, standardize=None, feature_mean=None, feature_std=None,
+    max_seconds=None,
 )
 
 
@@ -571,7 +587,8 @@ class FrontEnd(keras.layers.Layer):
     part of the utterance, so feed utterances one at a time (or at equal
     length) when ``normalize=True``.
 
-    Processing order: ``normalize`` (002 Sec. 2.1) -> fixed ``duration`` in
+    Processing order: ``max_seconds`` (keep at most the first ``max_seconds``
+    seconds, see the module docstring) -> ``normalize`` (002 Sec. 2.1) -> fixed ``duration`` in
     seconds (crop / zero-pad, 002 Sec. 3.2) -> ``preemphasis`` (002 Sec. 2.2) ->
     representation:
 
@@ -638,6 +655,12 @@ class FrontEnd(keras.layers.Layer):
         return self.settings["sample_rate"]
 
     @property
+    def max_samples(self):
+        """Samples kept of each waveform (``max_seconds`` at ``sample_rate``), or None."""
+        seconds = self.settings["max_seconds"]
+        return None if seconds is None else int(round(seconds * self.sample_rate))
+
+    @property
     def segmented(self):
         """True when the output has a segment axis 1 (scores are pooled per utterance)."""
         return self.settings["representation"] != "log_mel"
@@ -659,8 +682,15 @@ class FrontEnd(keras.layers.Layer):
             raise ParameterError(f"sample_rate must be a positive integer, got {s['sample_rate']!r}")
         if not 0.0 <= s["preemphasis"] < 1.0:
             raise ParameterError(f"preemphasis must lie in [0, 1), got {s['preemphasis']!r}")
-        if s["duration"] is not None and s["duration"] <= 0:
-            raise ParameterError(f"duration must be positive seconds or None, got {s['duration']!r}")
+        for key in ("duration", "max_seconds"):
+            value = s[key]
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                      or not math.isfinite(value) or value <= 0):
+                raise ParameterError(f"{key} must be positive seconds or None, got {value!r}")
+        if s["max_seconds"] is not None:
+            s["max_seconds"] = float(s["max_seconds"])
+            if self.max_samples < 1:
+                raise ParameterError(f"max_seconds={s['max_seconds']!r} keeps no sample at {s['sample_rate']} Hz")
         if s["standardize"] not in (None, "utterance", "global", "speaker"):
             raise ParameterError(
                 f"standardize must be None, 'utterance', 'global' or 'speaker', got {s['standardize']!r}")
@@ -706,6 +736,8 @@ class FrontEnd(keras.layers.Layer):
     def call(self, waveform):
         s = self.settings
         x = tf.convert_to_tensor(waveform, tf.float32)
+        if s["max_seconds"] is not None:
+            x = x[:, :self.max_samples]
         if s["normalize"]:
             x = normalize(x)
         if s["duration"] is not None:

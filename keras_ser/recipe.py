@@ -16,7 +16,9 @@ Sections and keys (``*`` = free-form table passed on as keyword arguments):
                   ``save_models`` (write each fold's model directory),
                   ``save_features`` (write each fold's embeddings.npz: the "embedding"
                   layer or pooled final-FC features, for 000's SVM row and 001's fusion)
-``[frontend]``    ``preset`` + * (``keras_ser.features.FrontEnd`` arguments)
+``[frontend]``    ``preset`` + * (``keras_ser.features.FrontEnd`` arguments; ``max_seconds``
+                  caps each waveform to its first seconds, in training, ``predict`` and
+                  the exported model: see :mod:`keras_ser.features`, "Length cap")
 ``[model]``       ``name`` + * (``keras_ser.models.build`` overrides)
 ``[train]``       optimiser and fit settings, see :data:`TRAIN_KEYS`
 ``[stage1]``      two-stage recipes (002): the first network, same keys as

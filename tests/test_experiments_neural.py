@@ -1,11 +1,14 @@
-"""keras_ser.experiments.neural: per-fold standardisation and padding with the model's mask value."""
+"""keras_ser.experiments.neural: per-fold standardisation, padding with the model's mask value, the length cap."""
 
+import keras
 import numpy as np
 import pytest
+import soundfile
 
 from keras_ser.data import Fold, Utterance
 from keras_ser.errors import DataError, ParameterError
 from keras_ser.experiments.neural import FoldStandardizer, mask_value, pad_stack
+from keras_ser.models import registry
 
 
 def test_speaker_standardization_normalizes_every_speaker_with_its_own_statistics():
@@ -54,3 +57,69 @@ def test_pad_stack_pads_time_with_the_mask_value_only():
     assert mask_value({"name": "zhao2018_attention_blstm_fcn"}) == 0.0
     assert mask_value({"name": "zhao2018_attention_blstm_fcn", "mask_value": -9.0}) == -9.0
     assert mask_value({"name": "zhang2021_multicnn_1d"}) is None
+
+
+TINY_MASKED = "test_tiny_masked_gap"
+
+if TINY_MASKED not in registry._REGISTRY:
+    @registry.register(TINY_MASKED, paper="test", table="-", input="frames x 120 (zhao2018)")
+    def _tiny_masked(num_classes=7, mask_value=0.0):
+        # A stand-in for zhao2018's masked network, small enough for a CPU test.
+        return keras.Sequential([
+            keras.Input((None, 120)), keras.layers.Masking(mask_value), keras.layers.GlobalAveragePooling1D(),
+            keras.layers.Dense(num_classes, activation="softmax"),
+        ])
+
+
+def test_max_seconds_caps_the_padded_length_in_training_and_in_the_saved_front_end(tmp_path, emodb_dir,
+                                                                                     monkeypatch):
+    from keras_ser import audio
+    from keras_ser.experiments import neural
+    from keras_ser.experiments.runner import run_experiment
+    from keras_ser.features import FrontEnd
+    from keras_ser.predict import Predictor
+
+    wavs = sorted((emodb_dir / "wav").glob("*.wav"))
+    # One 60 s file, made of EMO-DB utterances end to end, among 2 s ones.
+    long_wave = np.concatenate([audio.load(p, sr=16000) for p in wavs[:40]])[:60 * 16000]
+    assert long_wave.shape[0] == 60 * 16000
+    long_path = tmp_path / "long.wav"
+    soundfile.write(long_path, long_wave, 16000)
+    rows = ["path,label,speaker", f"{long_path},anger,08"]
+    for speaker in ("03", "08", "09"):
+        for code, label in (("W", "anger"), ("N", "neutral")):
+            rows += [f"{p},{label},{speaker}" for p in [p for p in wavs if p.name[:2] == speaker
+                                                         and p.name[5] == code][:2]]
+    manifest = tmp_path / "long.csv"
+    manifest.write_text("\n".join(rows) + "\n")
+
+    padded = []
+    real_pad_stack = neural.pad_stack
+
+    def recording_pad_stack(features, pad_value=0.0):
+        out = real_pad_stack(features, pad_value)
+        padded.append(out.shape[1])
+        return out
+
+    monkeypatch.setattr(neural, "pad_stack", recording_pad_stack)
+    run_experiment("zhao2018_attention_blstm_fcn", corpus=f"manifest:{manifest}", out=tmp_path / "run",
+                   folds=["speaker_03"], progress=False,
+                   overrides=[f"model.name={TINY_MASKED}", "train.epochs=1", "train.verbose=0",
+                              "train.batch_size=64", "experiment.save_features=false",
+                              "frontend.standardize=utterance", "frontend.max_seconds=3"])
+    capped = FrontEnd("zhao2018")(long_wave[None, :3 * 16000]).shape[1]
+    assert padded and max(padded) == capped  # the 60 s file is in training, cut to 3 s
+    assert capped < FrontEnd("zhao2018")(long_wave[None]).shape[1] / 10
+
+    # predict / export load the same cap from the fold's frontend.json.
+    predictor = Predictor(tmp_path / "run" / "folds" / "speaker_03" / "model")
+    assert predictor.frontend.settings["max_seconds"] == 3.0
+    assert predictor.frontend(long_wave[None]).shape[1] == capped
+
+
+def test_max_seconds_must_be_positive():
+    from keras_ser.features import FrontEnd
+
+    for bad in (0, -1.0, float("nan"), "10", True, 1e-6):
+        with pytest.raises(ParameterError, match="max_seconds"):
+            FrontEnd("zhao2018", max_seconds=bad)

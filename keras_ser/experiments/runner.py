@@ -304,8 +304,10 @@ def screen_corpus(utterances, skip_bad=False):
             continue
         kept.append(utterance)
     if skipped:
+        shown = "; ".join(s["reason"] for s in skipped[:5]) + (f"; and {len(skipped) - 5} more"
+                                                               if len(skipped) > 5 else "")
         print(f"note: --skip-bad left out {len(skipped)} of {len(utterances)} files "
-              f"(listed in results.md): " + "; ".join(s["reason"] for s in skipped), file=sys.stderr)
+              f"(all listed in results.md): {shown}", file=sys.stderr)
     return kept, skipped
 
 

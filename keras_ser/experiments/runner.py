@@ -292,8 +292,9 @@ def screen_corpus(utterances, skip_bad=False):
     ------
     DataError
         Without ``skip_bad``: the first refused file, named by :func:`keras_ser.audio.load`'s message.
+        With it: a class all of whose files were refused.
     """
-    kept, skipped = [], []
+    kept, skipped, labels = [], [], {}
     for utterance in utterances:
         try:
             audio.load(utterance.path, sr=None)
@@ -301,8 +302,17 @@ def screen_corpus(utterances, skip_bad=False):
             if not skip_bad:
                 raise DataError(f"{error} (python -m keras_ser.train --skip-bad leaves such files out)") from error
             skipped.append({"path": str(utterance.path), "reason": str(error)})
+            labels[str(utterance.path)] = utterance.label
             continue
         kept.append(utterance)
+    lost = sorted({u.label for u in utterances} - {u.label for u in kept} - {None})
+    if lost:
+        # Caught here: a class absent from every fold would otherwise surface in the class weights.
+        raise DataError(
+            f"--skip-bad left class(es) {lost} without any file: every file of "
+            f"{'that class' if len(lost) == 1 else 'those classes'} was refused ("
+            + "; ".join(s["reason"] for s in skipped if labels[s["path"]] in lost)
+            + "). Repair the files or remove the class from the corpus")
     if skipped:
         shown = "; ".join(s["reason"] for s in skipped[:5]) + (f"; and {len(skipped) - 5} more"
                                                                if len(skipped) > 5 else "")
@@ -337,8 +347,11 @@ def _run_locked(recipe, run_dir, *, data_dir, folds, strategy, overrides, progre
     if recipe["experiment"]["kind"] in ("neural", "two_stage"):
         config["precision"] = _resolved_precision(recipe)
     utterances = load_corpus(corpus, data_dir)
+    # Before config.json is written: after a refused file is repaired, the same command starts afresh
+    # instead of finding the corpus changed.
+    kept, skipped = screen_corpus(utterances, skip_bad)
     check_config(run_dir.root, config, corpus_fingerprint(utterances))
-    utterances, skipped = screen_corpus(utterances, skip_bad)
+    utterances = kept
     if skip_bad:
         write_json(run_dir.root / reports.SKIPPED_FILES, skipped)
     labels = corpus_labels(corpus)

@@ -131,7 +131,7 @@ def _measure(case, precision, steps, profile_dir=None):
     import numpy as np
 
     from flop_count import training_flops
-    from keras_ser.experiments.neural import cached_frontend
+    from keras_ser.experiments.neural import cached_frontend, model_kwargs
     from keras_ser.experiments.precision import build_in_precision
     from keras_ser.experiments.training import make_loss, make_optimizer
     from keras_ser.models import build
@@ -150,6 +150,9 @@ def _measure(case, precision, steps, profile_dir=None):
     segmented = recipe["experiment"]["pooling"] == "mean_segments" or stage_name == "stage1"
     regression = train["loss"] == "ccc"
     # Regression models (tzirakis2021) take num_outputs, not num_classes.
+    if stage_name == "":
+        # As the runner does: the front end's num_frames reaches the model (frontend.num_frames=201).
+        options = model_kwargs(recipe["model"], frontend)
     model = build_in_precision(
         lambda: build(model_name, num_classes=None if regression else NUM_CLASSES, **options), precision)
     batch = train["batch_size"]

@@ -46,18 +46,16 @@ Example
 'results/zhao2018_attention_blstm_fcn/emodb'
 """
 
-import csv
 import json
 import pathlib
 import re
 import shutil
 import sys
 
-import numpy as np
-
 from keras_ser.errors import DataError, ParameterError
 from keras_ser.experiments import reports
-from keras_ser.experiments.run_dir import RESUMABLE_KEYS, RunDir, atomic_path, fold_status, read_json
+from keras_ser.experiments.run_dir import (RESUMABLE_KEYS, RunDir, atomic_path, fold_status, read_json,
+                                           scores_problem)
 
 #: Run-level files copied to ``results/``.
 RUN_FILES = ("config.json", "labels.json", "results.json", "results.md", "confusion.png")
@@ -143,36 +141,7 @@ def fold_problem(fold_dir, name, label_names):
     ``label_names``, one finite row per test utterance counted.
     """
     fold_dir = pathlib.Path(fold_dir)
-    metrics_path, predictions = fold_dir / "metrics.json", fold_dir / "predictions.csv"
-    if not metrics_path.is_file():
-        return f"{metrics_path} is missing"
-    try:
-        metrics = read_json(metrics_path)
-    except DataError as error:
-        return str(error)
-    if not isinstance(metrics, dict) or metrics.get("fold") != name:
-        return f"{metrics_path} does not name fold {name!r}"
-    scores = metrics.get("scores")
-    if not isinstance(scores, dict) or not all(isinstance(scores.get(k), (int, float)) for k in ("ua", "wa", "n")):
-        return f"{metrics_path} lacks the scores ua, wa and n"
-    try:
-        with open(predictions, newline="") as handle:
-            rows = list(csv.reader(handle))
-    except FileNotFoundError:
-        return f"{predictions} is missing"
-    except (OSError, UnicodeDecodeError, csv.Error) as error:
-        return f"{predictions} cannot be read: {error}"
-    if not rows or rows[0][:3] != ["id", "label", "predicted"] or len(rows[0]) != 3 + len(label_names):
-        return f"{predictions} lacks the header id, label, predicted and one column per class of {label_names}"
-    if len(rows) - 1 != scores["n"]:
-        return f"{predictions} has {len(rows) - 1} rows but {metrics_path} counts {scores['n']} test utterances"
-    for line, row in enumerate(rows[1:], start=2):
-        try:
-            if len(row) != len(rows[0]) or not np.all(np.isfinite([float(v) for v in row[3:]])):
-                raise ValueError
-        except ValueError:
-            return f"{predictions} line {line} is damaged"
-    return None
+    return scores_problem(fold_dir / "metrics.json", fold_dir / "predictions.csv", name, label_names)
 
 
 def copy_file(source, target):

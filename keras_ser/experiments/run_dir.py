@@ -483,8 +483,14 @@ def check_config(run_dir, config, fingerprint=None):
 # ---------------------------------------------------------------------------- fold status
 
 
-def _fold_problem(run, name, label_names):
-    metrics_path = run.metrics(name)
+def scores_problem(metrics_path, predictions, name, label_names=None):
+    """Why a fold's ``metrics.json`` and ``predictions.csv`` do not hold complete scores, or None.
+
+    ``metrics.json`` must parse, name fold ``name`` and hold ``ua``, ``wa`` and ``n``;
+    ``predictions.csv`` must parse, have one score column per class of ``label_names``
+    (when given) and one finite row per test utterance counted. Shared by
+    :func:`fold_status` and the ``results/`` folder (:mod:`keras_ser.experiments.results`).
+    """
     if not metrics_path.is_file():
         return f"{metrics_path} is missing"
     try:
@@ -497,7 +503,6 @@ def _fold_problem(run, name, label_names):
     scores = metrics.get("scores")
     if not isinstance(scores, dict) or not all(isinstance(scores.get(k), (int, float)) for k in ("ua", "wa", "n")):
         return f"{metrics_path} lacks the scores ua, wa and n"
-    predictions = run.predictions(name)
     try:
         with open(predictions, newline="") as handle:
             rows = list(csv.reader(handle))
@@ -507,20 +512,27 @@ def _fold_problem(run, name, label_names):
         return f"{predictions} cannot be read: {error}"
     if not rows or rows[0][:3] != ["id", "label", "predicted"]:
         return f"{predictions} lacks its header (id, label, predicted, one column per class)"
-    if label_names is None and run.labels.is_file():
-        label_names = read_json(run.labels)
     if label_names is not None and not (
             len(rows[0]) == 3 + len(label_names)
             and all(column in (f"p_{c}", f"score_{c}") for column, c in zip(rows[0][3:], label_names))):
-        return f"{predictions} has the columns {rows[0][3:]}, not one per class of {run.labels}: {label_names}"
+        return f"{predictions} has the columns {rows[0][3:]}, not one per class of {label_names}"
     if len(rows) - 1 != scores["n"]:
         return f"{predictions} has {len(rows) - 1} rows but {metrics_path} counts {scores['n']} test utterances"
     for line, row in enumerate(rows[1:], start=2):
         try:
-            if len(row) != len(rows[0]) or any(np.isnan(float(v)) for v in row[3:]):
+            if len(row) != len(rows[0]) or not np.all(np.isfinite([float(v) for v in row[3:]])):
                 raise ValueError
         except ValueError:
             return f"{predictions} line {line} is damaged"
+    return None
+
+
+def _fold_problem(run, name, label_names):
+    if label_names is None and run.labels.is_file():
+        label_names = read_json(run.labels)
+    problem = scores_problem(run.metrics(name), run.predictions(name), name, label_names)
+    if problem:
+        return problem
     experiment = (read_json(run.config).get("recipe") or {}).get("experiment", {}) if run.config.is_file() else {}
     if experiment.get("kind") in MODEL_KINDS and experiment.get("save_models"):
         missing = [f for f in MODEL_FILES if not (run.model_dir(name) / f).is_file()]

@@ -9,12 +9,27 @@ a step and survives a ``.keras`` round trip, and (optionally) that padding a
 variable-length input does not change a named masked layer's output.
 """
 
+import json
+
 import numpy as np
 import keras
 import tensorflow as tf
 
 from keras_ser import models
 from keras_ser.experiments.precision import build_in_precision
+
+
+#: EMO-DB's classes, the labels of the hand-made MODEL DIRs of the predict / serving tests.
+EMODB_LABELS = ["anger", "boredom", "disgust", "fear", "happiness", "neutral", "sadness"]
+
+
+def write_model_dir(path, model, frontend, pooling, labels=EMODB_LABELS):
+    """Write a MODEL DIR (model, front end, labels, meta) as a finished fold would, without training."""
+    path.mkdir(parents=True)
+    model.save(path / "model.keras")
+    (path / "frontend.json").write_text(json.dumps(frontend.get_config()))
+    (path / "labels.json").write_text(json.dumps(list(labels)))
+    (path / "meta.json").write_text(json.dumps({"recipe": "tiny", "fold": "f", "pooling": pooling}))
 
 
 def _flat(outputs):

@@ -18,17 +18,11 @@ import pytest
 
 from keras_ser.errors import DataError, ParameterError
 
-LABELS = ["anger", "boredom", "disgust", "fear", "happiness", "neutral", "sadness"]
+from model_helper import EMODB_LABELS as LABELS
+from model_helper import write_model_dir
+
 SEGMENT_FRONTEND = dict(representation="mel_segments", n_mels=32, segment_frames=32, segment_hop=16,
                         channels=2)
-
-
-def _write_model_dir(path, model, frontend, pooling):
-    path.mkdir(parents=True)
-    model.save(path / "model.keras")
-    (path / "frontend.json").write_text(json.dumps(frontend.get_config()))
-    (path / "labels.json").write_text(json.dumps(LABELS))
-    (path / "meta.json").write_text(json.dumps({"recipe": "tiny", "fold": "f", "pooling": pooling}))
 
 
 @pytest.fixture(scope="module")
@@ -44,13 +38,13 @@ def model_dirs(tmp_path_factory):
     hidden = keras.layers.Conv1D(8, 5, activation="relu")(inputs)
     hidden = keras.layers.GlobalAveragePooling1D()(hidden)
     utterance_model = keras.Model(inputs, keras.layers.Dense(7, activation="softmax")(hidden))
-    _write_model_dir(root / "utterance", utterance_model, FrontEnd("zhao2019"), "none")
+    write_model_dir(root / "utterance", utterance_model, FrontEnd("zhao2019"), "none")
 
     inputs = keras.Input((32, 32, 2))
     hidden = keras.layers.Conv2D(4, 3, activation="relu")(inputs)
     hidden = keras.layers.GlobalAveragePooling2D()(hidden)
     segment_model = keras.Model(inputs, keras.layers.Dense(7, activation="softmax")(hidden))
-    _write_model_dir(root / "segments", segment_model, FrontEnd(**SEGMENT_FRONTEND), "mean_segments")
+    write_model_dir(root / "segments", segment_model, FrontEnd(**SEGMENT_FRONTEND), "mean_segments")
     return {"utterance": root / "utterance", "segments": root / "segments"}
 
 

@@ -6,22 +6,15 @@ values come from :class:`keras_ser.predict.Predictor` on the clip alone (its own
 path, not the serving graph) and from :func:`keras_ser.features.with_speaker_statistics`.
 """
 
-import json
 import re
 
 import numpy as np
 import pytest
 
-LABELS = ["anger", "boredom", "disgust", "fear", "happiness", "neutral", "sadness"]
+from model_helper import EMODB_LABELS as LABELS
+from model_helper import write_model_dir
+
 FEATURES = 40
-
-
-def _write_model_dir(path, model, frontend, pooling):
-    path.mkdir(parents=True)
-    model.save(path / "model.keras")
-    (path / "frontend.json").write_text(json.dumps(frontend.get_config()))
-    (path / "labels.json").write_text(json.dumps(LABELS))
-    (path / "meta.json").write_text(json.dumps({"recipe": "tiny", "fold": "f", "pooling": pooling}))
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +44,7 @@ def exported(tmp_path_factory):
     # Statistics far from any real speaker's, so that using or ignoring them shows.
     frontend = FrontEnd("zhao2019", num_frames=None, standardize="speaker",
                         feature_mean=[-40.0] * FEATURES, feature_std=[10.0] * FEATURES)
-    _write_model_dir(root / "speaker", model, frontend, "none")
+    write_model_dir(root / "speaker", model, frontend, "none")
 
     inputs = keras.Input((32, 32, 2))
     # Raw dB images would saturate the softmax of random weights, hiding any difference.
@@ -59,7 +52,7 @@ def exported(tmp_path_factory):
     hidden = keras.layers.Conv2D(4, 3, activation="relu")(hidden)
     hidden = keras.layers.GlobalAveragePooling2D()(hidden)
     segment_model = keras.Model(inputs, keras.layers.Dense(7, activation="softmax")(hidden))
-    _write_model_dir(root / "segments", segment_model,
+    write_model_dir(root / "segments", segment_model,
                      FrontEnd(representation="mel_segments", n_mels=32, segment_frames=32, segment_hop=16,
                               channels=2), "mean_segments")
     for name in ("speaker", "segments"):

@@ -47,10 +47,8 @@ at the end, so an interrupted run leaves no truncated output under the final nam
 import argparse
 import dataclasses
 import json
-import os
 import pathlib
 import sys
-import tempfile
 import time
 
 import numpy as np
@@ -58,6 +56,7 @@ import numpy as np
 from keras_ser import _cli
 from keras_ser.audio import MIN_DURATION
 from keras_ser.errors import DataError, KerasSERError, ParameterError
+from keras_ser.experiments.run_dir import atomic_path
 
 #: Extractor names accepted by :func:`get_extractor` (plus ``embedding:RUN_DIR``).
 FEATURES = ("egemaps", "compare", "logmel", "alexnet_fc7", "vgg16_fc7", "vgg19_fc7")
@@ -342,26 +341,18 @@ class FeatureTable:
             raise ParameterError(f"output {path} must end in one of {', '.join(OUTPUT_FORMATS)}")
         path.parent.mkdir(parents=True, exist_ok=True)
         labels = ["?" if label is None else str(label) for label in self.labels]
-        descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with open(descriptor, "wb") as raw:
-                if suffix == ".npz":
-                    extra = {} if self.timestamps is None else {"timestamps": np.asarray(self.timestamps, np.float64)}
-                    np.savez(raw, names=np.array(self.names), features=self.features,
-                             feature_names=np.array(self.feature_names), labels=np.array(labels),
-                             description=np.array(self.description), **extra)
-                else:
-                    with open(raw.fileno(), "w", encoding="utf-8", newline="\n", closefd=False) as out:
-                        if suffix == ".arff":
-                            self._write_arff(out, labels)
-                        else:
-                            self._write_csv(out, labels)
-                raw.flush()
-                os.fsync(raw.fileno())
-            os.replace(temporary, path)
-        except BaseException:
-            pathlib.Path(temporary).unlink(missing_ok=True)
-            raise
+        with atomic_path(path) as temporary, open(temporary, "wb") as raw:
+            if suffix == ".npz":
+                extra = {} if self.timestamps is None else {"timestamps": np.asarray(self.timestamps, np.float64)}
+                np.savez(raw, names=np.array(self.names), features=self.features,
+                         feature_names=np.array(self.feature_names), labels=np.array(labels),
+                         description=np.array(self.description), **extra)
+            else:
+                with open(raw.fileno(), "w", encoding="utf-8", newline="\n", closefd=False) as out:
+                    if suffix == ".arff":
+                        self._write_arff(out, labels)
+                    else:
+                        self._write_csv(out, labels)
         return path
 
     def _cells(self, i, labels, quote):

@@ -28,13 +28,12 @@ What the papers leave open, and the choice made here (all are parameters):
 
 import hashlib
 import json
-import os
 import pathlib
-import tempfile
 
 import numpy as np
 
 from keras_ser.errors import DataError, ParameterError
+from keras_ser.experiments.run_dir import atomic_path
 from keras_ser.metrics import unweighted_accuracy
 
 CLASSIFIERS = ("sgd", "linear_svc")
@@ -272,17 +271,9 @@ def file_key(path):
 
 
 def _atomic_write(path, write):
-    """Call ``write(handle)`` on a temporary file beside ``path``, fsync it, then rename it onto ``path``."""
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with open(descriptor, "wb") as handle:
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        pathlib.Path(temporary).unlink(missing_ok=True)
-        raise
+    """Call ``write(handle)`` on a temporary file beside ``path`` that replaces ``path`` once written."""
+    with atomic_path(path) as temporary, open(temporary, "wb") as handle:
+        write(handle)
 
 
 class FeatureCache:

@@ -19,6 +19,25 @@ from keras_ser import models
 from keras_ser.experiments.precision import build_in_precision
 
 
+#: Registry name of the stand-in network that training tests run on the zhao2019 front end.
+TINY_LOGMEL_MODEL = "test_tiny_logmel_dense"
+
+
+def register_tiny_logmel_model():
+    """Register (once) a network on zhao2019's [500, 40] log-mel small enough for CPU tests; return its name."""
+    from keras_ser.models import registry
+
+    if TINY_LOGMEL_MODEL not in registry._REGISTRY:
+        @registry.register(TINY_LOGMEL_MODEL, paper="test", table="-", input="40x500 log-mel")
+        def _tiny(num_classes=7, units=8):
+            return keras.Sequential([
+                keras.Input((500, 40)), keras.layers.GlobalAveragePooling1D(),
+                keras.layers.Dense(units, activation="relu", name="embedding"),
+                keras.layers.Dense(num_classes, activation="softmax"),
+            ])
+    return TINY_LOGMEL_MODEL
+
+
 #: EMO-DB's classes, the labels of the hand-made MODEL DIRs of the predict / serving tests.
 EMODB_LABELS = ["anger", "boredom", "disgust", "fear", "happiness", "neutral", "sadness"]
 

@@ -24,21 +24,12 @@ import soundfile
 
 from keras_ser import audio, extract
 from keras_ser.errors import DataError, ParameterError
-from keras_ser.models import registry
+
+from model_helper import register_tiny_logmel_model
 
 SR = 16000
-TINY = "test_tiny_logmel_dense"
+TINY = register_tiny_logmel_model()
 LABELS = ["anger", "neutral"]
-
-if TINY not in registry._REGISTRY:
-    @registry.register(TINY, paper="test", table="-", input="40x500 log-mel")
-    def _tiny(num_classes=7, units=8):
-        # A stand-in network on the zhao2019 front end, small enough for a CPU test.
-        return keras.Sequential([
-            keras.Input((500, 40)), keras.layers.GlobalAveragePooling1D(),
-            keras.layers.Dense(units, activation="relu", name="embedding"),
-            keras.layers.Dense(num_classes, activation="softmax"),
-        ])
 
 TRAIN_ARGS = ["--recipe", "zhao2019_attention_blstm_fcn", "--no-progress", f"model.name={TINY}",
               "train.epochs=1", "train.verbose=0", "train.batch_size=64", "experiment.save_features=false",

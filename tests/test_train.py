@@ -5,21 +5,12 @@ import numpy as np
 import pytest
 
 from keras_ser.errors import ParameterError
-from keras_ser.models import registry
 from keras_ser.recipe import load_recipe
 from keras_ser.train import main
 
-TINY = "test_tiny_logmel_dense"
+from model_helper import register_tiny_logmel_model
 
-if TINY not in registry._REGISTRY:
-    @registry.register(TINY, paper="test", table="-", input="40x500 log-mel")
-    def _tiny(num_classes=7, units=8):
-        # A stand-in network on the zhao2019 front end, small enough for a CPU test.
-        return keras.Sequential([
-            keras.Input((500, 40)), keras.layers.GlobalAveragePooling1D(),
-            keras.layers.Dense(units, activation="relu", name="embedding"),
-            keras.layers.Dense(num_classes, activation="softmax"),
-        ])
+TINY = register_tiny_logmel_model()
 
 TINY_ARGS = [f"model.name={TINY}", "train.epochs=2", "train.verbose=0", "train.batch_size=64"]
 

@@ -330,7 +330,7 @@ class FeatureTable:
         """Write as ``.csv``, ``.arff`` or ``.npz`` (by suffix).
 
         The table goes to a hidden temporary file in the same folder
-        (``.NAME.XXXX.tmp``), flushed to disk and renamed onto ``path`` at the end:
+        (:func:`keras_ser.experiments.run_dir.atomic_path`), flushed to disk and renamed onto ``path`` at the end:
         ``path`` is either absent, the previous complete output, or the new
         complete one. An interrupted write removes its temporary file (a killed
         process leaves it, under the temporary name).

@@ -51,6 +51,14 @@ def write_model_dir(path, model, frontend, pooling, labels=EMODB_LABELS):
     (path / "meta.json").write_text(json.dumps({"recipe": "tiny", "fold": "f", "pooling": pooling}))
 
 
+def _check_keras_round_trip(model, path, input_data):
+    """Save ``model`` as ``.keras`` at ``path``, reload it and require identical outputs."""
+    model.save(path)
+    reloaded = keras.models.load_model(path)
+    for a, b in zip(_flat(model(input_data, training=False)), _flat(reloaded(input_data, training=False))):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-6)
+
+
 def _flat(outputs):
     return [np.asarray(o) for o in tf.nest.flatten(outputs)]
 
@@ -121,11 +129,7 @@ def run_model_test(
     assert np.isfinite(after) and after < before, f"{name}: loss {before:.4f} -> {after:.4f}"
 
     if tmp_path is not None:
-        path = tmp_path / f"{name}.keras"
-        model.save(path)
-        reloaded = keras.models.load_model(path)
-        for a, b in zip(_flat(model(input_data, training=False)), _flat(reloaded(input_data, training=False))):
-            np.testing.assert_allclose(a, b, rtol=0, atol=1e-6)
+        _check_keras_round_trip(model, tmp_path / f"{name}.keras", input_data)
 
     _check_mixed_precision(name, model, overrides, num_classes, input_data, targets, loss, tmp_path)
 
@@ -155,8 +159,4 @@ def _check_mixed_precision(name, model, overrides, num_classes, input_data, targ
     history = mixed.fit(input_data, targets, epochs=1, batch_size=batch, verbose=0, shuffle=False)
     assert np.isfinite(history.history["loss"][-1]), f"{name}: non-finite mixed-precision loss"
     if tmp_path is not None:
-        path = tmp_path / f"{name}_mixed_bfloat16.keras"
-        mixed.save(path)
-        reloaded = keras.models.load_model(path)
-        for a, b in zip(_flat(mixed(input_data, training=False)), _flat(reloaded(input_data, training=False))):
-            np.testing.assert_allclose(a, b, rtol=0, atol=1e-6)
+        _check_keras_round_trip(mixed, tmp_path / f"{name}_mixed_bfloat16.keras", input_data)

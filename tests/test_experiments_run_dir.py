@@ -301,3 +301,24 @@ def test_config_records_the_environment_and_a_resume_may_change_it(tmp_path, mon
     assert run_dir_module.read_json(tmp_path / "config.json")["environment"]["tensorflow"] == "9.9.9"
     with pytest.raises(ParameterError, match="different configuration"):  # ...another seed does
         run_dir_module.check_config(tmp_path, dict(upgraded, seed=2))
+
+
+def test_a_run_resumes_after_its_recipe_text_changes_or_a_schema_key_is_added(tmp_path):
+    from keras_ser.experiments import run_dir as run_dir_module
+
+    recipe = {"recipe": {"name": "r", "paper": "000 Zhao", "description": "old"},
+              "train": {"epochs": 2}, "paper": {"note": "old", "reported": [{"UA": 1.0}]}}
+    run_dir_module.check_config(tmp_path, {"recipe": recipe, "seed": 1})
+    renamed = {"recipe": {"name": "r", "paper": "zhao2019", "description": "new"},
+               "train": {"epochs": 2, "precision": "float32"}, "paper": {"note": "new", "reported": []}}
+    run_dir_module.check_config(tmp_path, {"recipe": renamed, "seed": 1})
+    assert run_dir_module.read_json(tmp_path / "config.json")["recipe"]["recipe"]["paper"] == "zhao2019"
+    # an added key away from its default, or a changed name, is a different experiment
+    for changed, key in (({"precision": "mixed_bfloat16"}, "recipe.train.precision"),
+                         ({"epochs": 3}, "recipe.train.epochs")):
+        other = dict(renamed, train=dict(renamed["train"], **changed))
+        with pytest.raises(ParameterError, match=key.replace(".", r"\.")):
+            run_dir_module.check_config(tmp_path, {"recipe": other, "seed": 1})
+    with pytest.raises(ParameterError, match=r"recipe\.recipe\.name"):
+        run_dir_module.check_config(tmp_path, {"recipe": dict(renamed, recipe=dict(renamed["recipe"], name="s")),
+                                               "seed": 1})

@@ -18,7 +18,9 @@ How a run uses it (:class:`ResultsMirror`):
   difference in the recipe, overrides, corpus, seed, or in the corpus's utterances
   (id, label, speaker, file size) is refused with the keys that differ. The data folder,
   the corpus files' paths and modification times, the strategy and the folds chosen
-  may differ, so a run moves between machines;
+  may differ, so a run moves between machines; so may the recipe's descriptive text (its
+  citation, description and the paper's figures), and a recipe key added to the schema since
+  counts as its default (:func:`keras_ser.experiments.run_dir.config_differences`);
 * folds finished in ``results/`` and not in the run directory are copied into it and
   count as done: the runner does not train them again, and reports cover them. They have
   no MODEL DIR, so ``predict`` / ``export`` / ``embedding:RUN_DIR`` can use only folds
@@ -56,6 +58,7 @@ from keras_ser.errors import DataError, ParameterError
 from keras_ser.experiments import reports
 from keras_ser.experiments.run_dir import (RESUMABLE_KEYS, RunDir, atomic_path, fold_status, read_json,
                                            scores_problem)
+from keras_ser.experiments.run_dir import config_differences as run_dir_differences
 
 #: Run-level files copied to ``results/``.
 RUN_FILES = ("config.json", "labels.json", "results.json", "results.md", "confusion.png")
@@ -89,28 +92,9 @@ def results_dir(root, recipe):
     return pathlib.Path(root) / recipe["recipe"]["name"] / corpus_key(recipe["experiment"]["corpus"])
 
 
-def _flatten(value, prefix=""):
-    if isinstance(value, dict) and value:
-        out = {}
-        for key, item in value.items():
-            out.update(_flatten(item, f"{prefix}.{key}" if prefix else str(key)))
-        return out
-    return {prefix: value}
-
-
 def config_differences(stored, current):
-    """Dotted keys whose values differ between two ``config.json`` dicts, beyond :data:`IGNORED_KEYS`.
-
-    Returns
-    -------
-    list of str
-        ``"key: stored -> current"`` lines, sorted by key.
-    """
-    a = _flatten({k: v for k, v in stored.items() if k not in IGNORED_KEYS})
-    b = _flatten({k: v for k, v in current.items() if k not in IGNORED_KEYS})
-    missing = "(absent)"
-    return [f"{key}: {json.dumps(a.get(key, missing))} -> {json.dumps(b.get(key, missing))}"
-            for key in sorted(set(a) | set(b)) if a.get(key, missing) != b.get(key, missing)]
+    """:func:`keras_ser.experiments.run_dir.config_differences` beyond :data:`IGNORED_KEYS`."""
+    return run_dir_differences(stored, current, IGNORED_KEYS)
 
 
 def corpus_differences(stored, current):

@@ -49,11 +49,17 @@ import numpy as np
 
 from keras_ser.errors import DataError, ParameterError
 from keras_ser.metrics import unweighted_accuracy
+from keras_ser.recipe import SCHEMA
 
 #: Config keys that may differ between a run and its resumption.
 # "environment" (versions, commit, machine) is rewritten by every call: a run may be resumed
 # after an upgrade or on another machine, and config.json then shows the latest.
 RESUMABLE_KEYS = ("strategy", "folds", "progress", "environment")
+
+#: Dotted ``config.json`` keys that describe a run without changing what it computes: the
+#: recipe's citation and description and the paper's figures and notes. A run resumes when only
+#: their text changed (a citation corrected, a figure added), and config.json then shows the new text.
+DESCRIPTIVE_KEYS = ("recipe.recipe.paper", "recipe.recipe.description", "recipe.paper")
 
 #: The files of a MODEL DIR.
 MODEL_FILES = ("model.keras", "frontend.json", "labels.json", "meta.json")
@@ -436,6 +442,60 @@ def run_environment(gpus=()):
     }
 
 
+def _flatten(value, prefix=""):
+    if isinstance(value, dict) and value:
+        out = {}
+        for key, item in value.items():
+            out.update(_flatten(item, f"{prefix}.{key}" if prefix else str(key)))
+        return out
+    return {prefix: value}
+
+
+def _recipe_default(key):
+    """The schema default of dotted config key ``recipe.<section>.<key>``, or a sentinel."""
+    parts = key.split(".")
+    if len(parts) == 3 and parts[0] == "recipe" and parts[2] in SCHEMA.get(parts[1], {}):
+        return SCHEMA[parts[1]][parts[2]][1]
+    return _ABSENT
+
+
+_ABSENT = "(absent)"
+
+
+def config_differences(stored, current, ignored=RESUMABLE_KEYS):
+    """Dotted keys whose values differ between two ``config.json`` dicts.
+
+    Top-level keys in ``ignored`` and the text of :data:`DESCRIPTIVE_KEYS` are not compared.
+    A recipe key that one side lacks counts as its schema default
+    (:data:`keras_ser.recipe.SCHEMA`), so a run recorded before a key was added to the schema
+    resumes as long as the key keeps its default.
+
+    Returns
+    -------
+    list of str
+        ``"key: stored -> current"`` lines, sorted by key.
+
+    Example
+    -------
+    >>> config_differences({"recipe": {"train": {"epochs": 2}}, "seed": 1},
+    ...                    {"recipe": {"train": {"epochs": 3, "precision": "float32"}}, "seed": 1})
+    ['recipe.train.epochs: 2 -> 3']
+    """
+    def comparable(config):
+        flat = _flatten({k: v for k, v in config.items() if k not in ignored})
+        return {k: v for k, v in flat.items()
+                if not any(k == d or k.startswith(d + ".") for d in DESCRIPTIVE_KEYS)}
+
+    a, b = comparable(stored), comparable(current)
+    lines = []
+    for key in sorted(set(a) | set(b)):
+        default = _recipe_default(key)
+        old, new = a.get(key, default), b.get(key, default)
+        if old != new:
+            lines.append(f"{key}: {json.dumps(a.get(key, _ABSENT))} -> {json.dumps(b.get(key, _ABSENT))}")
+    return lines
+
+
 def check_config(run_dir, config, fingerprint=None):
     """Refuse to resume ``run_dir`` under another configuration or corpus; write ``config.json``.
 
@@ -443,7 +503,9 @@ def check_config(run_dir, config, fingerprint=None):
     ----------
     run_dir : path-like
     config : dict
-        The run's settings; keys in :data:`RESUMABLE_KEYS` may change between calls.
+        The run's settings; keys in :data:`RESUMABLE_KEYS` and :data:`DESCRIPTIVE_KEYS` may
+        change between calls, and recipe keys added to the schema since may be absent from
+        the recorded config while they keep their default (:func:`config_differences`).
     fingerprint : dict, optional
         :func:`corpus_fingerprint` of the corpus the run reads, stored as
         ``config["corpus_fingerprint"]`` (a run started before fingerprints were
@@ -452,7 +514,7 @@ def check_config(run_dir, config, fingerprint=None):
     Raises
     ------
     ParameterError
-        ``config.json`` exists and differs from ``config`` beyond :data:`RESUMABLE_KEYS`.
+        ``config.json`` exists and differs from ``config``: the message names every key.
     DataError
         The corpus differs from the one recorded: the message lists what changed.
     """
@@ -462,11 +524,11 @@ def check_config(run_dir, config, fingerprint=None):
         config["corpus_fingerprint"] = fingerprint
     if path.is_file():
         old = read_json(path)
-        ignored = RESUMABLE_KEYS + ("corpus_fingerprint",)
-        if {k: v for k, v in old.items() if k not in ignored} != {k: v for k, v in config.items() if k not in ignored}:
+        keys = config_differences(old, config, RESUMABLE_KEYS + ("corpus_fingerprint",))
+        if keys:
             raise ParameterError(
-                f"{run_dir} holds a run with a different configuration (see its config.json); "
-                "resume with the same recipe, overrides and corpus, or choose another --out"
+                f"{run_dir} holds a run with a different configuration (see its config.json): "
+                + "; ".join(keys) + ". Resume with the same recipe, overrides and corpus, or choose another --out"
             )
         recorded = old.get("corpus_fingerprint")
         if fingerprint is not None and recorded is not None and recorded["sha256"] != fingerprint["sha256"]:

@@ -15,7 +15,10 @@ Sections and keys (``*`` = free-form table passed on as keyword arguments):
                   score averaging), ``protocol_options`` (*, for ``make_folds``),
                   ``save_models`` (write each fold's model directory),
                   ``save_features`` (write each fold's embeddings.npz: the "embedding"
-                  layer or pooled final-FC features, for 000's SVM row and 001's fusion)
+                  layer or pooled final-FC features, for 000's SVM row and 001's fusion),
+                  ``repeats`` (networks trained per fold with different seeds, their
+                  scores averaged: zhang2021_dcnn Sec. 3.2 "we test three times and take
+                  the average"; see :func:`recipe_repeats`)
 ``[frontend]``    ``preset`` + * (``keras_ser.features.FrontEnd`` arguments; ``max_seconds``
                   caps each waveform to its first seconds, in training, ``predict`` and
                   the exported model: see :mod:`keras_ser.features`, "Length cap")
@@ -23,6 +26,9 @@ Sections and keys (``*`` = free-form table passed on as keyword arguments):
 ``[train]``       optimiser and fit settings, see :data:`TRAIN_KEYS`
 ``[stage1]``      two-stage recipes (002): the first network, same keys as
                   ``[train]`` plus ``model`` (name) and ``model_options`` (*)
+``[encoder]``     two-stage recipes: how the stage-2 network is trained, see
+                  :data:`ENCODER_KEYS`; without it the whole network is trained at once
+                  with ``[train]``
 ``[fusion]``      ``members`` (recipe names), ``level``, ``tune_on``, ``step``,
                   ``svm_c``
 ``[features]``, ``[svm]``  * (``keras_ser.svm.run_fold``, contract E)
@@ -96,6 +102,19 @@ TRAIN_KEYS = {
 
 STAGE1_KEYS = dict(TRAIN_KEYS, model=(str, ""), model_options=(dict, {}))
 
+#: ``[encoder]`` of a two-stage recipe. ``schedule = "separate"``: the stage-2 network up to
+#: and including layer ``layer`` (the encoder: zhang2021_dcnn's BLSTM + attention) is trained
+#: first, with a softmax of its own on that layer's output and these optimiser settings; then
+#: ``[train]`` trains the layers after it (the DNN) with the encoder frozen. ``"joint"``: no
+#: encoder phase, ``[train]`` trains the whole stage-2 network (the other settings here are
+#: unused). The encoder trains on the same sequences as the DNN, in ``train.precision``
+#: with ``train.loss``, so those keys are not repeated here.
+ENCODER_KEYS = dict(
+    {k: v for k, v in TRAIN_KEYS.items() if k not in ("precision", "loss", "speed_perturbation")},
+    schedule=(str, "separate"), layer=(str, "attention"),
+)
+ENCODER_SCHEDULES = ("separate", "joint")
+
 SCHEMA = {
     "recipe": {
         "name": (str, ""),
@@ -112,9 +131,12 @@ SCHEMA = {
         "pooling": (str, "none"),
         "save_models": (bool, True),
         "save_features": (bool, False),
+        # Absent from a resolved recipe when 1 (recipe_repeats), so config.json is unchanged for one run.
+        "repeats": (int, 1),
     },
     "train": TRAIN_KEYS,
     "stage1": STAGE1_KEYS,
+    "encoder": ENCODER_KEYS,
     "fusion": {
         "members": (list, []),
         "level": (str, "both"),
@@ -352,15 +374,18 @@ def _check_choice(section, key, value, choices):
 def _check_training(section, table):
     _check_choice(section, "optimizer", table["optimizer"], OPTIMIZERS)
     _check_choice(section, "class_weight", table["class_weight"], CLASS_WEIGHTS)
-    _check_choice(section, "loss", table["loss"], LOSSES)
-    _check_choice(section, "precision", table["precision"], PRECISIONS)
+    # [encoder] takes its loss and precision from [train].
+    if "loss" in table:
+        _check_choice(section, "loss", table["loss"], LOSSES)
+    if "precision" in table:
+        _check_choice(section, "precision", table["precision"], PRECISIONS)
     for key in ("learning_rate", "batch_size", "epochs"):
         if table[key] <= 0:
             raise ParameterError(f"[{section}] {key} must be > 0, got {table[key]!r}")
     for key in ("decay", "momentum", "clipnorm", "patience", "start_from_epoch"):
         if table[key] < 0:
             raise ParameterError(f"[{section}] {key} must be >= 0, got {table[key]!r}")
-    factors = table["speed_perturbation"]
+    factors = table.get("speed_perturbation", [])
     if any(isinstance(f, bool) or not isinstance(f, (int, float)) or f <= 0 for f in factors):
         raise ParameterError(
             f"[{section}] speed_perturbation must list positive factors, got {factors!r}"
@@ -377,6 +402,7 @@ def validate(recipe):
         message names the section and key.
     """
     recipe = copy.deepcopy(recipe)
+    _check_repeats(recipe.get("experiment"))
     unknown = set(recipe) - set(SCHEMA) - set(FREE_SECTIONS)
     if unknown:
         raise ParameterError(
@@ -417,6 +443,18 @@ def validate(recipe):
         if "stage1" not in recipe or not recipe["stage1"]["model"]:
             raise ParameterError("a 'two_stage' recipe needs [stage1] model")
         _check_training("stage1", recipe["stage1"])
+    if "encoder" in recipe:
+        if kind != "two_stage":
+            raise ParameterError(f"[encoder] trains the stage-2 network of a 'two_stage' recipe; this one is {kind!r}")
+        _check_choice("encoder", "schedule", recipe["encoder"]["schedule"], ENCODER_SCHEDULES)
+        _check_training("encoder", recipe["encoder"])
+        if not recipe["encoder"]["layer"]:
+            raise ParameterError("[encoder] layer must name the stage-2 layer whose output the encoder ends with")
+    if experiment["repeats"] > 1 and kind not in ("neural", "two_stage"):
+        raise ParameterError(f"experiment.repeats={experiment['repeats']} repeats the training of a network; "
+                             f"a {kind!r} recipe trains none (use 1)")
+    if experiment["repeats"] == 1:
+        del experiment["repeats"]
     if kind == "features_svm" and not recipe.get("features", {}).get("name"):
         raise ParameterError("a 'features_svm' recipe needs [features] name")
     if kind == "fusion":
@@ -434,6 +472,31 @@ def validate(recipe):
             raise ParameterError(f"[[paper.reported]] {row['table']!r}: weights must be 'imagenet' or 'none'")
     _check_weights(recipe)
     return recipe
+
+
+def _check_repeats(experiment):
+    """``experiment.repeats`` must be a whole number >= 1 (checked before the generic type check, to name it)."""
+    if not isinstance(experiment, dict) or "repeats" not in experiment:
+        return
+    value = experiment["repeats"]
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ParameterError(f"experiment.repeats must be a whole number >= 1 (networks trained per fold), "
+                             f"got {value!r}")
+
+
+def recipe_repeats(recipe):
+    """How many networks a resolved recipe trains per fold (``experiment.repeats``).
+
+    A resolved recipe holds ``repeats`` only when it is not 1, so that a recipe
+    without repeats resolves, and records in ``config.json``, exactly as before the
+    setting existed (and such runs still resume).
+
+    Example
+    -------
+    >>> recipe_repeats(load_recipe("zhao2018_attention_blstm_fcn")), recipe_repeats(load_recipe("zhang2021_dcnn_blstmwa"))
+    (1, 3)
+    """
+    return recipe["experiment"].get("repeats", 1)
 
 
 def _weights_table(recipe):
@@ -535,7 +598,8 @@ def load_recipe(name_or_path, overrides=()):
     Returns
     -------
     dict
-        The resolved recipe, every known key present.
+        The resolved recipe, every known key present (``experiment.repeats`` only when it
+        is not 1, :func:`recipe_repeats`; ``[stage1]`` and ``[encoder]`` only when given).
 
     Raises
     ------

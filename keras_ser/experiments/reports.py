@@ -11,6 +11,12 @@ Two summaries are given, since the papers use both:
 * **fold mean**: the mean and standard deviation over folds of each fold's UA and
   WA (zhang2021_dcnn Sec. 3.2: "the UAR of all speakers", reported as mean +- std).
 
+Under ``experiment.repeats`` (:func:`keras_ser.experiments.runner.run_repeats`) a fold's
+UA and WA are the means of its runs', and its ``predictions.csv`` holds the runs' mean
+probabilities, so "pooled" is the pooled score of those means; ``repeats`` in
+``results.json`` adds each run's own pooled and fold-mean scores over the folds
+(:func:`repeat_summary`) and their mean and standard deviation over the runs.
+
 Imports :mod:`~keras_ser.experiments.run_dir` only, of this package.
 
 Example
@@ -67,7 +73,54 @@ def aggregate(run_dir, label_names, fold_names, finished=None):
     if epochs:
         result["epochs_run"] = {"min": min(epochs), "max": max(epochs), "mean": float(np.mean(epochs))}
     result["wall_s"] = float(sum(f.get("wall_s", 0.0) for f in folds))
+    if any("per_repeat" in f for f in folds):
+        result["repeats"] = repeat_summary(folds, label_names)
     return result
+
+
+def repeat_summary(folds, label_names):
+    """Each run's scores over the folds, and their mean, under ``experiment.repeats``.
+
+    Run ``k`` is repeat ``k`` of every fold: its **pooled** scores come from the sum of
+    those runs' confusion matrices (every test utterance once), its **fold mean** is the
+    mean of their UA and WA. ``mean`` holds the mean and standard deviation of each over
+    the runs; the mean of the runs' fold means equals the fold mean of the folds' scores
+    (each the mean of its runs').
+
+    Parameters
+    ----------
+    folds : list of dict
+        ``metrics.json`` of the finished folds, each with ``per_repeat``.
+    label_names : list of str
+
+    Returns
+    -------
+    dict
+        ``count``, ``per_run`` (``repeat``, ``seeds`` by fold, ``pooled``, ``fold_mean``) and ``mean``.
+    """
+    count = min(len(f.get("per_repeat", [])) for f in folds)
+    per_run = []
+    for k in range(count):
+        runs = [f["per_repeat"][k] for f in folds]
+        confusion = np.sum([np.asarray(r["scores"]["confusion"], np.int64) for r in runs], axis=0)
+        y_true = np.repeat(np.repeat(np.arange(len(label_names)), len(label_names)), confusion.ravel())
+        y_pred = np.repeat(np.tile(np.arange(len(label_names)), len(label_names)), confusion.ravel())
+        pooled = classification_scores(y_true, y_pred, label_names)
+        per_run.append({
+            "repeat": k + 1,
+            "seeds": {f["fold"]: f["per_repeat"][k].get("seed") for f in folds},
+            "pooled": {key: pooled[key] for key in ("ua", "wa", "macro_f1", "n")},
+            "fold_mean": {key: float(np.mean([r["scores"][key] for r in runs])) for key in ("ua", "wa")},
+        })
+
+    def spread(part, keys):
+        values = {key: [run[part][key] for run in per_run] for key in keys}
+        out = {key: float(np.mean(v)) for key, v in values.items()}
+        out.update({f"{key}_std": float(np.std(v)) for key, v in values.items()})
+        return out
+
+    return {"count": count, "per_run": per_run,
+            "mean": {"pooled": spread("pooled", ("ua", "wa", "macro_f1")), "fold_mean": spread("fold_mean", ("ua", "wa"))}}
 
 
 def _pct(value):
@@ -100,13 +153,19 @@ def results_markdown(results, recipe, label_names):
         f"- Seed: {experiment['seed']}",
         f"- {weights_statement(recipe)}",
     ]
+    repeats = results.get("repeats")
+    if repeats:
+        lines[-2] = (f"- Seed: {experiment['seed']}; {repeats['count']} runs per fold (experiment.repeats, seeds "
+                     "derived from it): a fold's WA / UA are the mean of its runs', its predictions.csv "
+                     "holds their mean probabilities, which the pooled row scores")
     if experiment["kind"] in ("neural", "two_stage"):
-        lines.append(
-            f"- Training: {train['optimizer']}, lr {train['learning_rate']:g}"
-            + (f", decay {train['decay']:g}" if train.get("decay") else "")
-            + f", batch {train['batch_size']}, at most {train['epochs']} epochs, class weights "
-            f"{train['class_weight']}, early stopping on the validation speaker(s): {train['early_stopping']}"
-        )
+        for label, table in _training_tables(recipe):
+            lines.append(
+                f"- {label}: {table['optimizer']}, lr {table['learning_rate']:g}"
+                + (f", decay {table['decay']:g}" if table.get("decay") else "")
+                + f", batch {table['batch_size']}, at most {table['epochs']} epochs, class weights "
+                f"{table['class_weight']}, early stopping on the validation speaker(s): {table['early_stopping']}"
+            )
         if "epochs_run" in results:
             e = results["epochs_run"]
             lines.append(f"- Epochs actually run per fold: min {e['min']}, mean {e['mean']:.1f}, max {e['max']}")
@@ -136,15 +195,21 @@ def results_markdown(results, recipe, label_names):
             f"| pooled over folds | {_pct(pooled['wa'])} | {_pct(pooled['ua'])} | {_pct(pooled['macro_f1'])} |",
             f"| mean +- std over folds | {_pct(mean['wa'])} +- {_pct(mean['wa_std'])} | "
             f"{_pct(mean['ua'])} +- {_pct(mean['ua_std'])} | |",
+        ]
+        if repeats:
+            lines += _repeat_rows(repeats)
+        per_run = " | UA % per run" if repeats else ""
+        lines += [
             "",
-            "| fold | test speaker(s) | n | WA % | UA % | epochs (best) | wall s |",
-            "| --- | --- | --- | --- | --- | --- | --- |",
+            f"| fold | test speaker(s) | n | WA % | UA %{per_run} | epochs (best) | wall s |",
+            "| --- | --- | --- | --- | --- | --- | --- |" + (" --- |" if repeats else ""),
         ]
         for f in results["per_fold"]:
             epochs = "-" if f.get("epochs_run") is None else f"{f['epochs_run']} ({f['best_epoch']})"
+            runs = (" | " + " / ".join(_pct(r["scores"]["ua"]) for r in f.get("per_repeat", []))) if repeats else ""
             lines.append(
                 f"| {f['fold']} | {', '.join(f.get('test_speakers', []))} | {f['scores']['n']} | "
-                f"{_pct(f['scores']['wa'])} | {_pct(f['scores']['ua'])} | {epochs} | {f.get('wall_s', '')} |"
+                f"{_pct(f['scores']['wa'])} | {_pct(f['scores']['ua'])}{runs} | {epochs} | {f.get('wall_s', '')} |"
             )
         lines += ["", "| class | recall % | F1 % | support |", "| --- | --- | --- | --- |"]
         for name in label_names:
@@ -160,6 +225,36 @@ def results_markdown(results, recipe, label_names):
     if "skipped_files" in results:
         lines += _skipped_section(results["skipped_files"])
     return "\n".join(lines) + "\n"
+
+
+def _training_tables(recipe):
+    """(label, table) of each optimiser setting a network run used, in training order."""
+    if recipe["experiment"]["kind"] != "two_stage":
+        return [("Training", recipe["train"])]
+    tables = [("Stage 1 (segment network)", recipe["stage1"])]
+    encoder = recipe.get("encoder")
+    if encoder is not None and encoder["schedule"] == "separate":
+        tables += [(f"Stage 2 encoder (up to layer {encoder['layer']!r}, own softmax)", encoder),
+                   ("Stage 2 classifier (layers after it, encoder frozen)", recipe["train"])]
+    else:
+        tables.append(("Stage 2 (whole network)", recipe["train"]))
+    return tables
+
+
+def _repeat_rows(repeats):
+    """Rows of the "Ours" table for each run and their mean (``experiment.repeats``)."""
+    lines = []
+    for run in repeats["per_run"]:
+        pooled, mean = run["pooled"], run["fold_mean"]
+        lines.append(f"| run {run['repeat']}: pooled / mean over folds | {_pct(pooled['wa'])} / {_pct(mean['wa'])} | "
+                     f"{_pct(pooled['ua'])} / {_pct(mean['ua'])} | {_pct(pooled['macro_f1'])} |")
+    pooled, mean = repeats["mean"]["pooled"], repeats["mean"]["fold_mean"]
+    lines.append(f"| mean +- std over the {repeats['count']} runs: pooled | {_pct(pooled['wa'])} +- "
+                 f"{_pct(pooled['wa_std'])} | {_pct(pooled['ua'])} +- {_pct(pooled['ua_std'])} | "
+                 f"{_pct(pooled['macro_f1'])} +- {_pct(pooled['macro_f1_std'])} |")
+    lines.append(f"| mean +- std over the {repeats['count']} runs: mean over folds | {_pct(mean['wa'])} +- "
+                 f"{_pct(mean['wa_std'])} | {_pct(mean['ua'])} +- {_pct(mean['ua_std'])} | |")
+    return lines
 
 
 def _skipped_section(skipped):

@@ -23,15 +23,23 @@ refuses to resume across a change of configuration or corpus. The layout is
 Seeding: ``keras.utils.set_random_seed(seed)`` and TensorFlow op determinism
 before every fold, so the same seed, data and settings give the same metrics.
 
+Repeats: ``experiment.repeats = R`` (zhang2021_dcnn Sec. 3.2 reports the mean of three
+runs per speaker) trains each network fold R times, run ``k`` with seed
+:func:`repeat_seed` into ``folds/<fold>/repeat_<k>/`` (an ordinary fold folder), and
+writes the fold's own files from them: the mean scores and probabilities, and the
+model of the run with the best validation UA (:func:`run_repeats`). Resuming redoes
+only the runs that are not finished.
+
 Example
 -------
 >>> from keras_ser.experiments.runner import run_experiment
->>> from keras_ser.recipe import load_recipe
+>>> from keras_ser.recipe import load_recipe, recipe_repeats
 >>> recipe = load_recipe("zhao2019_attention_blstm_fcn", ["epochs=1"])
 >>> results = run_experiment(recipe, out="runs/tiny", folds=["speaker_03"])  # doctest: +SKIP
 """
 
 import json
+import os
 import pathlib
 import shutil
 import sys
@@ -50,14 +58,15 @@ from keras_ser.experiments import fusion, reports
 from keras_ser.experiments.neural import FeatureStore, cached_frontend, run_neural_fold
 from keras_ser.experiments.precision import describe_policy, resolve_precision
 from keras_ser.experiments.results import ResultsMirror
-from keras_ser.experiments.run_dir import (RunDir, RunLock, atomic_path, check_config, corpus_fingerprint,
-                                           default_root, fold_status, run_environment, write_json,
+from keras_ser.experiments.run_dir import (MODEL_FILES, RunDir, RunLock, atomic_path, check_config,
+                                           corpus_fingerprint, default_root, fold_status, read_json,
+                                           read_predictions, run_environment, scores_problem, write_json,
                                            write_model_dir, write_predictions)
 from keras_ser.experiments.svm import run_svm_fold
 from keras_ser.experiments.training import fold_context, label_index, set_seed
 from keras_ser.experiments.two_stage import run_two_stage_fold
 from keras_ser.metrics import classification_scores
-from keras_ser.recipe import load_recipe
+from keras_ser.recipe import load_recipe, recipe_repeats
 
 
 def _fold_summary(fold):
@@ -105,30 +114,191 @@ def _write_network_fold(recipe, fold, label_names, fold_dir, out, frontend, samp
         })
     metrics = dict(scores=classification_scores(y_true, y_pred, label_names),
                    epochs_run=out["epochs_run"], best_epoch=out["best_epoch"], **validation)
-    for key in ("stage1_epochs_run", "stage1_best_epoch"):
+    for key in ("stage1_epochs_run", "stage1_best_epoch", "encoder_epochs_run", "encoder_best_epoch"):
         if key in out:
             metrics[key] = out[key]
     return metrics
 
 
+def repeat_seed(seed, repeat):
+    """The seed of run ``repeat`` (1-based) of a fold under ``experiment.repeats``.
+
+    Run 1 uses ``seed`` itself, so it is the run a recipe without repeats trains; run
+    ``k > 1`` uses a 32-bit seed drawn from NumPy's ``SeedSequence([seed, k])``:
+    deterministic, and unrelated to the seeds of a run started with ``seed + 1``.
+
+    Example
+    -------
+    >>> repeat_seed(42, 1), repeat_seed(42, 2) == repeat_seed(42, 2), repeat_seed(42, 2) != repeat_seed(43, 2)
+    (42, True, True)
+    """
+    if repeat == 1:
+        return seed
+    return int(np.random.SeedSequence([seed % 2 ** 32, repeat]).generate_state(1)[0])
+
+
+def _train_network(recipe, fold, label_names, folder, *, seed, store, frontend, strategy, extra=None):
+    """Train one network on ``fold`` with ``seed``; write its files into ``folder``, ``metrics.json`` last."""
+    folder.mkdir(parents=True, exist_ok=True)
+    start = time.time()
+    set_seed(seed)
+    runner = run_two_stage_fold if recipe["experiment"]["kind"] == "two_stage" else run_neural_fold
+    # Experiment trackers' callback factories see this fold (training.register_callback_factory).
+    with fold_context(recipe, fold, folder):
+        out = runner(recipe, fold, label_names, folder, store, strategy)
+    metrics = dict(_fold_summary(fold), **(extra or {}),
+                   **_write_network_fold(recipe, fold, label_names, folder, out, frontend, store.sample_rate))
+    metrics["wall_s"] = round(time.time() - start, 2)
+    # Written last: the fold (or run) counts as finished only once it is there (run_dir.fold_status).
+    write_json(folder / "metrics.json", metrics)
+    return metrics
+
+
 def run_fold(recipe, fold, label_names, fold_dir, *, store=None, frontend=None, strategy=None, progress=True):
-    """Train and evaluate one fold; write its files; return its ``metrics.json`` dict."""
+    """Train and evaluate one fold; write its files; return its ``metrics.json`` dict.
+
+    Under ``experiment.repeats = R > 1`` the fold trains R networks into
+    ``repeat_<k>/`` (:func:`run_repeats`), skipping those finished before.
+    """
     fold_dir = pathlib.Path(fold_dir)
     fold_dir.mkdir(parents=True, exist_ok=True)
-    kind = recipe["experiment"]["kind"]
+    seed = recipe["experiment"]["seed"]
+    if recipe["experiment"]["kind"] != "features_svm":
+        if recipe_repeats(recipe) > 1:
+            return run_repeats(recipe, fold, label_names, fold_dir, store=store, frontend=frontend,
+                               strategy=strategy)
+        return _train_network(recipe, fold, label_names, fold_dir, seed=seed, store=store, frontend=frontend,
+                              strategy=strategy)
     start = time.time()
-    set_seed(recipe["experiment"]["seed"])
-    summary = _fold_summary(fold)
-    if kind == "features_svm":
-        metrics = dict(summary, **run_svm_fold(recipe, fold, label_names, fold_dir, progress=progress))
-    else:
-        runner = run_two_stage_fold if kind == "two_stage" else run_neural_fold
-        # Experiment trackers' callback factories see this fold (training.register_callback_factory).
-        with fold_context(recipe, fold, fold_dir):
-            out = runner(recipe, fold, label_names, fold_dir, store, strategy)
-        metrics = dict(summary, **_write_network_fold(recipe, fold, label_names, fold_dir, out, frontend,
-                                                      store.sample_rate))
+    set_seed(seed)
+    metrics = dict(_fold_summary(fold), **run_svm_fold(recipe, fold, label_names, fold_dir, progress=progress))
     metrics["wall_s"] = round(time.time() - start, 2)
+    write_json(fold_dir / "metrics.json", metrics)
+    return metrics
+
+
+def repeat_folder(fold_dir, repeat):
+    """``folds/<fold>/repeat_<k>/``: run ``repeat`` (1-based) of a fold under ``experiment.repeats``."""
+    return pathlib.Path(fold_dir) / f"{REPEAT_PREFIX}{repeat}"
+
+
+#: Folder name of a fold's runs under ``experiment.repeats``: ``repeat_1``, ``repeat_2``, ...
+REPEAT_PREFIX = "repeat_"
+
+#: Keys of the fold's ``metrics.json`` taken from the run whose model the fold folder holds.
+_MODEL_RUN_KEYS = ("epochs_run", "best_epoch", "validation_scores", "stage1_epochs_run", "stage1_best_epoch",
+                   "encoder_epochs_run", "encoder_best_epoch")
+
+
+def repeat_problem(fold_dir, name, repeat, label_names, save_models):
+    """Why run ``repeat`` of fold ``name`` is not finished, or None (as :func:`run_dir.fold_status` for a fold)."""
+    folder = repeat_folder(fold_dir, repeat)
+    problem = scores_problem(folder / "metrics.json", folder / "predictions.csv", name, label_names)
+    if problem is None and save_models:
+        missing = [f for f in MODEL_FILES if not (folder / "model" / f).is_file()]
+        if missing:
+            problem = f"{folder / 'model'} lacks {', '.join(missing)}"
+    return problem
+
+
+def _link(source, target):
+    """Hard-link ``source`` to ``target`` atomically (a copy where links are not possible): no second copy on disk."""
+    with atomic_path(target) as tmp:
+        try:
+            os.link(source, tmp)
+        except OSError:
+            shutil.copyfile(source, tmp)
+
+
+def _mean_predictions(paths):
+    """Ids, labels and the mean probabilities of the same utterances' ``predictions.csv`` files."""
+    ids, labels, _, first = read_predictions(paths[0])
+    total = first.copy()
+    for path in paths[1:]:
+        other_ids, _, _, probabilities = read_predictions(path)
+        if other_ids != ids:
+            raise DataError(f"{path} lists other utterances than {paths[0]}; delete the fold's folder to redo it")
+        total += probabilities
+    return ids, labels, total / len(paths)
+
+
+def run_repeats(recipe, fold, label_names, fold_dir, *, store=None, frontend=None, strategy=None):
+    """Train fold ``fold`` ``experiment.repeats`` times and write the fold's combined files.
+
+    Run ``k`` (seed :func:`repeat_seed`) is an ordinary network fold in
+    ``fold_dir/repeat_<k>/`` (its own ``metrics.json``, ``predictions.csv``, model, ...);
+    a run finished before (:func:`repeat_problem`) is not trained again, so a run killed
+    after repeat 2 of a fold redoes only repeat 3. Then, in ``fold_dir`` itself:
+
+    * ``predictions.csv`` / ``val_predictions.csv``: the mean of the runs' class
+      probabilities per utterance, ``predicted`` its argmax; the run's pooled metrics
+      (:func:`keras_ser.experiments.reports.aggregate`) read these;
+    * ``metrics.json``: ``scores`` holds the mean over the runs of each run's ``ua``,
+      ``wa`` and ``macro_f1`` (zhang2021_dcnn Sec. 3.2: "for each speaker, we test three
+      times and take the average accuracy as the speaker's result"), with ``*_std`` and
+      ``n``; ``ensemble_scores`` the scores of the mean probabilities; ``per_repeat`` each
+      run's ``repeat``, ``seed``, full ``scores`` and epochs; ``model_repeat`` the run
+      whose model, history and embeddings the fold folder holds, with its ``epochs_run``,
+      ``best_epoch`` and ``validation_scores``; ``wall_s`` the sum of the runs';
+    * ``model/``, ``history.json``, ``embeddings.npz``: those of the run with the best
+      validation UA (the first run on a tie or without validation speakers), hard-linked
+      (``meta.json`` rewritten with its ``repeat`` and ``seed``). ``predict`` and ``export``
+      use that one network, so their scores are its own, not the mean of the runs.
+
+    Returns
+    -------
+    dict
+        The fold's ``metrics.json``.
+    """
+    repeats, seed = recipe_repeats(recipe), recipe["experiment"]["seed"]
+    save_models = recipe["experiment"]["save_models"]
+    runs = []
+    for k in range(1, repeats + 1):
+        folder = repeat_folder(fold_dir, k)
+        if repeat_problem(fold_dir, fold.name, k, label_names, save_models) is None:
+            runs.append(read_json(folder / "metrics.json"))
+            continue
+        if folder.exists():
+            shutil.rmtree(folder)
+        runs.append(_train_network(recipe, fold, label_names, folder, seed=repeat_seed(seed, k), store=store,
+                                   frontend=frontend, strategy=strategy,
+                                   extra={"repeat": k, "seed": repeat_seed(seed, k)}))
+    folders = [repeat_folder(fold_dir, k) for k in range(1, repeats + 1)]
+    index = {name: i for i, name in enumerate(label_names)}
+    ids, labels, probabilities = _mean_predictions([f / "predictions.csv" for f in folders])
+    predicted = probabilities.argmax(-1)
+    write_predictions(fold_dir / "predictions.csv", ids, labels, [label_names[i] for i in predicted],
+                      probabilities, label_names)
+    if all((f / "val_predictions.csv").is_file() for f in folders):
+        val_ids, val_labels, val_probabilities = _mean_predictions([f / "val_predictions.csv" for f in folders])
+        write_predictions(fold_dir / "val_predictions.csv", val_ids, val_labels,
+                          [label_names[i] for i in val_probabilities.argmax(-1)], val_probabilities, label_names)
+    validation = [(run.get("validation_scores") or {}).get("ua") for run in runs]
+    chosen = 0 if None in validation else max(range(repeats), key=lambda i: (validation[i], -i))
+    model_run = folders[chosen]
+    for filename in ("history.json", "embeddings.npz"):
+        if (model_run / filename).is_file():
+            _link(model_run / filename, fold_dir / filename)
+    if save_models:
+        if (fold_dir / "model").exists():
+            shutil.rmtree(fold_dir / "model")
+        for filename in (f for f in MODEL_FILES if f != "meta.json"):
+            _link(model_run / "model" / filename, fold_dir / "model" / filename)
+        meta = read_json(model_run / "model" / "meta.json")
+        write_json(fold_dir / "model" / "meta.json", dict(meta, repeat=chosen + 1, seed=runs[chosen]["seed"]))
+    measures = ("ua", "wa", "macro_f1")
+    scores = {key: float(np.mean([run["scores"][key] for run in runs])) for key in measures}
+    scores.update({f"{key}_std": float(np.std([run["scores"][key] for run in runs])) for key in measures})
+    scores["n"] = runs[0]["scores"]["n"]
+    metrics = dict(
+        _fold_summary(fold), repeats=repeats, scores=scores,
+        ensemble_scores=classification_scores([index[v] for v in labels], predicted, label_names),
+        per_repeat=[{key: run[key] for key in ("repeat", "seed", "scores", "epochs_run", "best_epoch",
+                                               "validation_scores", "wall_s") if key in run} for run in runs],
+        model_repeat=chosen + 1,
+        **{key: runs[chosen][key] for key in _MODEL_RUN_KEYS if key in runs[chosen]},
+        wall_s=round(float(sum(run.get("wall_s", 0.0) for run in runs)), 2),
+    )
     # Written last: the fold counts as finished only once it is there (run_dir.fold_status).
     write_json(fold_dir / "metrics.json", metrics)
     return metrics
@@ -321,6 +491,26 @@ def screen_corpus(utterances, skip_bad=False):
     return kept, skipped
 
 
+def _clear_unfinished(fold_dir, name, reason, repeats):
+    """Remove an unfinished fold's files before it is redone, keeping its runs' folders under repeats.
+
+    ``run_repeats`` then trains only the runs that are not finished.
+    """
+    if repeats == 1:
+        print(f"note: fold {name} is not finished ({reason}); redoing it", file=sys.stderr)
+        shutil.rmtree(fold_dir)
+        return
+    kept = {repeat_folder(fold_dir, k).name for k in range(1, repeats + 1)}
+    print(f"note: fold {name} is not finished ({reason}); redoing it, keeping its finished runs", file=sys.stderr)
+    for path in fold_dir.iterdir():
+        if path.name in kept:
+            continue
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+
+
 def _run_locked(recipe, run_dir, *, data_dir, folds, strategy, overrides, progress, mirror=None, final=False,
                 skip_bad=False):
     name = recipe["recipe"]["name"]
@@ -368,8 +558,7 @@ def _run_locked(recipe, run_dir, *, data_dir, folds, strategy, overrides, progre
         if finished:
             continue
         if run_dir.fold(fold.name).exists():
-            print(f"note: fold {fold.name} is not finished ({reason}); redoing it", file=sys.stderr)
-            shutil.rmtree(run_dir.fold(fold.name))
+            _clear_unfinished(run_dir.fold(fold.name), fold.name, reason, recipe_repeats(recipe))
         todo.append(fold)
     store = frontend = strategy_obj = None
     if todo and recipe["experiment"]["kind"] in ("neural", "two_stage"):

@@ -1,0 +1,218 @@
+"""experiment.repeats (runs per fold, zhang2021_dcnn Sec. 3.2) and the stage-2 schedule of two-stage recipes.
+
+The runs train a tiny stand-in network (tests/model_helper.py) on the zhao2019 front end of a
+three-speaker, three-class EMO-DB manifest; the schedule tests train zhang2021_dcnn's stage-2
+network at tiny widths on random fc7 sequences.
+"""
+
+import csv
+import json
+
+import keras
+import numpy as np
+import pytest
+
+from keras_ser.errors import ParameterError
+from keras_ser.experiments import runner, two_stage
+from keras_ser.experiments.run_dir import read_predictions
+from keras_ser.experiments.runner import repeat_seed, run_experiment
+from keras_ser.models import build
+from keras_ser.recipe import load_recipe, recipe_repeats
+
+from model_helper import register_tiny_logmel_model
+
+TINY = register_tiny_logmel_model()
+FOLD = "speaker_03"
+
+
+@pytest.fixture(scope="module")
+def manifest(emodb_wavs, tmp_path_factory):
+    """Speakers 03, 08 and 09; anger, neutral and sadness; two utterances each."""
+    codes = {"W": "anger", "N": "neutral", "T": "sadness"}
+    rows = []
+    for speaker in ("03", "08", "09"):
+        for code, label in codes.items():
+            chosen = [w for w in emodb_wavs if w.name[:2] == speaker and w.name[5] == code][:2]
+            rows += [{"path": str(w), "label": label, "speaker": speaker} for w in chosen]
+    path = tmp_path_factory.mktemp("repeats") / "list.csv"
+    with open(path, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["path", "label", "speaker"])
+        writer.writeheader()
+        writer.writerows(rows)
+    return f"manifest:{path}"
+
+
+def _run(manifest, out, repeats, monkeypatch=None):
+    """Train fold speaker_03 of the tiny recipe; return the seeds of the networks trained in this call."""
+    trained = []
+    if monkeypatch is not None:
+        real = runner._train_network
+
+        def spy(*args, **kwargs):
+            trained.append(kwargs["seed"])
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(runner, "_train_network", spy)
+    run_experiment("zhao2019_attention_blstm_fcn", corpus=manifest, out=out, folds=[FOLD], progress=False,
+                   overrides=[f"model.name={TINY}", "train.epochs=2", "train.verbose=0", "train.batch_size=4",
+                              f"experiment.repeats={repeats}"])
+    return trained
+
+
+def _json(path):
+    return json.loads(path.read_text())
+
+
+def test_repeats_must_be_a_whole_number_of_at_least_one():
+    for bad in ("0", "-1", "2.5", "true", '"3"'):
+        with pytest.raises(ParameterError, match=r"experiment\.repeats"):
+            load_recipe("zhao2018_attention_blstm_fcn", [f"experiment.repeats={bad}"])
+    with pytest.raises(ParameterError, match=r"experiment\.repeats=2 .*'features_svm'"):
+        load_recipe("zhao2019_features_compare", ["experiment.repeats=2"])
+    # One run resolves (and is recorded in config.json) as before the setting existed.
+    for overrides in ([], ["experiment.repeats=1"]):
+        recipe = load_recipe("zhao2018_attention_blstm_fcn", overrides)
+        assert "repeats" not in recipe["experiment"] and recipe_repeats(recipe) == 1
+    assert recipe_repeats(load_recipe("zhao2018_attention_blstm_fcn", ["experiment.repeats=3"])) == 3
+    for name in ("zhang2021_dcnn_blstmwa", "zhang2021_dcnn_blstm", "zhang2021_dcnn_blstmwa_c1", "zhang2021_2cnn_lstm"):
+        assert recipe_repeats(load_recipe(name)) == 3, name
+
+
+def test_repeat_seeds_are_distinct_and_derived_from_the_experiment_seed():
+    seeds = [repeat_seed(42, k) for k in range(1, 6)]
+    assert seeds[0] == 42 and len(set(seeds)) == 5
+    assert seeds == [repeat_seed(42, k) for k in range(1, 6)]
+    assert repeat_seed(43, 2) not in seeds and all(0 <= s < 2 ** 32 for s in seeds)
+
+
+def test_repeats_train_each_fold_with_its_own_seed_and_report_the_mean(manifest, tmp_path):
+    out = tmp_path / "three"
+    _run(manifest, out, 3)
+    fold_dir = out / "folds" / FOLD
+    runs = [_json(fold_dir / f"repeat_{k}" / "metrics.json") for k in (1, 2, 3)]
+    assert [r["seed"] for r in runs] == [repeat_seed(42, k) for k in (1, 2, 3)]
+    probabilities = [read_predictions(fold_dir / f"repeat_{k}" / "predictions.csv")[3] for k in (1, 2, 3)]
+    assert not np.allclose(probabilities[0], probabilities[1]), "another seed must train another network"
+
+    fold = _json(fold_dir / "metrics.json")
+    assert fold["repeats"] == 3 and [r["seed"] for r in fold["per_repeat"]] == [r["seed"] for r in runs]
+    for key in ("ua", "wa", "macro_f1"):
+        assert fold["scores"][key] == pytest.approx(np.mean([r["scores"][key] for r in runs]))
+    # predictions.csv holds the runs' mean probabilities; "predicted" is their argmax.
+    ids, labels, predicted, mean = read_predictions(fold_dir / "predictions.csv")
+    np.testing.assert_allclose(mean, np.mean(probabilities, axis=0), atol=1e-5)
+    names = _json(out / "labels.json")
+    assert predicted == [names[i] for i in mean.argmax(-1)]
+    assert fold["ensemble_scores"]["n"] == len(ids) == fold["scores"]["n"]
+
+    # The fold's model is the run with the best validation UA, linked, and says which it is.
+    val_ua = [r["validation_scores"]["ua"] for r in runs]
+    chosen = int(np.argmax(val_ua)) + 1
+    assert fold["model_repeat"] == chosen and fold["best_epoch"] == runs[chosen - 1]["best_epoch"]
+    assert _json(fold_dir / "model" / "meta.json")["repeat"] == chosen
+    assert ((fold_dir / "model" / "model.keras").read_bytes()
+            == (fold_dir / f"repeat_{chosen}" / "model" / "model.keras").read_bytes())
+
+    results = _json(out / "results.json")
+    summary = results["repeats"]
+    assert summary["count"] == 3 and [r["repeat"] for r in summary["per_run"]] == [1, 2, 3]
+    for k, run in enumerate(runs):
+        assert summary["per_run"][k]["pooled"]["ua"] == pytest.approx(run["scores"]["ua"])  # one fold
+        assert summary["per_run"][k]["fold_mean"]["wa"] == pytest.approx(run["scores"]["wa"])
+    assert summary["mean"]["pooled"]["ua"] == pytest.approx(np.mean([r["scores"]["ua"] for r in runs]))
+    assert results["fold_mean"]["ua"] == pytest.approx(summary["mean"]["fold_mean"]["ua"])
+    markdown = (out / "results.md").read_text()
+    assert "3 runs per fold" in markdown and "| run 3: pooled / mean over folds |" in markdown
+    assert " / ".join(f"{100 * r['scores']['ua']:.1f}" for r in runs) in markdown
+
+    # The same seed gives the same metrics: run 1 is the run a recipe without repeats trains.
+    single = tmp_path / "single"
+    _run(manifest, single, 1)
+    assert not (single / "folds" / FOLD / "repeat_1").exists()
+    assert _json(single / "folds" / FOLD / "metrics.json")["scores"] == runs[0]["scores"]
+    assert "repeats" not in _json(single / "results.json")
+    assert "repeats" not in _json(single / "config.json")["recipe"]["experiment"]
+
+
+def test_resume_after_an_interrupted_repeat_trains_only_the_missing_one(manifest, tmp_path, monkeypatch):
+    out = tmp_path / "resume"
+    assert _run(manifest, out, 3, monkeypatch) == [repeat_seed(42, k) for k in (1, 2, 3)]
+    fold_dir = out / "folds" / FOLD
+    before = _json(fold_dir / "metrics.json")
+    stamps = {k: (fold_dir / f"repeat_{k}" / "metrics.json").stat().st_mtime_ns for k in (1, 2)}
+    # As if the process was killed while training repeat 3: its metrics.json, written last, is missing,
+    # and the fold's own files were never written.
+    (fold_dir / "repeat_3" / "metrics.json").unlink()
+    for name in ("metrics.json", "predictions.csv"):
+        (fold_dir / name).unlink()
+
+    assert _run(manifest, out, 3, monkeypatch) == [repeat_seed(42, 3)]
+    assert {k: (fold_dir / f"repeat_{k}" / "metrics.json").stat().st_mtime_ns for k in (1, 2)} == stamps
+    after = _json(fold_dir / "metrics.json")
+    assert after["scores"] == before["scores"] and after["per_repeat"][2]["scores"] == before["per_repeat"][2]["scores"]
+    # A finished fold trains nothing.
+    assert _run(manifest, out, 3, monkeypatch) == []
+
+
+# ---------------------------------------------------------------------------- stage-2 schedule
+
+
+def _stage2(overrides, monkeypatch, log_dir):
+    """Train a tiny zhang2021_dcnn stage 2 by the recipe's schedule; record every fit."""
+    recipe = load_recipe("zhang2021_dcnn_blstmwa", ["encoder.epochs=2", "train.epochs=2", "encoder.verbose=0",
+                                                    "train.verbose=0", *overrides])
+    fits = []
+    real = two_stage.fit_model
+
+    def recording(model, cfg, *args, **kwargs):
+        entry = {"model": model.name, "trainable": sorted({w.path.split("/")[0] for w in model.trainable_weights}),
+                 "settings": (cfg["learning_rate"], cfg["batch_size"], cfg["epochs"]),
+                 "before": {layer.name: [np.array(w) for w in layer.get_weights()] for layer in model.layers}}
+        out = real(model, cfg, *args, **kwargs)
+        entry["after"] = {layer.name: [np.array(w) for w in layer.get_weights()] for layer in model.layers}
+        fits.append(entry)
+        return out
+
+    monkeypatch.setattr(two_stage, "fit_model", recording)
+    keras.utils.set_random_seed(0)
+    head = build(recipe["model"]["name"], num_classes=3, feature_dim=6, lstm_units=4, dnn_units=(8,))
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((12, 4, 6)).astype("float32"), rng.integers(0, 3, 12)
+    result = two_stage.train_stage2(recipe, head, (x, y), (x[:3], y[:3]), (None, None), log_dir)
+    return recipe, head, fits, result
+
+
+def test_separate_schedule_trains_the_encoder_first_then_only_the_dnn(monkeypatch, tmp_path):
+    recipe, head, fits, (history, _, _, encoder) = _stage2([], monkeypatch, tmp_path)
+    assert recipe["encoder"]["schedule"] == "separate"
+    assert [f["model"] for f in fits] == ["encoder_trainer", "zhang2021_dcnn_blstmwa"]
+    first, second = fits
+    # Sec. 3.2: the BLSTM-Attention model at batch 128, lr 1e-4; then the DNN at batch 16, lr 5e-6.
+    assert first["settings"] == (1e-4, 128, 2) and second["settings"] == (5e-6, 16, 2)
+    assert {"blstm", "attention", "encoder_softmax"} <= set(first["trainable"])
+    assert not {"dnn1", "softmax"} & set(first["trainable"])
+    assert second["trainable"] == ["dnn1", "softmax"]
+    # The frozen encoder keeps the weights its own training gave it; the DNN moved.
+    for name in ("blstm", "attention"):
+        for a, b in zip(first["after"][name], second["after"][name]):
+            np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(second["after"]["dnn1"][0], second["before"]["dnn1"][0])
+    assert len(encoder["history"]["loss"]) == 2 and len(history["loss"]) == 2
+
+
+def test_joint_schedule_trains_the_whole_stage_2_network_once(monkeypatch, tmp_path):
+    _, head, fits, (_, _, _, encoder) = _stage2(["encoder.schedule=joint"], monkeypatch, tmp_path)
+    assert encoder is None and len(fits) == 1
+    assert fits[0]["model"] == "zhang2021_dcnn_blstmwa" and fits[0]["settings"] == (5e-6, 16, 2)
+    assert {"blstm", "attention", "dnn1", "softmax"} <= set(fits[0]["trainable"])
+
+
+def test_encoder_layer_must_exist_and_leave_a_dnn_to_train(monkeypatch, tmp_path):
+    with pytest.raises(ParameterError, match=r"encoder\.layer='nope'.*no such layer"):
+        _stage2(["encoder.layer=nope"], monkeypatch, tmp_path)
+    with pytest.raises(ParameterError, match=r"encoder\.layer='softmax'.*nothing is left"):
+        _stage2(["encoder.layer=softmax"], monkeypatch, tmp_path)
+    with pytest.raises(ParameterError, match=r"schedule must be one of"):
+        load_recipe("zhang2021_dcnn_blstmwa", ["encoder.schedule=both"])
+    with pytest.raises(ParameterError, match=r"\[encoder\] trains the stage-2 network"):
+        load_recipe("zhao2018_attention_blstm_fcn", ["encoder.epochs=2"])

@@ -9,8 +9,9 @@ approach. It compares them with the representation of its own Attention-BLSTM-FC
 The DeepSpectrum tool draws every spectrogram with matplotlib, saves a PNG and
 reloads it. Here the whole waveform -> image path runs in TensorFlow:
 
-1. power Mel spectrogram (Hann window, centred frames, Slaney Mel filters: the
-   values ``librosa.feature.melspectrogram`` gives);
+1. power Mel spectrogram (centred frames; the STFT window and Mel filters of the
+   chosen ``frontend``, see below: the values ``librosa.feature.melspectrogram``
+   gives with those settings);
 2. decibels relative to the image's maximum, floored at ``-top_db`` (the values of
    ``librosa.power_to_db(S, ref=np.max)``);
 3. min-max normalisation to [0, 1] (what matplotlib's colour normalisation does with
@@ -19,9 +20,22 @@ reloads it. Here the whole waveform -> image path runs in TensorFlow:
    quantisation: index ``min(floor(v * 256), 255)``);
 5. resize to the CNN's input size (227 AlexNet, 224 VGG) and scale to [0, 255].
 
-The defaults follow paper 000's front end (25 ms Hann window, 10 ms hop, 16 kHz,
-Sec. IV-B) with DeepSpectrum's 128 Mel bands and ``viridis`` colour map; 000 varies
-the number of Mel bands in Figs. 3-4 (30-100), so ``n_mels`` is a parameter.
+Spectrogram settings (``frontend``, :data:`FRONTENDS`), both with 25 ms windows, a
+10 ms hop and 16 kHz input:
+
+* ``"zhao2019"``: zhao2019's own front end (Sec. III-A), which it used for the images
+  it fed to AlexNet / VGG ("we exploited the Mel-spectrograms as the input for these
+  three pre-trained CNNs", Sec. IV-B): Hamming window, FFT of the window's 400
+  points, Mel bands on the scale of eq. 2, ``m = 2595 log10(1 + f / 700)`` (librosa's
+  ``htk=True``; triangles with librosa's default Slaney area normalisation, as in
+  :data:`keras_ser.features.PRESETS` ``"zhao2019"``). The zhao2019 recipes use it.
+* ``"deepspectrum"`` (the default, for compatibility): the DeepSpectrum tool's
+  librosa defaults: Hann window, FFT of 512 points (the next power of two), Slaney's
+  Mel scale.
+
+DeepSpectrum's own default is 128 Mel bands and the ``viridis`` colour map; zhao2019
+varies the number of Mel bands in Figs. 3-4 (30-100) and its recipes use 40, so
+``n_mels`` is a parameter.
 
 Weights: ImageNet weights cannot be downloaded in this project's environment. With
 ``weights=None`` the CNN is randomly initialised (seeded); every description this
@@ -35,6 +49,13 @@ import numpy as np
 
 from keras_ser.errors import DataError, ParameterError
 from keras_ser.experiments.run_dir import resolve_model_dir
+
+#: Spectrogram settings of :class:`SpectrogramImage` (module docstring): STFT window, Mel scale
+#: (``htk``: eq. 2 of zhao2019) and FFT size (None: the next power of two >= the window).
+FRONTENDS = {
+    "zhao2019": {"window": "hamming", "htk": True, "n_fft": "window"},
+    "deepspectrum": {"window": "hann", "htk": False, "n_fft": None},
+}
 
 #: fc7 extractor name -> (backbone name of ``keras_ser.models.backbones.fc7_model``, image size).
 CNN_FEATURES = {
@@ -88,7 +109,8 @@ class SpectrogramImage:
     win_length, hop_length : float
         Window and hop in seconds (000: 25 ms, 10 ms).
     n_fft : int, optional
-        FFT size; default the next power of two >= the window.
+        FFT size; default the ``frontend``'s (zhao2019: the window, 400 points at
+        16 kHz; DeepSpectrum: the next power of two >= the window, 512).
     fmin, fmax : float
         Mel range; ``fmax`` defaults to ``sample_rate / 2``.
     top_db : float
@@ -99,6 +121,11 @@ class SpectrogramImage:
         Output side in pixels (227 AlexNet, 224 VGG).
     resize_method : str
         ``tf.image.resize`` method.
+    frontend : {"deepspectrum", "zhao2019"}
+        STFT window, Mel scale and default FFT size (:data:`FRONTENDS`, module
+        docstring): ``"zhao2019"`` is zhao2019's Hamming window and eq. 2 Mel scale,
+        ``"deepspectrum"`` (default) the DeepSpectrum tool's Hann window and Slaney
+        Mel scale.
 
     Examples
     --------
@@ -109,7 +136,7 @@ class SpectrogramImage:
 
     def __init__(self, sample_rate=16000, n_mels=128, win_length=0.025, hop_length=0.010, n_fft=None,
                  fmin=0.0, fmax=None, top_db=80.0, colormap="viridis", image_size=224,
-                 resize_method="bilinear"):
+                 resize_method="bilinear", frontend="deepspectrum"):
         import tensorflow as tf
 
         from keras_ser import features
@@ -126,7 +153,17 @@ class SpectrogramImage:
         self.hop_samples = int(round(hop_length * sample_rate))
         if self.win_samples < 2 or self.hop_samples < 1:
             raise ParameterError(f"window {win_length}s / hop {hop_length}s too short at {sample_rate} Hz")
-        self.n_fft = int(n_fft) if n_fft else int(2 ** np.ceil(np.log2(self.win_samples)))
+        if frontend not in FRONTENDS:
+            raise ParameterError(f"frontend must be one of {sorted(FRONTENDS)}, got {frontend!r}")
+        self.frontend = frontend
+        settings = FRONTENDS[frontend]
+        self.window = settings["window"]
+        if n_fft:
+            self.n_fft = int(n_fft)
+        elif settings["n_fft"] == "window":
+            self.n_fft = self.win_samples
+        else:
+            self.n_fft = int(2 ** np.ceil(np.log2(self.win_samples)))
         if self.n_fft < self.win_samples:
             raise ParameterError(f"n_fft={self.n_fft} is shorter than the window ({self.win_samples} samples)")
         self.top_db = float(top_db)
@@ -134,9 +171,8 @@ class SpectrogramImage:
         self.resize_method = resize_method
         self.colormap = colormap
         self.win_ms, self.hop_ms = 1000.0 * win_length, 1000.0 * hop_length
-        # librosa's default (Slaney) Mel scale, as DeepSpectrum's librosa spectrograms use.
         self._mel = tf.constant(features.mel_filterbank(sample_rate, self.n_fft, n_mels, fmin, fmax,
-                                                        htk=False, norm="slaney"), tf.float32)
+                                                        htk=settings["htk"], norm="slaney"), tf.float32)
         self._table = tf.constant(colormap_table(colormap))
         self._fn = tf.function(self._image, input_signature=[tf.TensorSpec([None], tf.float32)])
 
@@ -147,7 +183,7 @@ class SpectrogramImage:
         from keras_ser import features
 
         power = features.power_spectrogram(waveform[None], self.sample_rate, self.win_ms, self.hop_ms,
-                                           self.n_fft, window="hann")[0]
+                                           self.n_fft, window=self.window)[0]
         return tf.matmul(power, self._mel)
 
     def _image(self, waveform):
@@ -197,7 +233,7 @@ class DeepSpectrumExtractor:
     sample_rate : int
         Rate the waveforms arrive at.
     **image_options
-        Passed to :class:`SpectrogramImage` (``n_mels``, ``colormap``, ...).
+        Passed to :class:`SpectrogramImage` (``n_mels``, ``colormap``, ``frontend``, ...).
 
     Examples
     --------
@@ -229,10 +265,10 @@ class DeepSpectrumExtractor:
             keras.utils.set_random_seed(seed)
             model = fc7_model(backbone, weights=resolve_weights(backbone, weights, "features.weights"))
             self.description = f"{features} ({weights_description(weights)}), {self.image.colormap} " \
-                               f"Mel image {self.image.image_size}px"
+                               f"Mel image {self.image.image_size}px ({self.image.frontend} front end)"
         else:
             self.description = f"{features} (custom model {model.name}), {self.image.colormap} Mel image " \
-                               f"{self.image.image_size}px"
+                               f"{self.image.image_size}px ({self.image.frontend} front end)"
         self.model = model
         self.dimension = int(model.output_shape[-1])
         self.feature_names = [f"{features}_{i}" for i in range(self.dimension)]

@@ -10,6 +10,7 @@ import tensorflow as tf
 from keras_ser import deep_spectrum
 from keras_ser.errors import DataError, ParameterError
 from keras_ser.extract import extract, get_extractor
+from keras_ser.recipe import load_recipe
 
 
 @pytest.fixture(scope="module")
@@ -33,6 +34,24 @@ def test_mel_power_equals_librosa(waveform):
                                                n_mels=40, center=True, pad_mode="constant").T
     assert ours.shape == reference.shape
     np.testing.assert_allclose(ours, reference, rtol=1e-3, atol=1e-6 * reference.max())
+
+
+def test_zhao2019_front_end_is_hamming_and_the_mel_scale_of_eq2(waveform):
+    image = deep_spectrum.SpectrogramImage(n_mels=40, frontend="zhao2019")
+    ours = image.mel_power(tf.constant(waveform)).numpy()
+    # zhao2019 Sec. III-A with librosa: Hamming window of 25 ms (the FFT of its 400 points), eq. 2 Mel scale.
+    reference = librosa.feature.melspectrogram(y=waveform, sr=16000, n_fft=400, win_length=400, hop_length=160,
+                                               window="hamming", n_mels=40, htk=True, center=True,
+                                               pad_mode="constant").T
+    assert (image.window, image.n_fft) == ("hamming", 400)
+    assert ours.shape == reference.shape
+    np.testing.assert_allclose(ours, reference, rtol=1e-3, atol=1e-6 * reference.max())
+    deepspectrum = deep_spectrum.SpectrogramImage(n_mels=40).mel_power(tf.constant(waveform)).numpy()
+    assert np.abs(deepspectrum - reference).max() > 0.1 * reference.max()  # Hann / Slaney differ
+    for name in ("zhao2019_features_alexnet_fc7", "zhao2019_features_vgg16_fc7", "zhao2019_features_vgg19_fc7"):
+        assert load_recipe(name)["features"]["frontend"] == "zhao2019"
+    with pytest.raises(ParameterError, match="frontend"):
+        deep_spectrum.SpectrogramImage(frontend="htk")
 
 
 def test_image_equals_matplotlib_colormapped_power_to_db(waveform):

@@ -164,12 +164,15 @@ def test_two_stage_head_reads_fc7_sequences_of_the_fine_tuned_dcnn(manifest, tmp
         "stage1.model_options.weights=none", "frontend.image_size=67", "stage1.model_options.image_size=67",
         "stage1.model_options.fc_units=[8, 8]", "stage1.model_options.filters=[4, 4, 4, 4, 4]",
         "stage1.speed_perturbation=[1.0]", "train.speed_perturbation=[0.9, 1.0]",
-        "model.lstm_units=4", "model.dnn_units=[8]",
+        "model.lstm_units=4", "model.dnn_units=[8]", "encoder.epochs=1", "encoder.verbose=0",
+        "experiment.repeats=1",
     ])
     assert status == 0
     fold_dir = out / "folds" / "speaker_03"
     history = json.loads((fold_dir / "history.json").read_text())
     assert len(history["stage1_loss"]) == 1 and len(history["loss"]) == 1
+    # Sec. 3.2 read as two trainings: BLSTM + attention with their own softmax, then the DNN.
+    assert len(history["encoder_loss"]) == 1
     # The report says the DCNN was not pretrained and sets it beside Table 4's untrained figure.
     report = (out / "results.md").read_text()
     assert "- Weights: alexnet from random initialisation, NOT pretrained" in report

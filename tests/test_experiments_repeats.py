@@ -42,7 +42,7 @@ def manifest(emodb_wavs, tmp_path_factory):
     return f"manifest:{path}"
 
 
-def _run(manifest, out, repeats, monkeypatch=None):
+def _run(manifest, out, repeats, monkeypatch=None, results=None):
     """Train fold speaker_03 of the tiny recipe; return the seeds of the networks trained in this call."""
     trained = []
     if monkeypatch is not None:
@@ -54,7 +54,7 @@ def _run(manifest, out, repeats, monkeypatch=None):
 
         monkeypatch.setattr(runner, "_train_network", spy)
     run_experiment("zhao2019_attention_blstm_fcn", corpus=manifest, out=out, folds=[FOLD], progress=False,
-                   overrides=[f"model.name={TINY}", "train.epochs=2", "train.verbose=0", "train.batch_size=4",
+                   results=results, overrides=[f"model.name={TINY}", "train.epochs=2", "train.verbose=0", "train.batch_size=4",
                               f"experiment.repeats={repeats}"])
     return trained
 
@@ -135,8 +135,8 @@ def test_repeats_train_each_fold_with_its_own_seed_and_report_the_mean(manifest,
 
 
 def test_resume_after_an_interrupted_repeat_trains_only_the_missing_one(manifest, tmp_path, monkeypatch):
-    out = tmp_path / "resume"
-    assert _run(manifest, out, 3, monkeypatch) == [repeat_seed(42, k) for k in (1, 2, 3)]
+    out, mirror = tmp_path / "resume", tmp_path / "results"
+    assert _run(manifest, out, 3, monkeypatch, mirror) == [repeat_seed(42, k) for k in (1, 2, 3)]
     fold_dir = out / "folds" / FOLD
     before = _json(fold_dir / "metrics.json")
     stamps = {k: (fold_dir / f"repeat_{k}" / "metrics.json").stat().st_mtime_ns for k in (1, 2)}
@@ -152,6 +152,34 @@ def test_resume_after_an_interrupted_repeat_trains_only_the_missing_one(manifest
     assert after["scores"] == before["scores"] and after["per_repeat"][2]["scores"] == before["per_repeat"][2]["scores"]
     # A finished fold trains nothing.
     assert _run(manifest, out, 3, monkeypatch) == []
+    # results/ keeps every run's scores; a new run directory restores the fold from it, reports included.
+    stored = mirror / "zhao2019_attention_blstm_fcn"
+    assert len(list(stored.glob(f"*/folds/{FOLD}/repeat_*/metrics.json"))) == 3
+    moved = tmp_path / "elsewhere"
+    assert _run(manifest, moved, 3, monkeypatch, mirror) == []
+    assert _json(moved / "results.json")["repeats"] == _json(out / "results.json")["repeats"]
+
+
+def test_each_runs_pooled_scores_cover_every_fold():
+    from keras_ser.experiments.reports import repeat_summary
+    from keras_ser.metrics import classification_scores
+
+    names = ["a", "b", "c"]
+    rng = np.random.default_rng(1)
+    truth = {"f1": rng.integers(0, 3, 9), "f2": rng.integers(0, 3, 5)}
+    guesses = {(fold, k): rng.integers(0, 3, len(y)) for fold, y in truth.items() for k in (1, 2)}
+    folds = [{"fold": fold, "per_repeat": [
+        {"repeat": k, "seed": k, "scores": classification_scores(y, guesses[fold, k], names)} for k in (1, 2)]}
+        for fold, y in truth.items()]
+    summary = repeat_summary(folds, names)
+    for k in (1, 2):
+        pooled = classification_scores(np.concatenate(list(truth.values())),
+                                       np.concatenate([guesses["f1", k], guesses["f2", k]]), names)
+        run = summary["per_run"][k - 1]
+        assert run["pooled"]["ua"] == pytest.approx(pooled["ua"]) and run["pooled"]["n"] == 14
+        assert run["pooled"]["macro_f1"] == pytest.approx(pooled["macro_f1"])
+        assert run["fold_mean"]["ua"] == pytest.approx(np.mean([f["per_repeat"][k - 1]["scores"]["ua"] for f in folds]))
+    assert summary["mean"]["pooled"]["wa"] == pytest.approx(np.mean([r["pooled"]["wa"] for r in summary["per_run"]]))
 
 
 # ---------------------------------------------------------------------------- stage-2 schedule

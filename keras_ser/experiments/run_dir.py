@@ -13,6 +13,10 @@ A run directory (``runs/<recipe>`` by default) holds::
     folds/<fold>/history.json      Keras history of a network fold
     folds/<fold>/embeddings.npz    utterance embeddings (experiment.save_features)
     folds/<fold>/model/            MODEL DIR: model.keras, frontend.json, labels.json, meta.json
+    folds/<fold>/repeat_<k>/       run k of the fold under experiment.repeats: the fold files above for
+                                   one network (:func:`repeat_dir`, :func:`repeat_status`); the fold's
+                                   own files then hold the runs' mean scores and mean probabilities and
+                                   the best run's model (keras_ser.experiments.runner.run_repeats)
     final/model/, final/final.json the deployable model trained on every speaker (train --final,
                                    keras_ser.experiments.final); final.json is written last
     feature_cache/                 SVM feature cache (keras_ser.svm)
@@ -73,6 +77,9 @@ FINAL_INFO = "final/final.json"
 
 #: Run kinds whose folds save a MODEL DIR (with ``experiment.save_models``).
 MODEL_KINDS = ("neural", "two_stage")
+
+#: Folder name prefix of a fold's runs under ``experiment.repeats``: ``repeat_1``, ``repeat_2``, ...
+REPEAT_PREFIX = "repeat_"
 
 
 class RunDir:
@@ -589,6 +596,11 @@ def scores_problem(metrics_path, predictions, name, label_names=None):
     return None
 
 
+def _model_problem(model_dir):
+    missing = [f for f in MODEL_FILES if not (model_dir / f).is_file()]
+    return f"{model_dir} lacks {', '.join(missing)}" if missing else None
+
+
 def _fold_problem(run, name, label_names):
     if label_names is None and run.labels.is_file():
         label_names = read_json(run.labels)
@@ -597,10 +609,31 @@ def _fold_problem(run, name, label_names):
         return problem
     experiment = (read_json(run.config).get("recipe") or {}).get("experiment", {}) if run.config.is_file() else {}
     if experiment.get("kind") in MODEL_KINDS and experiment.get("save_models"):
-        missing = [f for f in MODEL_FILES if not (run.model_dir(name) / f).is_file()]
-        if missing:
-            return f"{run.model_dir(name)} lacks {', '.join(missing)}"
+        return _model_problem(run.model_dir(name))
     return None
+
+
+def repeat_dir(fold_dir, repeat):
+    """``folds/<fold>/repeat_<k>/``: run ``repeat`` (1-based) of a fold under ``experiment.repeats``."""
+    return pathlib.Path(fold_dir) / f"{REPEAT_PREFIX}{repeat}"
+
+
+def repeat_status(fold_dir, name, repeat, label_names, save_models):
+    """Whether run ``repeat`` of fold ``name`` in ``fold_dir`` is finished, and if not, why.
+
+    As :func:`fold_status` for a fold: the run's ``metrics.json`` (written last) and
+    ``predictions.csv`` hold complete scores and, when ``save_models``, its MODEL DIR
+    every file.
+
+    Returns
+    -------
+    (bool, str or None)
+    """
+    folder = repeat_dir(fold_dir, repeat)
+    problem = scores_problem(folder / "metrics.json", folder / "predictions.csv", name, label_names)
+    if problem is None and save_models:
+        problem = _model_problem(folder / "model")
+    return problem is None, problem
 
 
 def fold_status(run_dir, name, label_names=None):

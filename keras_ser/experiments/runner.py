@@ -60,8 +60,8 @@ from keras_ser.experiments.precision import describe_policy, resolve_precision
 from keras_ser.experiments.results import ResultsMirror
 from keras_ser.experiments.run_dir import (MODEL_FILES, RunDir, RunLock, atomic_path, check_config,
                                            corpus_fingerprint, default_root, fold_status, read_json,
-                                           read_predictions, run_environment, scores_problem, write_json,
-                                           write_model_dir, write_predictions)
+                                           read_predictions, repeat_dir, repeat_status, run_environment,
+                                           write_json, write_model_dir, write_predictions)
 from keras_ser.experiments.svm import run_svm_fold
 from keras_ser.experiments.training import fold_context, label_index, set_seed
 from keras_ser.experiments.two_stage import run_two_stage_fold
@@ -177,28 +177,9 @@ def run_fold(recipe, fold, label_names, fold_dir, *, store=None, frontend=None, 
     return metrics
 
 
-def repeat_folder(fold_dir, repeat):
-    """``folds/<fold>/repeat_<k>/``: run ``repeat`` (1-based) of a fold under ``experiment.repeats``."""
-    return pathlib.Path(fold_dir) / f"{REPEAT_PREFIX}{repeat}"
-
-
-#: Folder name of a fold's runs under ``experiment.repeats``: ``repeat_1``, ``repeat_2``, ...
-REPEAT_PREFIX = "repeat_"
-
 #: Keys of the fold's ``metrics.json`` taken from the run whose model the fold folder holds.
 _MODEL_RUN_KEYS = ("epochs_run", "best_epoch", "validation_scores", "stage1_epochs_run", "stage1_best_epoch",
                    "encoder_epochs_run", "encoder_best_epoch")
-
-
-def repeat_problem(fold_dir, name, repeat, label_names, save_models):
-    """Why run ``repeat`` of fold ``name`` is not finished, or None (as :func:`run_dir.fold_status` for a fold)."""
-    folder = repeat_folder(fold_dir, repeat)
-    problem = scores_problem(folder / "metrics.json", folder / "predictions.csv", name, label_names)
-    if problem is None and save_models:
-        missing = [f for f in MODEL_FILES if not (folder / "model" / f).is_file()]
-        if missing:
-            problem = f"{folder / 'model'} lacks {', '.join(missing)}"
-    return problem
 
 
 def _link(source, target):
@@ -227,8 +208,9 @@ def run_repeats(recipe, fold, label_names, fold_dir, *, store=None, frontend=Non
 
     Run ``k`` (seed :func:`repeat_seed`) is an ordinary network fold in
     ``fold_dir/repeat_<k>/`` (its own ``metrics.json``, ``predictions.csv``, model, ...);
-    a run finished before (:func:`repeat_problem`) is not trained again, so a run killed
-    after repeat 2 of a fold redoes only repeat 3. Then, in ``fold_dir`` itself:
+    a run finished before (:func:`~keras_ser.experiments.run_dir.repeat_status`) is not
+    trained again, so a run killed after repeat 2 of a fold redoes only repeat 3. Then, in
+    ``fold_dir`` itself:
 
     * ``predictions.csv`` / ``val_predictions.csv``: the mean of the runs' class
       probabilities per utterance, ``predicted`` its argmax; the run's pooled metrics
@@ -254,8 +236,8 @@ def run_repeats(recipe, fold, label_names, fold_dir, *, store=None, frontend=Non
     save_models = recipe["experiment"]["save_models"]
     runs = []
     for k in range(1, repeats + 1):
-        folder = repeat_folder(fold_dir, k)
-        if repeat_problem(fold_dir, fold.name, k, label_names, save_models) is None:
+        folder = repeat_dir(fold_dir, k)
+        if repeat_status(fold_dir, fold.name, k, label_names, save_models)[0]:
             runs.append(read_json(folder / "metrics.json"))
             continue
         if folder.exists():
@@ -263,7 +245,7 @@ def run_repeats(recipe, fold, label_names, fold_dir, *, store=None, frontend=Non
         runs.append(_train_network(recipe, fold, label_names, folder, seed=repeat_seed(seed, k), store=store,
                                    frontend=frontend, strategy=strategy,
                                    extra={"repeat": k, "seed": repeat_seed(seed, k)}))
-    folders = [repeat_folder(fold_dir, k) for k in range(1, repeats + 1)]
+    folders = [repeat_dir(fold_dir, k) for k in range(1, repeats + 1)]
     index = {name: i for i, name in enumerate(label_names)}
     ids, labels, probabilities = _mean_predictions([f / "predictions.csv" for f in folders])
     predicted = probabilities.argmax(-1)
@@ -500,7 +482,7 @@ def _clear_unfinished(fold_dir, name, reason, repeats):
         print(f"note: fold {name} is not finished ({reason}); redoing it", file=sys.stderr)
         shutil.rmtree(fold_dir)
         return
-    kept = {repeat_folder(fold_dir, k).name for k in range(1, repeats + 1)}
+    kept = {repeat_dir(fold_dir, k).name for k in range(1, repeats + 1)}
     print(f"note: fold {name} is not finished ({reason}); redoing it, keeping its finished runs", file=sys.stderr)
     for path in fold_dir.iterdir():
         if path.name in kept:

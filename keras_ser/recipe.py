@@ -10,7 +10,9 @@ Sections and keys (``*`` = free-form table passed on as keyword arguments):
 
 ``[recipe]``      ``name``, ``paper``, ``description``, ``extends``
 ``[experiment]``  ``kind`` (``"neural"``, ``"two_stage"``, ``"features_svm"``,
-                  ``"fusion"``), ``corpus``, ``protocol``, ``seed``, ``pooling``
+                  ``"fusion"``), ``corpus``, ``protocol``, ``seed``, ``pooling``,
+                  ``test_corpus`` and ``label_map`` (cross-corpus evaluation: one fold, all
+                  of ``corpus`` against all of ``test_corpus``, see :mod:`keras_ser.data.cross_corpus`)
                   (``"none"`` or ``"mean_segments"``: 001's segment-to-utterance
                   score averaging), ``protocol_options`` (*, for ``make_folds``),
                   ``save_models`` (write each fold's model directory),
@@ -131,6 +133,10 @@ SCHEMA = {
         "pooling": (str, "none"),
         "save_models": (bool, True),
         "save_features": (bool, False),
+        # Cross-corpus evaluation (keras_ser.data.cross_corpus): train on all of `corpus`, test on all
+        # of `test_corpus`; label_map sends its other labels to training classes ("" drops them).
+        "test_corpus": (str, ""),
+        "label_map": (dict, {}),
         # Absent from a resolved recipe when 1 (recipe_repeats), so config.json is unchanged for one run.
         "repeats": (int, 1),
     },

@@ -5,6 +5,7 @@ Usage::
     python -m keras_ser.train [--recipe NAME|PATH] [--corpus emodb|manifest:PATH|...]
         [--data-dir D] [--out DIR] [--folds f1,f2] [--strategy default|mirrored|multi_worker]
         [--results DIR] [--callbacks MODULE:FUNCTION] [--final] [--skip-bad] [--no-progress] [--verbose|--quiet]
+        [--test-corpus CORPUS [--label-map FILE]]
         [--version] [key=value ...]
     python -m keras_ser.train --list     # the recipes by paper and table, with the paper's figures
 
@@ -21,6 +22,8 @@ there on any machine (:mod:`keras_ser.experiments.results`). ``--callbacks modul
 adds an experiment tracker's Keras callbacks to every fit (:mod:`keras_ser.experiments.training`).
 ``--skip-bad`` leaves out the corpus files that ``keras_ser.audio.load`` refuses
 (by default the run stops at the first, naming it) and lists them in the reports.
+``--test-corpus CORPUS`` evaluates across corpora: one fold, trained on all of the recipe's corpus
+and tested on all of CORPUS, whose other labels ``--label-map`` maps (:mod:`keras_ser.data.cross_corpus`).
 ``--final`` then trains the run's deployable model on every speaker for the median of the epochs
 the folds chose on validation (``RUN/final/model``, used by ``predict RUN`` and ``export RUN``;
 :mod:`keras_ser.experiments.final`).
@@ -32,12 +35,14 @@ Example
 """
 
 import argparse
+import json
 import pathlib
 import shlex
 import sys
+import tomllib
 
 from keras_ser import _cli
-from keras_ser.errors import KerasSERError
+from keras_ser.errors import DataError, KerasSERError, ParameterError
 from keras_ser.recipe import PRECISIONS, load_recipe, recipe_listing
 
 DEFAULT_RECIPE = "zhao2018_attention_blstm_fcn"
@@ -74,6 +79,12 @@ def build_parser():
                         help="leave out corpus files that keras_ser.audio.load refuses (unreadable, empty, too short, "
                              "silent, NaN) instead of stopping at the first; they are listed in results.md and "
                              "results.json, and a run started with it resumes only with it")
+    parser.add_argument("--test-corpus", metavar="CORPUS",
+                        help="cross-corpus evaluation: train on all of the recipe's corpus (or --corpus), test on "
+                             "all of CORPUS (name or manifest:PATH); short for experiment.test_corpus=CORPUS")
+    parser.add_argument("--label-map", metavar="FILE",
+                        help="JSON or TOML table mapping the test corpus's other labels to training classes "
+                             "(\"\" drops a label); short for experiment.label_map={...}")
     parser.add_argument("overrides", nargs="*", metavar="key=value", help="recipe overrides")
     return _cli.add_common_arguments(parser)
 
@@ -90,6 +101,28 @@ def _interrupted(run_dir, argv):
     folds = f"{len(kept)} finished fold{'' if len(kept) == 1 else 's'}" + (f" ({', '.join(kept)})" if kept else "")
     return (f"interrupted: kept {folds} in {run.root}; an unfinished fold is redone on resume. "
             f"Resume with: {command}")
+
+
+def _cross_corpus_overrides(test_corpus, label_map_path):
+    """``--test-corpus`` / ``--label-map`` as the overrides they stand for, recorded in config.json."""
+    items = []
+    if test_corpus:
+        items.append(f"experiment.test_corpus={json.dumps(test_corpus)}")
+    if label_map_path:
+        if not test_corpus:
+            raise ParameterError("--label-map maps the labels of --test-corpus; give --test-corpus too")
+        path = pathlib.Path(label_map_path)
+        try:
+            text = path.read_text()
+            table = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
+        except (OSError, ValueError) as error:  # JSONDecodeError and TOMLDecodeError are ValueErrors
+            raise DataError(f"--label-map {path}: {error}") from None
+        if not isinstance(table, dict) or not all(isinstance(k, str) and isinstance(v, str)
+                                                  for k, v in table.items()):
+            raise DataError(f"--label-map {path}: expected a table of label -> training label (strings)")
+        items.append("experiment.label_map={" + ", ".join(f"{json.dumps(k)} = {json.dumps(v)}"
+                                                         for k, v in table.items()) + "}")
+    return items
 
 
 def _with_precision(recipe_name, overrides, precision):
@@ -119,7 +152,8 @@ def main(argv=None):
         for spec in args.callbacks:  # --callbacks: experiment trackers
             register_callback_factory(load_callback_factory(spec))
 
-        overrides = _with_precision(args.recipe, args.overrides, args.precision)
+        overrides = _with_precision(args.recipe, args.overrides + _cross_corpus_overrides(
+            args.test_corpus, args.label_map), args.precision)
         recipe = load_recipe(args.recipe, overrides)
         run_dir = pathlib.Path(args.out) if args.out else default_root(recipe["recipe"]["name"])
         folds = [f.strip() for f in args.folds.split(",") if f.strip()] if args.folds else None

@@ -36,6 +36,10 @@ from keras_ser.recipe import reported_rows, weights_statement
 #: (written by :func:`keras_ser.experiments.runner.screen_corpus`'s caller).
 SKIPPED_FILES = "skipped.json"
 
+#: A cross-corpus run's corpora, label map, dropped labels and validation speakers
+#: (written by the runner, :mod:`keras_ser.data.cross_corpus`).
+CROSS_CORPUS_FILE = "cross_corpus.json"
+
 
 def _load_folds(run_dir, fold_names, label_names, finished=None):
     if finished is None:
@@ -148,11 +152,18 @@ def results_markdown(results, recipe, label_names):
         f"{recipe['recipe'].get('description', '')}",
         "",
         f"- Paper: {recipe['recipe'].get('paper', '')}",
-        f"- Corpus: **{corpus}**; protocol: **{experiment['protocol']}** "
+        f"- Corpus: **{results.get('corpus_display', corpus)}**; protocol: **{results['protocol']}** "
         f"({len(results['folds_done'])} of {results['folds_total']} folds done)",
         f"- Seed: {experiment['seed']}",
         f"- {weights_statement(recipe)}",
     ]
+    cross = results.get("cross_corpus")
+    if cross:
+        lines.append(
+            f"- Cross-corpus: trained on all of {cross['train_corpus']} (validation speakers "
+            f"{', '.join(cross['validation_speakers']) or 'none'}), tested on all of {cross['test_corpus']}; "
+            f"label map {cross['label_map'] or 'none (shared class names)'}"
+            + (f"; dropped test utterances per label {cross['dropped']}" if cross["dropped"] else ""))
     repeats = results.get("repeats")
     if repeats:
         lines[-2] = (f"- Seed: {experiment['seed']}; {repeats['count']} runs per fold (experiment.repeats, seeds "
@@ -360,6 +371,10 @@ def write_reports(run_dir, recipe=None, label_names=None, fold_names=None, extra
     }
     if (run_dir / SKIPPED_FILES).is_file():  # train --skip-bad
         results["skipped_files"] = read_json(run_dir / SKIPPED_FILES)
+    if (run_dir / CROSS_CORPUS_FILE).is_file():  # experiment.test_corpus
+        cross = read_json(run_dir / CROSS_CORPUS_FILE)
+        results.update(protocol="cross-corpus", cross_corpus=cross, corpus_display=(
+            f"{corpus_display_name(cross['train_corpus'])} -> {corpus_display_name(cross['test_corpus'])}"))
     write_json(run_dir / "results.json", results)
     write_text(run_dir / "results.md", results_markdown(results, recipe, label_names))
     title = f"{results['recipe']} on {results['corpus_display']} ({results['protocol']})"

@@ -88,8 +88,12 @@ def corpus_key(corpus):
 
 
 def results_dir(root, recipe):
-    """``root/<recipe name>/<corpus>`` of a resolved recipe."""
-    return pathlib.Path(root) / recipe["recipe"]["name"] / corpus_key(recipe["experiment"]["corpus"])
+    """``root/<recipe name>/<corpus>`` of a resolved recipe; ``<corpus>_to_<test corpus>`` across corpora."""
+    experiment = recipe["experiment"]
+    key = corpus_key(experiment["corpus"])
+    if experiment.get("test_corpus"):
+        key += "_to_" + corpus_key(experiment["test_corpus"])
+    return pathlib.Path(root) / recipe["recipe"]["name"] / key
 
 
 def config_differences(stored, current):

@@ -52,6 +52,7 @@ from tqdm.auto import tqdm
 from keras_ser import audio
 from keras_ser.data import label_names as corpus_labels
 from keras_ser.data import load_corpus, make_folds
+from keras_ser.data.cross_corpus import cross_corpus_fold
 from keras_ser.distribute import get_strategy
 from keras_ser.errors import DataError, ParameterError
 from keras_ser.experiments import fusion, reports
@@ -493,6 +494,29 @@ def _clear_unfinished(fold_dir, name, reason, repeats):
             path.unlink()
 
 
+def _cross_corpus_fold(recipe, run_dir, kept, test_set, labels):
+    """The one fold of a run with ``experiment.test_corpus`` (:mod:`keras_ser.data.cross_corpus`).
+
+    ``protocol_options.validation = "none"`` holds out no validation speaker; any other value
+    the recipe's own protocol takes gives the cross-corpus default, one per gender. What the
+    label map did is written to ``cross_corpus.json`` for the reports.
+    """
+    experiment = recipe["experiment"]
+    validation = "none" if experiment["protocol_options"].get("validation") == "none" else "one_per_gender"
+    fold, dropped = cross_corpus_fold([u for u in kept if u not in test_set], [u for u in kept if u in test_set],
+                                      test_corpus=experiment["test_corpus"], label_map=experiment["label_map"],
+                                      label_names=labels, validation=validation)
+    write_json(run_dir.root / reports.CROSS_CORPUS_FILE, {
+        "train_corpus": experiment["corpus"], "test_corpus": experiment["test_corpus"],
+        "label_map": experiment["label_map"], "dropped": dropped, "validation": validation,
+        "validation_speakers": sorted({u.speaker for u in fold.validation}),
+        "n_test": len(fold.test)})
+    if dropped:
+        print(f"note: experiment.label_map dropped {sum(dropped.values())} test utterance(s) {dropped}",
+              file=sys.stderr)
+    return fold
+
+
 def _run_locked(recipe, run_dir, *, data_dir, folds, strategy, overrides, progress, mirror=None, final=False,
                 skip_bad=False):
     name = recipe["recipe"]["name"]
@@ -519,16 +543,20 @@ def _run_locked(recipe, run_dir, *, data_dir, folds, strategy, overrides, progre
     if recipe["experiment"]["kind"] in ("neural", "two_stage"):
         config["precision"] = _resolved_precision(recipe)
     utterances = load_corpus(corpus, data_dir)
+    test_corpus = recipe["experiment"]["test_corpus"]
+    test_utterances = load_corpus(test_corpus, data_dir) if test_corpus else []
     # Before config.json is written: after a refused file is repaired, the same command starts afresh
     # instead of finding the corpus changed.
-    kept, skipped = screen_corpus(utterances, skip_bad)
-    check_config(run_dir.root, config, corpus_fingerprint(utterances))
-    utterances = kept
+    kept, skipped = screen_corpus(utterances + test_utterances, skip_bad)
+    check_config(run_dir.root, config, corpus_fingerprint(utterances + test_utterances))
     if skip_bad:
         write_json(run_dir.root / reports.SKIPPED_FILES, skipped)
     labels = corpus_labels(corpus)
     write_json(run_dir.labels, labels)
-    all_folds = make_folds(recipe["experiment"]["protocol"], utterances, **recipe["experiment"]["protocol_options"])
+    if test_corpus:
+        all_folds = [_cross_corpus_fold(recipe, run_dir, kept, set(test_utterances), labels)]
+    else:
+        all_folds = make_folds(recipe["experiment"]["protocol"], kept, **recipe["experiment"]["protocol_options"])
     chosen = select_folds(all_folds, folds)
     # results/ (keras_ser.experiments.results): folds finished there are copied here and count as done.
     restored = mirror.start(run_dir.root, recipe, labels, [f.name for f in all_folds]) if mirror else set()

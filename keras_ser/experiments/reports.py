@@ -48,6 +48,21 @@ def _load_folds(run_dir, fold_names, label_names, finished=None):
     return [read_json(run_dir.metrics(name)) for name in fold_names if finished(name)]
 
 
+def validation_ua(fold):
+    """The UA a fold's decisions were taken on, on its validation speaker(s); None without any.
+
+    A network fold records its scores on the validation speakers at the kept epoch
+    (``validation_scores``); an SVM fold, the validation UA of each regularisation value it
+    tried (``params.validation_ua``), of which the chosen one is the best. Settings are compared
+    by this figure, never by the test speakers' scores.
+    """
+    recorded = (fold.get("validation_scores") or {}).get("ua")
+    if recorded is not None:
+        return float(recorded)
+    tried = (fold.get("params") or {}).get("validation_ua")
+    return float(max(tried.values())) if tried else None
+
+
 def aggregate(run_dir, label_names, fold_names, finished=None):
     """Pooled and fold-mean scores over the finished folds among ``fold_names``.
 
@@ -73,6 +88,10 @@ def aggregate(run_dir, label_names, fold_names, finished=None):
         "ua": float(fold_ua.mean()), "ua_std": float(fold_ua.std()),
         "wa": float(fold_wa.mean()), "wa_std": float(fold_wa.std()),
     }
+    validation = [v for v in map(validation_ua, folds) if v is not None]
+    if validation:
+        result["validation"] = {"ua": float(np.mean(validation)), "ua_std": float(np.std(validation)),
+                                "folds": len(validation)}
     epochs = [f["epochs_run"] for f in folds if f.get("epochs_run") is not None]
     if epochs:
         result["epochs_run"] = {"min": min(epochs), "max": max(epochs), "mean": float(np.mean(epochs))}
@@ -209,18 +228,23 @@ def results_markdown(results, recipe, label_names):
         ]
         if repeats:
             lines += _repeat_rows(repeats)
+        if results.get("validation"):
+            v = results["validation"]
+            lines.append(f"| validation speaker(s), mean +- std over {v['folds']} folds "
+                         f"(what settings are chosen on) | | {_pct(v['ua'])} +- {_pct(v['ua_std'])} | |")
         per_run = " | UA % per run" if repeats else ""
         lines += [
             "",
-            f"| fold | test speaker(s) | n | WA % | UA %{per_run} | epochs (best) | wall s |",
-            "| --- | --- | --- | --- | --- | --- | --- |" + (" --- |" if repeats else ""),
+            f"| fold | test speaker(s) | n | WA % | UA %{per_run} | val UA % | epochs (best) | wall s |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- |" + (" --- |" if repeats else ""),
         ]
         for f in results["per_fold"]:
             epochs = "-" if f.get("epochs_run") is None else f"{f['epochs_run']} ({f['best_epoch']})"
             runs = (" | " + " / ".join(_pct(r["scores"]["ua"]) for r in f.get("per_repeat", []))) if repeats else ""
             lines.append(
                 f"| {f['fold']} | {', '.join(f.get('test_speakers', []))} | {f['scores']['n']} | "
-                f"{_pct(f['scores']['wa'])} | {_pct(f['scores']['ua'])}{runs} | {epochs} | {f.get('wall_s', '')} |"
+                f"{_pct(f['scores']['wa'])} | {_pct(f['scores']['ua'])}{runs} | {_pct(validation_ua(f))} | "
+                f"{epochs} | {f.get('wall_s', '')} |"
             )
         lines += ["", "| class | recall % | F1 % | support |", "| --- | --- | --- | --- |"]
         for name in label_names:

@@ -563,7 +563,13 @@ def train_speech2vec(segments, *, window=3, embedding_dim=DEFAULT_DIM, encoder_u
     opt = _optimizer(optimizer, learning_rate)
     opt.build(model.trainable_variables)
 
-    @tf.function(reduce_retracing=True)
+    contexts = 2 * window
+    # One trace for every batch: segment and neighbour lengths vary from batch to batch.
+    signature = [tf.TensorSpec([None, None, n_mfcc], tf.float32), tf.TensorSpec([None, None], tf.bool),
+                 tf.TensorSpec([None, contexts, None, n_mfcc], tf.float32),
+                 tf.TensorSpec([None, contexts, None], tf.bool)]
+
+    @tf.function(input_signature=signature)
     def step(segment, segment_mask, context, context_mask):
         with tf.GradientTape() as tape:
             loss = skipgram_loss(context, context_mask, model([segment, segment_mask, context], training=True))

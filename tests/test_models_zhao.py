@@ -219,3 +219,70 @@ def test_registry_metadata():
     assert set(names) == set(ZHAO2019) | set(ZHAO2019_MELS) | set(ZHAO2018)
     assert models.info("zhao2019_attention_blstm_fcn_mel60").default_kwargs == {"n_mels": 60}
     assert models.info("zhao2018_blstm_fcn_max_pooling").table.startswith("Table 3")
+
+
+def _plain_keras_twin(num_frames, n_mels, *, units, filters, dnn, attention_units, scale):
+    """zhao2019's Attention-BLSTM-FCN written with stock Keras layers only (no masking, no keras_ser layer)."""
+    inputs = keras.Input((num_frames, n_mels))
+    x = inputs
+    for i in (1, 2):
+        x = keras.layers.Bidirectional(keras.layers.LSTM(units, return_sequences=True), name=f"blstm_{i}")(x)
+        x = keras.layers.Dense(2 * units, name=f"blstm_{i}_projection")(x)
+    scores = keras.layers.Reshape((num_frames,))(keras.layers.Dense(1, use_bias=False, name="rnn_attention")(x))
+    rnn_vector = keras.layers.Dot(axes=1)([keras.layers.Softmax()(scores), x])
+    grid = keras.layers.Reshape((num_frames, n_mels, 1))(inputs)
+    for i, count in enumerate(filters, start=1):
+        grid = keras.layers.Conv2D(count, 3, padding="same", name=f"conv_{i}")(grid)
+        grid = keras.layers.BatchNormalization(name=f"bn_{i}")(grid)
+        grid = keras.layers.MaxPooling2D(2)(keras.layers.ReLU()(grid))
+    annotations = keras.layers.Reshape((-1, filters[-1]))(grid)
+    hidden = keras.layers.Dense(attention_units, activation="tanh", name="fcn_attention_w")(annotations)
+    grid_scores = keras.layers.Rescaling(scale)(keras.layers.Dense(1, use_bias=False, name="fcn_attention_u")(hidden))
+    weights = keras.layers.Softmax()(keras.layers.Reshape((-1,))(grid_scores))
+    fcn_vector = keras.layers.Dot(axes=1)([weights, annotations])
+    x = keras.layers.Concatenate()([rnn_vector, fcn_vector])
+    x = keras.layers.Dense(dnn, activation="relu", name="dnn_1")(x)
+    return keras.Model(inputs, keras.layers.Dense(NUM_CLASSES, activation="softmax", name="predictions")(x))
+
+
+def test_zhao2019_equals_a_plain_keras_twin_in_outputs_and_gradients():
+    """keras_ser's masking-aware layers add nothing to unpadded input: same outputs, same gradients.
+
+    Rules out a defect of keras_ser's own layers (BLSTM with eq. 3's projection, masked pooling,
+    both attention poolings) as the reason the network trains worse than zhao2018's on EMO-DB.
+    Dropout is off in both, so a training-mode step (batch-norm on batch statistics) is compared.
+    """
+    frames, mels, units, filters, dnn = 16, 8, 6, (4, 5, 6), 10
+    ours = models.build("zhao2019_attention_blstm_fcn", num_classes=NUM_CLASSES, num_frames=frames, n_mels=mels,
+                        rnn_units=units, conv_filters=filters, dnn_units=(dnn,), conv_dropout=0.0, dnn_dropout=0.0)
+    twin = _plain_keras_twin(frames, mels, units=units, filters=filters, dnn=dnn, attention_units=filters[-1],
+                             scale=0.3)
+    for i in (1, 2):
+        blstm = ours.get_layer(f"blstm_{i}")
+        bidirectional = twin.get_layer(f"blstm_{i}")
+        bidirectional.forward_layer.set_weights(blstm.forward_rnn.get_weights())
+        bidirectional.backward_layer.set_weights(blstm.backward_rnn.get_weights())
+        twin.get_layer(f"blstm_{i}_projection").set_weights(blstm.projection.get_weights())
+    twin.get_layer("rnn_attention").set_weights([ours.get_layer("rnn_attention").kernel.numpy()[:, None]])
+    for name in ("conv_1", "conv_2", "conv_3", "bn_1", "bn_2", "bn_3", "dnn_1", "predictions"):
+        twin.get_layer(name).set_weights(ours.get_layer(name).get_weights())
+    fcn = ours.get_layer("fcn_attention")
+    twin.get_layer("fcn_attention_w").set_weights([fcn.kernel.numpy(), fcn.bias.numpy()])
+    twin.get_layer("fcn_attention_u").set_weights([fcn.context.numpy()[:, None]])
+
+    x = RNG.normal(size=(5, frames, mels)).astype("float32")
+    y = np.array([0, 1, 2, 3, 0])
+    np.testing.assert_allclose(ours.predict(x, verbose=0), twin.predict(x, verbose=0), rtol=1e-4, atol=1e-6)
+
+    import tensorflow as tf
+
+    def gradients(model):
+        with tf.GradientTape() as tape:
+            loss = keras.losses.sparse_categorical_crossentropy(y, model(x, training=True))
+        return loss.numpy(), tape.gradient(loss, model.trainable_variables)
+
+    loss_ours, grads_ours = gradients(ours)
+    loss_twin, grads_twin = gradients(twin)
+    np.testing.assert_allclose(loss_ours, loss_twin, rtol=1e-4, atol=1e-6)
+    norms = lambda grads: sorted(round(float(np.linalg.norm(g)), 4) for g in grads)  # noqa: E731
+    assert len(grads_ours) == len(grads_twin) and np.allclose(norms(grads_ours), norms(grads_twin), rtol=1e-3)

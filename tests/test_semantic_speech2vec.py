@@ -25,7 +25,8 @@ def emodb_utterances(emodb_dir):
 
 
 def test_mfcc_matches_librosa_on_real_speech(emodb_utterances):
-    librosa = pytest.importorskip("librosa")
+    import librosa  # a [test] dependency
+
     y = audio.load(emodb_utterances[0].path, sr=16000)
     ours = s2v.mfcc(y[None])[0].numpy()
     # Chung and Glass's 13 MFCCs, 25 ms / 10 ms; librosa with the same (stated) mel settings.
@@ -40,12 +41,12 @@ def test_mfcc_matches_librosa_on_real_speech(emodb_utterances):
 def test_segments_take_the_frames_centred_in_each_word():
     rng = np.random.default_rng(0)
     y = rng.normal(scale=0.1, size=16000).astype(np.float32)
-    words = [("eins", 0.1, 0.3), ("zwei", 0.3, 0.455), ("drei", 0.9, 1.5)]
+    words = [("eins", 0.104, 0.3), ("zwei", 0.3, 0.455), ("drei", 0.9, 1.5)]
     segments = s2v.segment_waveform(y, words, name="toy")
     full = s2v.mfcc(y[None])[0].numpy()
-    # Frame t is centred on t * 10 ms: [0.1, 0.3) -> 10..29, [0.3, 0.455) -> 30..45, and the last word,
+    # Frame t is centred on t * 10 ms: [0.104, 0.3) -> 11..29, [0.3, 0.455) -> 30..45, and the last word,
     # cut at the audio's end, [0.9, 1.0) -> 90..99 (frame 100, centred on 1.0 s, lies outside it).
-    for segment, (first, stop) in zip(segments, [(10, 30), (30, 46), (90, 100)]):
+    for segment, (first, stop) in zip(segments, [(11, 30), (30, 46), (90, 100)]):
         np.testing.assert_array_equal(segment.features, full[first:stop])
     assert [s.index for s in segments] == [0, 1, 2] and segments[2].end == 1.0
     assert [s.word for s in segments] == ["eins", "zwei", "drei"]

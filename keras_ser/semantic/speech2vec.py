@@ -5,7 +5,7 @@ speech and aligns its space onto Word2Vec's (:mod:`keras_ser.semantic.alignment`
 module is the skip-gram variant of Chung and Glass (Sec. 2):
 
 - **Segments.** Every word of an utterance, cut by its word timings, is a sequence of
-  13 MFCCs computed with 25 ms windows every 10 ms (Chung and Glass Sec. 3.1, their
+  13 MFCCs computed with 25 ms windows every 10 ms (Chung and Glass Sec. 3, their
   front end). :func:`mfcc` computes them with the project's TensorFlow log-mel
   (:func:`keras_ser.features.log_mel`) and a type-II orthonormal DCT, as
   ``librosa.feature.mfcc`` does; the tests compare the two.
@@ -15,18 +15,19 @@ module is the skip-gram variant of Chung and Glass (Sec. 2):
   linear output layer reconstruct the MFCC sequence of every neighbouring word within
   ``window`` words on either side (Chung and Glass's ``k``) in the same utterance.
 - **Loss.** For each neighbour the mean squared error over its real (unpadded) frames
-  and coefficients; the neighbours' errors are summed (Chung and Glass Sec. 2.3, the
+  and coefficients; the neighbours' errors are summed (Chung and Glass Sec. 2, the
   skip-gram objective) and averaged over the centre words of a batch. A missing
   neighbour (near the start or end of an utterance) contributes nothing.
 - **Word vectors.** A word type's embedding is the mean of the encoder vectors of all
-  its segments (Chung and Glass Sec. 2.4).
+  its segments (Chung and Glass Sec. 2).
 
-What Chung and Glass state and what is chosen here (the full text was not at hand
-while writing this; the values below are those reported for the paper, and every one
-is a parameter): single-layer bidirectional LSTM encoder, single-layer LSTM decoder,
-window ``k = 3``, SGD with learning rate 1e-3 (:func:`train_speech2vec`'s defaults),
-embeddings of 50 to 300 dimensions. The default dimension here is
-:data:`keras_ser.semantic.word2vec.DEFAULT_DIM` (100) because the orthogonal map of
+What Chung and Glass state and what is chosen here (their full text was not available
+while this was written: the settings below are the paper's as it is usually summarised,
+not checked against the text; each is a parameter, and tzirakis2021 gives none of its own): a single-layer
+bidirectional LSTM encoder, a single-layer LSTM decoder, window ``k = 3``, SGD with
+learning rate 1e-3 (:func:`train_speech2vec`'s defaults), embeddings of 50 to 300
+dimensions. The default dimension here is :data:`keras_ser.semantic.word2vec.DEFAULT_DIM`
+(100): tzirakis2021's ``W`` is ``d_t x d_s`` (Sec. 3.1), but the orthogonal map of
 :func:`keras_ser.semantic.align` needs speech and text vectors of one dimension.
 Not stated (chosen here, each a parameter): how the encoder's two directions become
 ``z`` (concatenation + linear projection), how the decoder is conditioned (``z`` as
@@ -65,7 +66,7 @@ from keras_ser import audio, features
 from keras_ser.errors import DataError, ParameterError
 from keras_ser.semantic.word2vec import DEFAULT_DIM
 
-#: Chung and Glass's front end (Sec. 3.1: 13 MFCCs, 25 ms windows, 10 ms hop); the
+#: Chung and Glass's front end (Sec. 3: 13 MFCCs, 25 ms windows, 10 ms hop); the
 #: rest is not stated and chosen here (see the module docstring).
 MFCC_DEFAULTS = dict(sample_rate=16000, n_mfcc=13, n_mels=40, win_ms=25.0, hop_ms=10.0, n_fft=None,
                      window="hamming", htk=True, fmin=0.0, fmax=None, top_db=80.0)
@@ -74,7 +75,7 @@ SHORT_SEGMENTS = ("error", "skip")
 
 def mfcc(waveform, sample_rate=16000, n_mfcc=13, n_mels=40, win_ms=25.0, hop_ms=10.0, n_fft=None,
          window="hamming", htk=True, fmin=0.0, fmax=None, top_db=80.0):
-    """MFCCs ``[batch, samples] -> [batch, frames, n_mfcc]`` float32 (Chung and Glass Sec. 3.1).
+    """MFCCs ``[batch, samples] -> [batch, frames, n_mfcc]`` float32 (Chung and Glass Sec. 3).
 
     The dB log-mel spectrogram of :func:`keras_ser.features.log_mel` (centred frames,
     frame ``t`` centred on sample ``t * hop``), then the orthonormal type-II DCT over
@@ -281,7 +282,7 @@ def speech2vec_model(*, n_mfcc=13, embedding_dim=DEFAULT_DIM, encoder_units=None
     Parameters
     ----------
     n_mfcc : int, default 13
-        Features per frame (Chung and Glass Sec. 3.1).
+        Features per frame (Chung and Glass Sec. 3).
     embedding_dim : int, default :data:`~keras_ser.semantic.word2vec.DEFAULT_DIM`
         Dimension of the word vector ``z`` (Chung and Glass: 50 to 300; here Word2Vec's,
         so that the two spaces can be aligned).
@@ -462,7 +463,7 @@ class Speech2Vec:
         return out
 
     def word_vectors(self, segments, lower=True):
-        """``{word: mean encoder vector of its segments}`` (Chung and Glass Sec. 2.4).
+        """``{word: mean encoder vector of its segments}`` (Chung and Glass Sec. 2).
 
         Parameters
         ----------

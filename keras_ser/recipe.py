@@ -499,8 +499,10 @@ def recipe_repeats(recipe):
 
     Example
     -------
-    >>> recipe_repeats(load_recipe("zhao2018_attention_blstm_fcn")), recipe_repeats(load_recipe("zhang2021_dcnn_blstmwa"))
-    (1, 3)
+    >>> recipe_repeats(load_recipe("zhao2018_attention_blstm_fcn"))
+    1
+    >>> recipe_repeats(load_recipe("zhang2021_dcnn_blstmwa"))
+    3
     """
     return recipe["experiment"].get("repeats", 1)
 

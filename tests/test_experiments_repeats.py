@@ -54,8 +54,8 @@ def _run(manifest, out, repeats, monkeypatch=None, results=None):
 
         monkeypatch.setattr(runner, "_train_network", spy)
     run_experiment("zhao2019_attention_blstm_fcn", corpus=manifest, out=out, folds=[FOLD], progress=False,
-                   results=results, overrides=[f"model.name={TINY}", "train.epochs=2", "train.verbose=0", "train.batch_size=4",
-                              f"experiment.repeats={repeats}"])
+                   results=results, overrides=[f"model.name={TINY}", "train.epochs=2", "train.verbose=0",
+                                               "train.batch_size=4", f"experiment.repeats={repeats}"])
     return trained
 
 

@@ -143,7 +143,8 @@ def repeat_summary(folds, label_names):
         return out
 
     return {"count": count, "per_run": per_run,
-            "mean": {"pooled": spread("pooled", ("ua", "wa", "macro_f1")), "fold_mean": spread("fold_mean", ("ua", "wa"))}}
+            "mean": {"pooled": spread("pooled", ("ua", "wa", "macro_f1")),
+                     "fold_mean": spread("fold_mean", ("ua", "wa"))}}
 
 
 def _pct(value):
@@ -163,6 +164,7 @@ def _paper_rows(rows):
 def results_markdown(results, recipe, label_names):
     """The text of ``results.md``."""
     experiment = recipe["experiment"]
+    repeats = results.get("repeats")
     corpus = corpus_display_name(results["corpus"])
     train = recipe.get("train", {})
     lines = [
@@ -173,7 +175,10 @@ def results_markdown(results, recipe, label_names):
         f"- Paper: {recipe['recipe'].get('paper', '')}",
         f"- Corpus: **{results.get('corpus_display', corpus)}**; protocol: **{results['protocol']}** "
         f"({len(results['folds_done'])} of {results['folds_total']} folds done)",
-        f"- Seed: {experiment['seed']}",
+        f"- Seed: {experiment['seed']}" + (
+            f"; {repeats['count']} runs per fold (experiment.repeats, seeds derived from it): a fold's WA / UA "
+            "are the mean of its runs', its predictions.csv holds their mean probabilities, which the pooled "
+            "row scores" if repeats else ""),
         f"- {weights_statement(recipe)}",
     ]
     cross = results.get("cross_corpus")
@@ -183,11 +188,7 @@ def results_markdown(results, recipe, label_names):
             f"{', '.join(cross['validation_speakers']) or 'none'}), tested on all of {cross['test_corpus']}; "
             f"label map {cross['label_map'] or 'none (shared class names)'}"
             + (f"; dropped test utterances per label {cross['dropped']}" if cross["dropped"] else ""))
-    repeats = results.get("repeats")
-    if repeats:
-        lines[-2] = (f"- Seed: {experiment['seed']}; {repeats['count']} runs per fold (experiment.repeats, seeds "
-                     "derived from it): a fold's WA / UA are the mean of its runs', its predictions.csv "
-                     "holds their mean probabilities, which the pooled row scores")
+
     if experiment["kind"] in ("neural", "two_stage"):
         for label, table in _training_tables(recipe):
             lines.append(

@@ -187,7 +187,7 @@ def test_paper_recipe_trains_end_to_end_on_a_fake_corpus(fake_corpus, tmp_path, 
     assert status == 0
     metrics = json.loads((out / "folds" / "speaker_s1" / "metrics.json").read_text())
     params = metrics["params"]
-    assert params["standardize"] == "none" and params["pca"] is None
+    assert params["standardize"] == "global" and params["pca"] is None  # no per-speaker standardisation
     if recipe == "zhao2019_features_compare":
         assert params["lld_pca_components"] == 65 and params["dimension"] == 5 * 65
     else:

@@ -229,6 +229,18 @@ def test_embed_ignores_padding_and_word_vectors_average_segments(trained):
         model.embed([np.zeros((0, 5), np.float32)])
 
 
+def test_encoder_saves_and_loads_with_plain_keras(trained, tmp_path):
+    import dataclasses
+
+    import keras
+
+    segments, _, _, model = trained
+    model.encoder.save(tmp_path / "encoder.keras")
+    loaded = dataclasses.replace(model, encoder=keras.models.load_model(tmp_path / "encoder.keras"))
+    flat = [s for group in segments for s in group]
+    np.testing.assert_allclose(loaded.embed(flat), model.embed(flat), atol=1e-6)
+
+
 def test_real_emodb_word_segments_train_for_a_few_steps(emodb_utterances):
     segments = s2v.word_segments(emodb_utterances, short_segments="skip")
     assert len(segments) == len(emodb_utterances)

@@ -229,7 +229,6 @@ def word_segments(utterances, *, short_segments="error", **mfcc_settings):
     return result
 
 
-@keras.saving.register_keras_serializable(package="keras_ser")
 class RepeatAlongTime(keras.layers.Layer):
     """``[z [b, d], reference [b, ..., T, m]] -> [b, T, d]``: ``z`` repeated for the reference's ``T`` steps."""
 
@@ -250,7 +249,6 @@ class RepeatAlongTime(keras.layers.Layer):
         return {**super().get_config(), "time_axis": self.time_axis}
 
 
-@keras.saving.register_keras_serializable(package="keras_ser")
 class TileContexts(keras.layers.Layer):
     """``[b, T, m] -> [b, contexts, T, m]``: one shared decoder's output for every neighbour."""
 
@@ -305,6 +303,9 @@ def speech2vec_model(*, n_mfcc=13, embedding_dim=DEFAULT_DIM, encoder_units=None
         offsets ``-window .. -1, 1 .. window``.
     encoder : keras.Model
         ``[segment, segment_mask] -> z [b, embedding_dim]``, sharing the model's weights.
+        It holds only Keras' own layers, so it saves and loads with plain Keras (the
+        decoder's two small helper layers are not registered custom objects: the whole
+        encoder-decoder is for training only).
     """
     window = _check_window(window)
     for name, value in (("n_mfcc", n_mfcc), ("embedding_dim", embedding_dim),

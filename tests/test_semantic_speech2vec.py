@@ -68,7 +68,7 @@ def test_bad_word_timings_are_refused_with_the_name():
         s2v.segment_waveform(y, [("a", 0.0, 0.1)], short_segments="pad")
 
 
-def test_utterance_without_word_timings_names_the_file(emodb_utterances, tmp_path):
+def test_utterance_without_word_timings_names_the_file(emodb_utterances):
     bare = Utterance(id="x01", path=emodb_utterances[0].path, label=None, speaker="1")
     with pytest.raises(DataError, match=r"utterance x01 \(.*\.wav\) has no word timings"):
         s2v.word_segments([emodb_utterances[0], bare])

@@ -476,7 +476,7 @@ class Speech2Vec:
         -------
         dict of str to numpy.ndarray (embedding_dim,)
         """
-        flat = [s for group in segments for s in (group if isinstance(group, list) else [group])]
+        flat = [s for group in segments for s in (group if isinstance(group, (list, tuple)) else [group])]
         vectors = self.embed(flat)
         sums, counts = {}, {}
         for segment, vector in zip(flat, vectors):

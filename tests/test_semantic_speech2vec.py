@@ -332,3 +332,18 @@ def test_semantic_frames_feed_the_tzirakis2021_network(emodb_utterances, real_sp
     with pytest.raises(ParameterError, match="W has shape"):
         semantic_frames(y16, utterance.words, model, np.eye(5))
 
+
+
+def test_package_import_leaves_tensorflow_until_speech2vec_is_used():
+    import subprocess
+    import sys
+
+    code = ("import sys, keras_ser.semantic as s; before = 'tensorflow' in sys.modules; "
+            "f = s.train_speech2vec; print(before, 'tensorflow' in sys.modules, f.__module__)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split() == ["False", "True", "keras_ser.semantic.speech2vec"]
+    with pytest.raises(AttributeError, match="no attribute 'nothing'"):
+        import keras_ser.semantic
+
+        keras_ser.semantic.nothing

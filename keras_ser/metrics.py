@@ -179,6 +179,43 @@ def ccc(x, y):
     return float(2.0 * covariance / denominator)
 
 
+def regression_scores(y_true, y_pred, dimensions):
+    """CCC of every dimension of one test set, as a JSON-ready dict (003 eq. 8).
+
+    Parameters
+    ----------
+    y_true, y_pred : array-like, shape ``[n, len(dimensions)]``
+        Target and predicted values (keras_ser scores one value per utterance).
+    dimensions : sequence of str
+        Names of the columns (``"arousal"``, ``"valence"``, ...).
+
+    Returns
+    -------
+    dict
+        ``ccc`` (dimension -> CCC), ``ccc_mean`` (their mean: the quantity 003's loss
+        minimises as ``1 - ccc_mean``) and ``n``.
+
+    Raises
+    ------
+    ParameterError
+        Shapes disagree with each other or with ``dimensions``, or a CCC is undefined.
+
+    Example
+    -------
+    >>> s = regression_scores([[0.0, 1.0], [1.0, 0.0]], [[0.0, 1.0], [1.0, 0.0]], ["arousal", "valence"])
+    >>> s["ccc"], s["ccc_mean"], s["n"]
+    ({'arousal': 1.0, 'valence': 1.0}, 1.0, 2)
+    """
+    y_true = np.asarray(y_true, np.float64)
+    y_pred = np.asarray(y_pred, np.float64)
+    dimensions = list(dimensions)
+    if y_true.ndim != 2 or y_true.shape != y_pred.shape or y_true.shape[1] != len(dimensions):
+        raise ParameterError(f"regression_scores needs y_true and y_pred of shape [n, {len(dimensions)}] "
+                             f"({dimensions}); got {y_true.shape} and {y_pred.shape}")
+    values = {name: ccc(y_true[:, k], y_pred[:, k]) for k, name in enumerate(dimensions)}
+    return {"ccc": values, "ccc_mean": float(np.mean(list(values.values()))), "n": int(y_true.shape[0])}
+
+
 def _keras():
     import keras
 

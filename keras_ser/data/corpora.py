@@ -13,6 +13,8 @@ from keras_ser.errors import DataError, ParameterError
 # name -> (module under keras_ser.data, loader function, keyword arguments bound to it)
 _READERS = {
     "emodb": ("emodb", "load", {}),
+    # Arousal / valence derived from the categorical labels (keras_ser.data.emodb.DERIVED_DIMENSIONAL).
+    "emodb_dimensional": ("emodb", "load", {"targets": "derived_dimensional"}),
     "iemocap": ("iemocap", "load", {"variant": "improvised_merged"}),
     "iemocap_dataset1": ("iemocap", "load", {"variant": "dataset1"}),
     "iemocap_dataset2": ("iemocap", "load", {"variant": "dataset2"}),

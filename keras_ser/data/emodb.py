@@ -8,11 +8,12 @@ import functools
 import logging
 import pathlib
 
+import numpy as np
 import soundfile
 
 from keras_ser.data._common import download_archive, missing_corpus_error, require_file
 from keras_ser.data.records import Utterance, clip_words
-from keras_ser.errors import DataError
+from keras_ser.errors import DataError, ParameterError
 from keras_ser.paths import corpus_dir
 
 logger = logging.getLogger(__name__)
@@ -31,6 +32,61 @@ EMOTION_CODES = {
     "N": "neutral",
 }
 LABELS = list(EMOTION_CODES.values())
+
+#: ``load(targets=...)`` values: the corpus's own categorical labels, or the arousal / valence
+#: coordinates of :data:`DERIVED_DIMENSIONAL` attached to every utterance.
+TARGETS = ("categorical", "derived_dimensional")
+
+#: Regression outputs of ``targets="derived_dimensional"``, in model output order.
+DIMENSIONS = ["arousal", "valence"]
+
+#: Arousal and valence of each EMO-DB emotion, DERIVED FROM ITS CATEGORICAL LABEL (EMO-DB itself
+#: has no dimensional annotation). Values are the arousal (A) and pleasure (P, used as valence)
+#: coordinates on [-1, 1] of the emotion terms in Russell & Mehrabian, "Evidence for a three-factor
+#: theory of emotions", Journal of Research in Personality 11(3):273-294, 1977 (the PAD ratings
+#: of 151 emotion terms): angry (P -0.51, A 0.59), bored (-0.65, -0.62), disgusted (-0.60, 0.35),
+#: afraid / fear (-0.64, 0.60), happy (0.81, 0.51), sad (-0.63, -0.27). Anger and fear are
+#: the values Gebhard's ALMA ("ALMA - a layered model of affect", AAMAS 2005, Table 1) tabulates
+#: from that source. Caveat: these figures were taken from secondary tabulations of the 1977
+#: table (ALMA and the code that copies it), not checked against the primary article here.
+#: Neutral is the origin of the scale (its neutral point by construction), not a rated term.
+DERIVED_DIMENSIONAL = {
+    "anger": {"arousal": 0.59, "valence": -0.51},
+    "boredom": {"arousal": -0.62, "valence": -0.65},
+    "disgust": {"arousal": 0.35, "valence": -0.60},
+    "fear": {"arousal": 0.60, "valence": -0.64},
+    "happiness": {"arousal": 0.51, "valence": 0.81},
+    "sadness": {"arousal": -0.27, "valence": -0.63},
+    "neutral": {"arousal": 0.0, "valence": 0.0},
+}
+
+
+def label_names(targets="categorical"):
+    """Class names (``"categorical"``) or regression outputs (``"derived_dimensional"``) in model order.
+
+    Examples
+    --------
+    >>> label_names("derived_dimensional")
+    ['arousal', 'valence']
+    """
+    _check_targets(targets)
+    return list(DIMENSIONS if targets == "derived_dimensional" else LABELS)
+
+
+def _check_targets(targets):
+    if targets not in TARGETS:
+        raise ParameterError(f"EMO-DB targets must be one of {TARGETS}, got {targets!r}")
+
+
+def derived_continuous(label):
+    """``continuous`` of an utterance labelled ``label`` under ``targets="derived_dimensional"``.
+
+    One value per dimension, held for the whole utterance: ``{dim: (times [0.0], values
+    [v])}``, the same ``(times_s, values)`` layout as SEWA's time-continuous labels, so
+    the regression path samples it like any label track (constant over time).
+    """
+    values = DERIVED_DIMENSIONAL[label]
+    return {dim: (np.zeros(1), np.array([values[dim]], np.float64)) for dim in DIMENSIONS}
 
 SPEAKER_GENDER = {
     "03": "male", "08": "female", "09": "female", "10": "male", "11": "male",
@@ -278,7 +334,8 @@ def download(target, *, url=URL, file_hash=None):
     download_archive(url, target, "emodb_download.zip", "wav", file_hash=file_hash)
 
 
-def load(data_dir=None, *, download_if_missing=True, url=URL, file_hash=None, downloader=download):
+def load(data_dir=None, *, download_if_missing=True, url=URL, file_hash=None, downloader=download,
+         targets="categorical"):
     """Load EMO-DB as a list of :class:`~keras_ser.data.Utterance`.
 
     Layout: ``<data dir>/emodb/wav/SSTTTEV.wav`` and optionally
@@ -305,12 +362,18 @@ def load(data_dir=None, *, download_if_missing=True, url=URL, file_hash=None, do
     ``file_hash`` to have it checked); if that fails (no network, a wrong hash) a
     :class:`DataError` gives the reason and names the folder to fill.
 
+    ``targets="derived_dimensional"`` (corpus name ``"emodb_dimensional"``) keeps the
+    categorical ``label`` and adds ``continuous`` = the arousal / valence of that label in
+    :data:`DERIVED_DIMENSIONAL` (:func:`derived_continuous`): targets derived from
+    categorical labels, not annotated.
+
     Examples
     --------
     >>> utts = load("/work/shared/data")  # doctest: +SKIP
     >>> len(utts), utts[0].id, utts[0].label  # doctest: +SKIP
     (535, '03a01Fa', 'happiness')
     """
+    _check_targets(targets)
     root = corpus_dir(NAME, data_dir)
     wav_dir = root / "wav"
     hint = f"Put the EMO-DB wav/ and silb/ folders there (official release: {URL})"
@@ -346,6 +409,7 @@ def load(data_dir=None, *, download_if_missing=True, url=URL, file_hash=None, do
                 words=words,
                 corpus=NAME,
                 text_id=info["text_id"],
+                continuous=derived_continuous(info["label"]) if targets == "derived_dimensional" else None,
             )
         )
     if dropped_words:

@@ -10,11 +10,15 @@
   refinement with CSLS, and the retrieval precision that checks it.
 - :mod:`keras_ser.semantic.frames`: at inference, from speech alone, the aligned
   Speech2Vec vectors of the words spread over tzirakis2021's 0.1 s frames.
+- :mod:`keras_ser.semantic.pipeline`: all of it per fold: :func:`fit_semantic` on the
+  training speakers, then per-utterance frames from speech and word times
+  (``pipeline.semantic_frames``, or :meth:`SemanticFeatures.frames`; the package-level
+  ``semantic_frames`` is the per-waveform one of ``frames``), saved and loaded per fold.
 
 The network that consumes the aligned vectors is :mod:`keras_ser.models.semantic`.
 Importing this package needs neither gensim nor TensorFlow; the functions that use
-them import them when called, and the Speech2Vec names (which need Keras) are
-imported on first access.
+them import them when called, and the Speech2Vec
+and pipeline names (which need Keras) are imported on first access.
 """
 
 from keras_ser.semantic.alignment import align, evaluate_alignment, map_vectors, normalize
@@ -33,11 +37,19 @@ _SPEECH2VEC = ("Speech2Vec", "WordSegment", "mfcc", "segment_waveform", "speech2
                "train_speech2vec", "word_segments")
 
 
+#: Names of :mod:`keras_ser.semantic.pipeline`, imported (with Keras and TensorFlow) on first use.
+_PIPELINE = ("SemanticFeatures", "fit_semantic", "fold_semantic_frames", "load_semantic")
+
+
 def __getattr__(name):
     if name in _SPEECH2VEC:
         from keras_ser.semantic import speech2vec
 
         return getattr(speech2vec, name)
+    if name in _PIPELINE:
+        from keras_ser.semantic import pipeline
+
+        return getattr(pipeline, name)
     raise AttributeError(f"module 'keras_ser.semantic' has no attribute {name!r}")
 
 
@@ -57,4 +69,5 @@ __all__ = [
     "train_word2vec",
     "training_sentences",
     *_SPEECH2VEC,
+    *_PIPELINE,
 ]

@@ -12,6 +12,10 @@ For a fold it
 3. predicts the test and validation speakers; segment models average their segment
    scores per utterance (zhang2021_multicnn Sec. 2.4, ``pooling = "mean_segments"``).
 
+Regression recipes (``train.loss = "ccc"``, tzirakis2021) go through
+:func:`run_regression_fold` instead: continuous targets, CCC loss, one predicted value per
+utterance and dimension.
+
 Imports :mod:`~keras_ser.experiments.training` only, of this package.
 """
 
@@ -23,8 +27,8 @@ import numpy as np
 from keras_ser import audio
 from keras_ser.errors import DataError, ParameterError
 from keras_ser.experiments.precision import build_in_precision, resolve_precision
-from keras_ser.experiments.training import (augmented, class_weight, fit_model, flatten_segments, label_index,
-                                            mean_by_owner)
+from keras_ser.experiments.training import (augmented, class_weight, fit_model, flatten_segments, frame_targets,
+                                            label_index, mean_by_owner, utterance_targets)
 from keras_ser.features import FrontEnd, feature_statistics
 from keras_ser.models import build, info
 
@@ -55,6 +59,10 @@ class FeatureStore:
         if utterance.id not in self._waves:
             self._waves[utterance.id] = audio.load(utterance.path, sr=self.sample_rate)
         return self._waves[utterance.id]
+
+    def num_samples(self, utterance):
+        """Length of an utterance's waveform at :attr:`sample_rate`, in samples."""
+        return int(self._wave(utterance).shape[0])
 
     def get(self, utterances, factor=1.0):
         """List of front-end outputs (NumPy) for ``utterances`` at speed ``factor``."""
@@ -287,5 +295,161 @@ def run_neural_fold(recipe, fold, label_names, fold_dir, store, strategy):
         "test_probabilities": predict(test_utts),
         "val_probabilities": predict(val_utts) if val_utts else None,
         "embeddings": embeddings,
+        "frontend": fold_frontend,
+    }
+
+
+# ---------------------------------------------------------------------------- regression (train.loss = "ccc")
+
+
+def frame_seconds(frontend_settings):
+    """Duration of one front-end frame of a regression recipe, in seconds.
+
+    Regression trains on sequences of raw-wave frames (the ``tzirakis2021`` preset:
+    2205 samples at 22.05 kHz = 0.1 s, tzirakis2021 Sec. 5.1), whose frame times the
+    per-frame targets are sampled at (:func:`keras_ser.experiments.training.frame_targets`).
+
+    Raises
+    ------
+    ParameterError
+        The front end is not ``representation="raw_segments"`` with ``sequence_frames`` set.
+    """
+    if frontend_settings.get("representation") != "raw_segments" or not frontend_settings.get("sequence_frames"):
+        raise ParameterError(
+            "train.loss='ccc' trains on sequences of raw-wave frames: it needs frontend.representation="
+            "'raw_segments' with frontend.sequence_frames set (the tzirakis2021 preset); got representation="
+            f"{frontend_settings.get('representation')!r}, sequence_frames={frontend_settings.get('sequence_frames')!r}")
+    hop = frontend_settings.get("segment_hop_samples") or frontend_settings["segment_samples"]
+    return hop / frontend_settings["sample_rate"]
+
+
+def build_regression_model(recipe, dimensions, frontend):
+    """The fold's regression network with one output per dimension, in ``train.precision``."""
+    kwargs = dict(model_kwargs(recipe["model"], frontend), num_outputs=len(dimensions))
+    return build_in_precision(lambda: build(recipe["model"]["name"], **kwargs),
+                              resolve_precision(recipe["train"]["precision"]))
+
+
+def regression_arrays(store, utterances, dimensions, *, per_frame, standardized=None):
+    """Training arrays of a regression fold: every sequence of every utterance is one row.
+
+    Parameters
+    ----------
+    store : FeatureStore
+        Front-end outputs ``[sequences, frames, samples]`` per utterance.
+    utterances : list of keras_ser.data.Utterance
+    dimensions : list of str
+    per_frame : bool
+        Targets ``[rows, frames, dims]`` (models that output a sequence: one target per
+        frame, :func:`keras_ser.experiments.training.frame_targets`), else ``[rows, dims]``
+        (each sequence carries its utterance's mean label).
+    standardized : callable, optional
+        :class:`FoldStandardizer` of the fold.
+
+    Returns
+    -------
+    (x, y, owner, valid)
+        Rows, targets, the utterance index of each row, and the number of frames of each
+        utterance that hold audio (``ceil(samples / hop)``; frames beyond are end padding).
+    """
+    features = store.get(utterances)
+    if standardized is not None:
+        features = standardized(features, utterances)
+    if any(f.ndim != 3 for f in features):
+        raise ParameterError(f"train.loss='ccc' needs front-end outputs [sequences, frames, samples] per "
+                             f"utterance; got shape {features[0].shape}")
+    frame_s = frame_seconds(store.frontend.settings)
+    hop = round(frame_s * store.sample_rate)
+    counts = [f.shape[0] for f in features]
+    x = np.concatenate(features, axis=0)
+    owner = np.repeat(np.arange(len(utterances)), counts)
+    valid = np.array([-(-store.num_samples(u) // hop) for u in utterances], np.int64)
+    if per_frame:
+        frames = features[0].shape[1]
+        y = np.concatenate([frame_targets(u, dimensions, frame_s, n * frames).reshape(n, frames, len(dimensions))
+                            for u, n in zip(utterances, counts)], axis=0)
+    else:
+        y = np.repeat(utterance_targets(utterances, dimensions), counts, axis=0)
+    return x, y.astype(np.float32), owner, valid
+
+
+def utterance_means(values, owner, valid):
+    """Per-utterance values ``[n, dims]`` from per-row model outputs.
+
+    Sequence outputs ``[rows, frames, dims]`` are joined per utterance and averaged over
+    its frames that hold audio (the first ``valid[i]``; the zero frames that pad the last
+    sequence are left out); row outputs ``[rows, dims]`` are averaged over the
+    utterance's rows.
+    """
+    values = np.asarray(values, np.float64)
+    if values.ndim == 2:
+        return mean_by_owner(values, owner, len(valid))
+    out = np.zeros((len(valid), values.shape[-1]))
+    for i, count in enumerate(valid):
+        frames = values[owner == i].reshape(-1, values.shape[-1])
+        out[i] = frames[:max(1, min(int(count), frames.shape[0]))].mean(axis=0)
+    return out
+
+
+def run_regression_fold(recipe, fold, dimensions, fold_dir, store, strategy):
+    """Train and evaluate one regression network (``train.loss = "ccc"``) on one fold.
+
+    The loss is tzirakis2021's eq. 8 averaged over the dimensions
+    (:func:`keras_ser.metrics.ccc_loss`, over every frame of the batch), the Keras metric
+    ``ccc`` the mean CCC over the dimensions of every frame seen in the epoch, so early
+    stopping monitors ``val_ccc`` (mode max) on the fold's validation speaker(s). Test and
+    validation predictions are per utterance: the mean over its frames that hold audio
+    (:func:`utterance_means`), as are the true values they are scored against.
+
+    Returns
+    -------
+    dict
+        As :func:`run_neural_fold`, with ``test_values`` / ``val_values`` (predicted) and
+        ``test_targets`` / ``val_targets`` (true), each ``[utterances, dims]``, instead of
+        probabilities.
+    """
+    experiment, train = recipe["experiment"], recipe["train"]
+    if train["speed_perturbation"] and list(train["speed_perturbation"]) != [1.0]:
+        raise ParameterError("train.speed_perturbation with train.loss='ccc' would stretch the audio away from "
+                             "its label times; leave it empty")
+    train_utts, val_utts, test_utts = list(fold.train), list(fold.validation), list(fold.test)
+    fold_frontend, standardized = None, None
+    if per_fold_statistics(recipe["frontend"]):
+        standardized = FoldStandardizer(recipe["frontend"], fold, store.get(train_utts), train_utts, store)
+        fold_frontend = standardized.frontend
+    with strategy.scope():
+        model = build_regression_model(recipe, dimensions, store.frontend)
+    per_frame = len(model.output_shape) == 3
+
+    def arrays(utterances):
+        return regression_arrays(store, utterances, dimensions, per_frame=per_frame, standardized=standardized)
+
+    x_train, y_train, _, _ = arrays(train_utts)
+    val_data = None
+    if val_utts:
+        x_val, y_val, _, _ = arrays(val_utts)
+        val_data = (x_val, y_val)
+    with strategy.scope():
+        history, epochs_run, best_epoch = fit_model(model, train, (x_train, y_train), val_data, class_weight=None,
+                                                    log_dir=fold_dir / "tensorboard")
+
+    def predict(utterances):
+        x, y, owner, valid = arrays(utterances)
+        values = model.predict(x, batch_size=train["batch_size"], verbose=0)
+        return utterance_means(values, owner, valid), utterance_means(y, owner, valid)
+
+    test_values, test_targets = predict(test_utts)
+    val_values, val_targets = predict(val_utts) if val_utts else (None, None)
+    return {
+        "model": model,
+        "pooling": experiment["pooling"],
+        "history": history,
+        "epochs_run": epochs_run,
+        "best_epoch": best_epoch,
+        "test_values": test_values,
+        "test_targets": test_targets,
+        "val_values": val_values,
+        "val_targets": val_targets,
+        "embeddings": None,
         "frontend": fold_frontend,
     }

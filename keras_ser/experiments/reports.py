@@ -17,6 +17,10 @@ probabilities, so "pooled" is the pooled score of those means; ``repeats`` in
 ``results.json`` adds each run's own pooled and fold-mean scores over the folds
 (:func:`repeat_summary`) and their mean and standard deviation over the runs.
 
+Regression runs (``train.loss = "ccc"``, tzirakis2021) report the CCC of each dimension
+instead: **pooled** over all folds' test utterances (their ``predictions.csv`` joined), and
+the **fold mean** of each fold's CCC, beside the paper's figures (:func:`aggregate_regression`).
+
 Imports :mod:`~keras_ser.experiments.run_dir` only, of this package.
 
 Example
@@ -28,8 +32,8 @@ Example
 import numpy as np
 
 from keras_ser.experiments.run_dir import (RunDir, atomic_path, corpus_display_name, fold_status, read_json,
-                                           read_predictions, write_json, write_text)
-from keras_ser.metrics import classification_scores
+                                           read_predictions, read_regression_predictions, write_json, write_text)
+from keras_ser.metrics import classification_scores, regression_scores
 from keras_ser.recipe import reported_rows, weights_statement
 
 #: The files ``train --skip-bad`` left out, in the run directory: ``[{"path", "reason"}, ...]``
@@ -39,6 +43,15 @@ SKIPPED_FILES = "skipped.json"
 #: A cross-corpus run's corpora, label map, dropped labels and validation speakers
 #: (written by the runner, :mod:`keras_ser.data.cross_corpus`).
 CROSS_CORPUS_FILE = "cross_corpus.json"
+
+
+#: Corpora whose regression targets are derived, not annotated: what results.md says of them.
+DERIVED_TARGETS = {
+    "emodb_dimensional": (
+        "arousal / valence derived from categorical labels (each EMO-DB emotion's coordinates in "
+        "keras_ser.data.emodb.DERIVED_DIMENSIONAL: Russell & Mehrabian 1977; neutral at the origin), "
+        "not annotated; every utterance of a class has the same target. EMO-DB-2s audio"),
+}
 
 
 def _load_folds(run_dir, fold_names, label_names, finished=None):
@@ -72,6 +85,8 @@ def aggregate(run_dir, label_names, fold_names, finished=None):
     """
     run_dir = RunDir(run_dir)
     folds = _load_folds(run_dir, fold_names, label_names, finished)
+    if any("ccc" in f["scores"] for f in folds):
+        return aggregate_regression(run_dir, label_names, fold_names, folds)
     index = {name: k for k, name in enumerate(label_names)}
     y_true, y_pred = [], []
     for fold in folds:
@@ -99,6 +114,72 @@ def aggregate(run_dir, label_names, fold_names, finished=None):
     if any("per_repeat" in f for f in folds):
         result["repeats"] = repeat_summary(folds, label_names)
     return result
+
+
+def aggregate_regression(run_dir, dimensions, fold_names, folds):
+    """:func:`aggregate` of a regression run, from its finished folds' ``metrics.json`` (``folds``).
+
+    ``pooled``: :func:`keras_ser.metrics.regression_scores` of every fold's test
+    utterances together (each fold's ``predictions.csv``); ``fold_mean``: the mean and
+    standard deviation over folds of each dimension's CCC and of ``ccc_mean``;
+    ``validation``: the mean of the folds' validation ``ccc_mean``.
+    """
+    result = {"task": "regression", "folds_done": [f["fold"] for f in folds], "folds_total": len(fold_names),
+              "per_fold": folds}
+    if not folds:
+        return result
+    targets, values = [], []
+    for fold in folds:
+        _, _, fold_targets, fold_values = read_regression_predictions(run_dir.predictions(fold["fold"]))
+        targets.append(fold_targets)
+        values.append(fold_values)
+    result["pooled"] = regression_scores(np.concatenate(targets), np.concatenate(values), dimensions)
+    per_dim = {dim: np.array([f["scores"]["ccc"][dim] for f in folds]) for dim in dimensions}
+    means = np.array([f["scores"]["ccc_mean"] for f in folds])
+    result["fold_mean"] = {"ccc": {dim: float(v.mean()) for dim, v in per_dim.items()},
+                           "ccc_std": {dim: float(v.std()) for dim, v in per_dim.items()},
+                           "ccc_mean": float(means.mean()), "ccc_mean_std": float(means.std())}
+    validation = [f["validation_scores"]["ccc_mean"] for f in folds if "ccc_mean" in (f.get("validation_scores") or {})]
+    if validation:
+        result["validation"] = {"ccc_mean": float(np.mean(validation)), "ccc_mean_std": float(np.std(validation)),
+                                "folds": len(validation)}
+    epochs = [f["epochs_run"] for f in folds if f.get("epochs_run") is not None]
+    if epochs:
+        result["epochs_run"] = {"min": min(epochs), "max": max(epochs), "mean": float(np.mean(epochs))}
+    result["wall_s"] = float(sum(f.get("wall_s", 0.0) for f in folds))
+    return result
+
+
+def _ccc(value):
+    return "-" if value is None else f"{value:.3f}"
+
+
+def _regression_lines(results, dimensions):
+    """The "Ours" section of a regression run's ``results.md``: CCC per dimension."""
+    pooled, mean = results["pooled"], results["fold_mean"]
+    head = " | ".join(f"CCC {dim}" for dim in dimensions)
+    rule = " --- |" * (len(dimensions) + 1)
+    lines = ["", "## Ours", "", f"| summary | {head} | mean CCC |", "| --- |" + rule,
+             "| pooled over folds (all test utterances) | " + " | ".join(_ccc(pooled["ccc"][d]) for d in dimensions)
+             + f" | {_ccc(pooled['ccc_mean'])} |",
+             "| mean +- std over folds | " + " | ".join(f"{_ccc(mean['ccc'][d])} +- {_ccc(mean['ccc_std'][d])}"
+                                                       for d in dimensions)
+             + f" | {_ccc(mean['ccc_mean'])} +- {_ccc(mean['ccc_mean_std'])} |"]
+    if results.get("validation"):
+        v = results["validation"]
+        lines.append(f"| validation speaker(s), mean +- std over {v['folds']} folds |" + " |" * len(dimensions)
+                     + f" {_ccc(v['ccc_mean'])} +- {_ccc(v['ccc_mean_std'])} |")
+    lines += ["", "CCC (tzirakis2021 eq. 8) of one value per utterance: the mean of the model's per-frame "
+              "outputs over the utterance's frames that hold audio, against the mean of its per-frame targets.",
+              "", f"| fold | test speaker(s) | n | {head} | mean CCC | val mean CCC | epochs (best) | wall s |",
+              "| --- | --- | --- |" + " --- |" * (len(dimensions) + 4)]
+    for f in results["per_fold"]:
+        epochs = "-" if f.get("epochs_run") is None else f"{f['epochs_run']} ({f['best_epoch']})"
+        lines.append(f"| {f['fold']} | {', '.join(f.get('test_speakers', []))} | {f['scores']['n']} | "
+                     + " | ".join(_ccc(f["scores"]["ccc"][d]) for d in dimensions)
+                     + f" | {_ccc(f['scores']['ccc_mean'])} | "
+                     f"{_ccc((f.get('validation_scores') or {}).get('ccc_mean'))} | {epochs} | {f.get('wall_s', '')} |")
+    return lines
 
 
 def repeat_summary(folds, label_names):
@@ -194,8 +275,12 @@ def results_markdown(results, recipe, label_names):
             lines.append(
                 f"- {label}: {table['optimizer']}, lr {table['learning_rate']:g}"
                 + (f", decay {table['decay']:g}" if table.get("decay") else "")
-                + f", batch {table['batch_size']}, at most {table['epochs']} epochs, class weights "
-                f"{table['class_weight']}, early stopping on the validation speaker(s): {table['early_stopping']}"
+                + f", batch {table['batch_size']}, at most {table['epochs']} epochs"
+                + (f", gradient-norm clipping {table['clipnorm']:g}" if table.get("clipnorm") else "")
+                + (", loss mean of 1 - CCC over the dimensions (tzirakis2021 eq. 8)" if table.get("loss") == "ccc"
+                   else f", class weights {table['class_weight']}")
+                + f", early stopping on the validation speaker(s): {table['early_stopping']}"
+                + (f" (monitor {table['monitor']})" if table["early_stopping"] else "")
             )
         if "epochs_run" in results:
             e = results["epochs_run"]
@@ -212,10 +297,14 @@ def results_markdown(results, recipe, label_names):
                          f"regularisation chosen on the validation speaker(s) per fold: {', '.join(chosen)}")
     if results.get("fusion"):
         lines.append(f"- Fusion lambdas tuned on: **{results['fusion']['tune_on']}**")
+    if results.get("derived_targets"):
+        lines.append(f"- Targets: **{results['derived_targets']}**")
     if corpus == "EMO-DB-2s":
         lines.append("- EMO-DB-2s is the 2.000 s cut/padded copy of EMO-DB: not directly comparable with "
                      "published full-length EMO-DB numbers.")
-    if results["folds_done"] and "pooled" in results:
+    if results["folds_done"] and "pooled" in results and results.get("task") == "regression":
+        lines += _regression_lines(results, label_names)
+    elif results["folds_done"] and "pooled" in results:
         pooled, mean = results["pooled"], results["fold_mean"]
         lines += [
             "",
@@ -338,7 +427,7 @@ def plot_curves(path, histories, title):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    panels = [("loss", "val_loss"), ("val_ua",)]
+    panels = [("loss", "val_loss"), ("val_ccc",) if any("val_ccc" in h for h in histories.values()) else ("val_ua",)]
     fig, axes = plt.subplots(1, len(panels), figsize=(11, 4))
     for ax, keys in zip(axes, panels):
         for fold, history in histories.items():
@@ -394,6 +483,8 @@ def write_reports(run_dir, recipe=None, label_names=None, fold_names=None, extra
         **(extra or {}),
         "paper": recipe.get("paper", {}),
     }
+    if config["corpus"] in DERIVED_TARGETS:
+        results["derived_targets"] = DERIVED_TARGETS[config["corpus"]]
     if (run_dir / SKIPPED_FILES).is_file():  # train --skip-bad
         results["skipped_files"] = read_json(run_dir / SKIPPED_FILES)
     if (run_dir / CROSS_CORPUS_FILE).is_file():  # experiment.test_corpus
@@ -403,7 +494,7 @@ def write_reports(run_dir, recipe=None, label_names=None, fold_names=None, extra
     write_json(run_dir / "results.json", results)
     write_text(run_dir / "results.md", results_markdown(results, recipe, label_names))
     title = f"{results['recipe']} on {results['corpus_display']} ({results['protocol']})"
-    if "pooled" in results:
+    if "pooled" in results and results.get("task") != "regression":
         plot_confusion(run_dir / "confusion.png", results["pooled"]["confusion"], label_names, title)
     histories = {}
     for name in results["folds_done"]:

@@ -242,6 +242,30 @@ def read_predictions(path):
     return [r[0] for r in body], [r[1] for r in body], [r[2] for r in body], probabilities
 
 
+def regression_columns(dimensions):
+    """Columns of a regression fold's ``predictions.csv``: ``id``, then ``true_<dim>``, ``pred_<dim>`` per dimension."""
+    return ["id"] + [f"{kind}_{dim}" for dim in dimensions for kind in ("true", "pred")]
+
+
+def write_regression_predictions(path, ids, targets, values, dimensions):
+    """``predictions.csv`` of a regression fold: per utterance, the true and predicted value of each dimension."""
+    with atomic_path(path) as tmp:
+        with open(tmp, "x", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(regression_columns(dimensions))
+            for key, true, predicted in zip(ids, targets, values):
+                writer.writerow([key] + [f"{v:.8g}" for pair in zip(true, predicted) for v in pair])
+
+
+def read_regression_predictions(path):
+    """Inverse of :func:`write_regression_predictions`: ``(ids, dimensions, targets, values)``."""
+    with open(path, newline="") as handle:
+        rows = list(csv.reader(handle))
+    dimensions = [column[len("true_"):] for column in rows[0][1::2]]
+    body = np.array([[float(v) for v in row[1:]] for row in rows[1:]], np.float64).reshape(-1, 2 * len(dimensions))
+    return [row[0] for row in rows[1:]], dimensions, body[:, 0::2], body[:, 1::2]
+
+
 def write_model_dir(model_dir, model, frontend, label_names, meta):
     """Save a fold's MODEL DIR: ``model.keras``, ``frontend.json``, ``labels.json``, ``meta.json``."""
     model_dir = pathlib.Path(model_dir)
@@ -557,7 +581,8 @@ def scores_problem(metrics_path, predictions, name, label_names=None):
 
     ``metrics.json`` must parse, name fold ``name`` and hold ``ua``, ``wa`` and ``n``;
     ``predictions.csv`` must parse, have one score column per class of ``label_names``
-    (when given) and one finite row per test utterance counted. Shared by
+    (when given) and one finite row per test utterance counted. A regression fold
+    (``scores`` holding ``ccc``) is checked by :func:`_regression_problem` instead. Shared by
     :func:`fold_status` and the ``results/`` folder (:mod:`keras_ser.experiments.results`).
     """
     if not metrics_path.is_file():
@@ -570,6 +595,8 @@ def scores_problem(metrics_path, predictions, name, label_names=None):
         named = metrics.get("fold") if isinstance(metrics, dict) else None
         return f"{metrics_path} names fold {named!r}, not {name!r}"
     scores = metrics.get("scores")
+    if isinstance(scores, dict) and "ccc" in scores:
+        return _regression_problem(metrics_path, scores, predictions, label_names)
     if not isinstance(scores, dict) or not all(isinstance(scores.get(k), (int, float)) for k in ("ua", "wa", "n")):
         return f"{metrics_path} lacks the scores ua, wa and n"
     try:
@@ -590,6 +617,39 @@ def scores_problem(metrics_path, predictions, name, label_names=None):
     for line, row in enumerate(rows[1:], start=2):
         try:
             if len(row) != len(rows[0]) or not np.all(np.isfinite([float(v) for v in row[3:]])):
+                raise ValueError
+        except ValueError:
+            return f"{predictions} line {line} is damaged"
+    return None
+
+
+def _regression_problem(metrics_path, scores, predictions, dimensions):
+    """:func:`scores_problem` for a regression fold (``scores = {"ccc": {dim: value}, "ccc_mean", "n"}``).
+
+    ``metrics.json`` must hold a finite CCC for every dimension (of ``dimensions``, when
+    given), ``ccc_mean`` and ``n``; ``predictions.csv`` the columns of
+    :func:`regression_columns` and ``n`` rows of finite values.
+    """
+    ccc = scores["ccc"]
+    dimensions = list(dimensions) if dimensions is not None else (list(ccc) if isinstance(ccc, dict) else None)
+    if (not isinstance(ccc, dict) or sorted(ccc) != sorted(dimensions)
+            or not all(isinstance(ccc[d], (int, float)) and np.isfinite(ccc[d]) for d in dimensions)
+            or not isinstance(scores.get("ccc_mean"), (int, float)) or not isinstance(scores.get("n"), int)):
+        return f"{metrics_path} lacks the scores ccc (one per dimension of {dimensions}), ccc_mean and n"
+    try:
+        with open(predictions, newline="") as handle:
+            rows = list(csv.reader(handle))
+    except FileNotFoundError:
+        return f"{predictions} is missing"
+    except (OSError, UnicodeDecodeError, csv.Error) as error:
+        return f"{predictions} cannot be read: {error}"
+    if not rows or rows[0] != regression_columns(dimensions):
+        return f"{predictions} lacks its header {regression_columns(dimensions)}"
+    if len(rows) - 1 != scores["n"]:
+        return f"{predictions} has {len(rows) - 1} rows but {metrics_path} counts {scores['n']} test utterances"
+    for line, row in enumerate(rows[1:], start=2):
+        try:
+            if len(row) != len(rows[0]) or not np.all(np.isfinite([float(v) for v in row[1:]])):
                 raise ValueError
         except ValueError:
             return f"{predictions} line {line} is damaged"

@@ -56,17 +56,18 @@ from keras_ser.data.cross_corpus import cross_corpus_fold
 from keras_ser.distribute import get_strategy
 from keras_ser.errors import DataError, ParameterError
 from keras_ser.experiments import fusion, reports
-from keras_ser.experiments.neural import FeatureStore, cached_frontend, run_neural_fold
+from keras_ser.experiments.neural import FeatureStore, cached_frontend, run_neural_fold, run_regression_fold
 from keras_ser.experiments.precision import describe_policy, resolve_precision
 from keras_ser.experiments.results import ResultsMirror
 from keras_ser.experiments.run_dir import (MODEL_FILES, RunDir, RunLock, atomic_path, check_config,
                                            corpus_fingerprint, default_root, fold_status, read_json,
                                            read_predictions, repeat_dir, repeat_status, run_environment,
-                                           write_json, write_model_dir, write_predictions)
+                                           write_json, write_model_dir, write_predictions,
+                                           write_regression_predictions)
 from keras_ser.experiments.svm import run_svm_fold
-from keras_ser.experiments.training import fold_context, label_index, set_seed
+from keras_ser.experiments.training import continuous_track, fold_context, label_index, set_seed
 from keras_ser.experiments.two_stage import run_two_stage_fold
-from keras_ser.metrics import classification_scores
+from keras_ser.metrics import classification_scores, regression_scores
 from keras_ser.recipe import load_recipe, recipe_repeats
 
 
@@ -121,6 +122,36 @@ def _write_network_fold(recipe, fold, label_names, fold_dir, out, frontend, samp
     return metrics
 
 
+def regression(recipe):
+    """True for a regression recipe (``train.loss = "ccc"``, tzirakis2021): continuous targets, CCC scores."""
+    return recipe.get("train", {}).get("loss") == "ccc"
+
+
+def _write_regression_fold(recipe, fold, dimensions, fold_dir, out, frontend, sample_rate):
+    """Write a regression fold's predictions, history and MODEL DIR; return its metrics entries.
+
+    ``predictions.csv`` (and ``val_predictions.csv``) hold, per utterance, the true and
+    predicted value of each dimension: for a model with per-frame outputs, the means over
+    the utterance's frames (:func:`keras_ser.experiments.neural.utterance_means`).
+    ``scores`` is :func:`keras_ser.metrics.regression_scores` of those utterance values.
+    """
+    write_regression_predictions(fold_dir / "predictions.csv", [u.id for u in fold.test], out["test_targets"],
+                                 out["test_values"], dimensions)
+    validation = {}
+    if out["val_values"] is not None:
+        write_regression_predictions(fold_dir / "val_predictions.csv", [u.id for u in fold.validation],
+                                     out["val_targets"], out["val_values"], dimensions)
+        validation["validation_scores"] = regression_scores(out["val_targets"], out["val_values"], dimensions)
+    write_json(fold_dir / "history.json", out["history"])
+    if recipe["experiment"]["save_models"]:
+        write_model_dir(fold_dir / "model", out["model"], out.get("frontend") or frontend, dimensions, {
+            "recipe": recipe["recipe"]["name"], "fold": fold.name, "pooling": out["pooling"],
+            "corpus": recipe["experiment"]["corpus"], "sample_rate": sample_rate, "task": "regression",
+        })
+    return dict(scores=regression_scores(out["test_targets"], out["test_values"], dimensions),
+                epochs_run=out["epochs_run"], best_epoch=out["best_epoch"], **validation)
+
+
 def repeat_seed(seed, repeat):
     """The seed of run ``repeat`` (1-based) of a fold under ``experiment.repeats``.
 
@@ -143,12 +174,16 @@ def _train_network(recipe, fold, label_names, folder, *, seed, store, frontend, 
     folder.mkdir(parents=True, exist_ok=True)
     start = time.time()
     set_seed(seed)
-    runner = run_two_stage_fold if recipe["experiment"]["kind"] == "two_stage" else run_neural_fold
+    if regression(recipe):
+        runner, write = run_regression_fold, _write_regression_fold
+    else:
+        runner = run_two_stage_fold if recipe["experiment"]["kind"] == "two_stage" else run_neural_fold
+        write = _write_network_fold
     # Experiment trackers' callback factories see this fold (training.register_callback_factory).
     with fold_context(recipe, fold, folder):
         out = runner(recipe, fold, label_names, folder, store, strategy)
     metrics = dict(_fold_summary(fold), **(extra or {}),
-                   **_write_network_fold(recipe, fold, label_names, folder, out, frontend, store.sample_rate))
+                   **write(recipe, fold, label_names, folder, out, frontend, store.sample_rate))
     metrics["wall_s"] = round(time.time() - start, 2)
     # Written last: the fold (or run) counts as finished only once it is there (run_dir.fold_status).
     write_json(folder / "metrics.json", metrics)
@@ -310,22 +345,39 @@ def select_folds(folds, wanted):
 def check_supported(recipe):
     """Refuse, before any data is read, a recipe whose training path the runner lacks.
 
-    The fold runners train classifiers on one front-end input with categorical labels.
-    tzirakis2021 (``loss = "ccc"``) regresses continuous arousal / valence / liking and its
-    model takes a second input, aligned word vectors ``[T, 300]`` (Sec. 3.1:
-    Speech2Vec aligned to Word2Vec), which nothing here computes: keras_ser ships no
-    Word2Vec/Speech2Vec models and no SEWA transcripts.
+    Regression recipes (``train.loss = "ccc"``, tzirakis2021) train one-input networks
+    on corpora with continuous labels (``sewa``, ``emodb_dimensional``) through
+    :func:`keras_ser.experiments.neural.run_regression_fold`. Refused: tzirakis2021's
+    models that take a second input, aligned word vectors ``[T, 300]`` per 0.1 s frame
+    (Sec. 3.1: Speech2Vec aligned to Word2Vec), which the fold runner does not compute; and
+    the settings the regression path does not implement (two-stage training,
+    ``experiment.repeats``, cross-corpus testing, SVM or fusion kinds).
     """
-    if recipe["experiment"]["kind"] in ("neural", "two_stage") and recipe["train"]["loss"] == "ccc":
+    if not regression(recipe):
+        return
+    name = recipe["recipe"]["name"]
+    kind = recipe["experiment"]["kind"]
+    if kind != "neural":
+        raise ParameterError(f"recipe {name!r}: train.loss='ccc' (regression) is trained by experiment.kind="
+                             f"'neural' only, not {kind!r}")
+    if recipe_repeats(recipe) > 1 or recipe["experiment"]["test_corpus"]:
+        raise ParameterError(f"recipe {name!r}: train.loss='ccc' (regression) has no experiment.repeats or "
+                             "experiment.test_corpus path; set experiment.repeats=1 and no test_corpus")
+    from keras_ser.models import build
+
+    # Built once (small): its inputs say whether it needs more than the front end's audio frames.
+    model = build(recipe["model"]["name"], **{k: v for k, v in recipe["model"].items() if k != "name"})
+    extra = [tensor.name for tensor in model.inputs[1:]]
+    if extra:
         raise ParameterError(
-            f"recipe {recipe['recipe']['name']!r}: python -m keras_ser.train has no continuous-regression "
-            "path (train.loss='ccc'). tzirakis2021's model also needs a second input, aligned "
-            "Speech2Vec/Word2Vec vectors [T, 300] per 0.1 s frame (tzirakis2021 Sec. 3.1), that keras_ser "
-            "cannot compute: it needs the SEWA corpus under <data dir>/sewa (audio/, labels/, see "
-            "keras_ser.data.sewa) and word vectors aligned to its transcripts, neither of which is available. "
-            "Build the model with keras_ser.models.build('tzirakis2021_semantic') and train it with "
-            "keras_ser.metrics.ccc_loss on your own [audio_frames, word_vectors] arrays instead"
-        )
+            f"recipe {name!r}: model {recipe['model']['name']!r} takes the inputs "
+            f"{[t.name for t in model.inputs]}; python -m keras_ser.train feeds it only the front end's audio "
+            f"frames, and nothing in the fold runner computes {extra} (tzirakis2021 Sec. 3.1: Speech2Vec "
+            "vectors aligned to Word2Vec, one [300] vector per 0.1 s frame, which need word timings and "
+            "trained, aligned embeddings). Train the one-input paralinguistic branch instead "
+            "(recipe tzirakis2021_paralinguistic, or tzirakis2021_paralinguistic_emodb_dimensional on EMO-DB), "
+            "or build the model with keras_ser.models.build and train it with keras_ser.metrics.ccc_loss on "
+            "your own [audio_frames, word_vectors] arrays")
 
 
 def _run_fusion(recipe, run_dir, *, corpus, data_dir, folds, strategy, overrides, progress, mirror=None,
@@ -474,6 +526,25 @@ def screen_corpus(utterances, skip_bad=False):
     return kept, skipped
 
 
+def _check_targets(corpus, utterances, dimensions):
+    """Refuse a regression run whose corpus lacks continuous labels, or one of whose tracks is damaged.
+
+    Raises
+    ------
+    DataError
+        The corpus has no continuous labels at all (a categorical corpus such as ``emodb``:
+        its derived dimensional variant is ``emodb_dimensional``), or an utterance lacks a
+        dimension or holds a NaN (:func:`keras_ser.experiments.training.continuous_track`).
+    """
+    if not any(u.continuous for u in utterances):
+        raise DataError(f"corpus {corpus!r} has no continuous labels, which train.loss='ccc' regresses; use a "
+                        "corpus with them: 'sewa', or 'emodb_dimensional' (arousal / valence derived from "
+                        "EMO-DB's categorical labels)")
+    for utterance in utterances:
+        for dimension in dimensions:
+            continuous_track(utterance, dimension)
+
+
 def _clear_unfinished(fold_dir, name, reason, repeats):
     """Remove an unfinished fold's files before it is redone, keeping its runs' folders under repeats.
 
@@ -527,6 +598,9 @@ def _run_locked(recipe, run_dir, *, data_dir, folds, strategy, overrides, progre
               "environment": run_environment([gpu.name for gpu in tf.config.list_physical_devices("GPU")])}
     if skip_bad:  # only when set, so that runs started before the flag existed still resume
         config["skip_bad"] = True
+    if final and regression(recipe):
+        raise ParameterError(f"--final trains classification recipes; {name!r} is a regression recipe "
+                             "(train.loss='ccc'): use a fold model (predict / export choose one)")
     if final and recipe["experiment"]["kind"] != "neural":  # train --final (keras_ser.experiments.final)
         raise ParameterError(f"--final trains neural recipes (experiment.kind='neural'); "
                              f"{name!r} is {recipe['experiment']['kind']!r}")
@@ -552,6 +626,8 @@ def _run_locked(recipe, run_dir, *, data_dir, folds, strategy, overrides, progre
     if skip_bad:
         write_json(run_dir.root / reports.SKIPPED_FILES, skipped)
     labels = corpus_labels(corpus)
+    if regression(recipe):
+        _check_targets(corpus, kept, labels)
     write_json(run_dir.labels, labels)
     if test_corpus:
         all_folds = [_cross_corpus_fold(recipe, run_dir, kept, set(test_utterances), labels)]

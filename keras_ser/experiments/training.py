@@ -128,6 +128,51 @@ def label_index(utterances, label_names):
         raise DataError(f"label {error.args[0]!r} is not one of {label_names}") from None
 
 
+def continuous_track(utterance, dimension):
+    """The ``(times_s, values)`` label track of ``dimension`` of one utterance, checked.
+
+    Raises
+    ------
+    keras_ser.errors.DataError
+        The utterance has no continuous labels, lacks ``dimension``, or its track is
+        empty, of mismatched length, or holds a NaN or infinite value; the message names
+        the utterance, its file and the dimension.
+    """
+    tracks = utterance.continuous
+    if not tracks or dimension not in tracks:
+        have = sorted(tracks) if tracks else []
+        raise DataError(f"utterance {utterance.id!r} ({utterance.path}) has no continuous label {dimension!r} "
+                        f"(it has {have or 'none'}); a train.loss='ccc' recipe needs every dimension of the "
+                        "corpus (e.g. corpus 'emodb_dimensional' or 'sewa')")
+    times, values = (np.asarray(a, np.float64).ravel() for a in tracks[dimension])
+    if values.size == 0 or times.shape != values.shape:
+        raise DataError(f"utterance {utterance.id!r} ({utterance.path}): continuous label {dimension!r} has "
+                        f"{times.size} times and {values.size} values")
+    if not (np.all(np.isfinite(values)) and np.all(np.isfinite(times))):
+        raise DataError(f"utterance {utterance.id!r} ({utterance.path}): continuous label {dimension!r} holds a "
+                        "NaN or infinite value")
+    return times, values
+
+
+def frame_targets(utterance, dimensions, frame_s, n_frames):
+    """Per-frame regression targets ``[n_frames, len(dimensions)]`` of one utterance.
+
+    Frame ``k`` covers ``[k * frame_s, (k + 1) * frame_s)``; its target is the label
+    track at the frame's start time ``k * frame_s``, linearly interpolated between label
+    times and held constant before the first and after the last (``numpy.interp``). On
+    SEWA, whose labels are given every 0.1 s at the frame starts (tzirakis2021 Sec. 4; the
+    tzirakis2021 front end's 2205-sample frames at 22.05 kHz are 0.1 s), this is the label
+    of the frame itself; a derived EMO-DB target (one value per utterance) is constant.
+    """
+    starts = np.arange(n_frames) * float(frame_s)
+    return np.stack([np.interp(starts, *continuous_track(utterance, dim)) for dim in dimensions], axis=-1)
+
+
+def utterance_targets(utterances, dimensions):
+    """One regression target per utterance ``[n, len(dimensions)]``: the mean of each label track's values."""
+    return np.array([[continuous_track(u, dim)[1].mean() for dim in dimensions] for u in utterances], np.float64)
+
+
 def flatten_segments(features, labels):
     """Segment-level training set: every segment carries its utterance's label (zhang2021_multicnn Sec. 3.1).
 

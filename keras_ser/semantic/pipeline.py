@@ -23,8 +23,8 @@ What is read, and when
 
 :func:`semantic_frames` (any utterance, test speakers included) reads ``id``, ``path``
 (the audio) and only the start and end times of ``words``: never ``transcript`` and
-never the word strings in ``words`` (each timing is unpacked as ``(_, start, end)`` and
-the segments are renamed ``"word 0"``, ``"word 1"``, ...). An utterance without word
+never the word strings in ``words`` (only ``timing[-2:]`` of each timing is read, and
+the segments are named ``"word 0"``, ``"word 1"``, ...). An utterance without word
 timings gets all-zero frames (logged). On EMO-DB the word boundaries are the corpus's
 labelled syllable timings (``silb/``) aligned onto the sentence's words
 (:func:`keras_ser.data.emodb.align_syllables`); a deployed system has no such labels
@@ -429,8 +429,12 @@ def _jsonable(value):
 
 
 def _timings(utterance):
-    """The utterance's word start and end times under neutral names: the word text is not read."""
-    return [(f"word {k}", float(start), float(end)) for k, (_, start, end) in enumerate(utterance.words)]
+    """The utterance's word start and end times under neutral names.
+
+    Only ``timing[-2:]`` is read, so the word text of a ``(word, start, end)`` timing is
+    never touched, not even unpacked.
+    """
+    return [(f"word {k}", *map(float, timing[-2:])) for k, timing in enumerate(utterance.words)]
 
 
 def semantic_frames(fitted, utterances, num_frames=None, *, frame_s=frames_module.FRAME_SECONDS):
@@ -512,16 +516,15 @@ def fold_semantic_frames(train_utterances, utterances, num_frames=None, *, work_
     frames : dict of str to numpy.ndarray (num_frames, d)
     """
     train_utterances = list(train_utterances)
-    fitted = None
-    if work_dir is not None and (pathlib.Path(work_dir) / FILES["summary"]).is_file():
+    if work_dir is None or not (pathlib.Path(work_dir) / FILES["summary"]).is_file():
+        fitted = fit_semantic(train_utterances, work_dir=work_dir, **_fit_options(fit_options))
+    else:
         fitted = load_semantic(work_dir)
         expected = _jsonable(_settings(**{**_FIT_DEFAULTS, **_fit_options(fit_options)}))
         ids = sorted(u.id for u in train_utterances)
         if fitted.summary.get("settings") != expected or fitted.summary.get("train_utterance_ids") != ids:
             raise ParameterError(f"{work_dir} holds semantic features fitted with other settings or training "
-                                 f"utterances than these; remove it or choose another work_dir")
-    if fitted is None:
-        fitted = fit_semantic(train_utterances, work_dir=work_dir, **fit_options)
+                                 "utterances than these; remove it or choose another work_dir")
     return fitted, semantic_frames(fitted, utterances, num_frames)
 
 

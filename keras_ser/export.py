@@ -27,7 +27,10 @@ inputs that every client honours); the options are extra signatures, and an empt
     with the statistics stored with it (see ``serving_full``).
     outputs ``probabilities``: float32 ``[batch, classes]``; ``label_names``: string
     ``[batch, classes]`` (the class names, repeated per row so that TF Serving's row
-    format pairs them with each prediction).
+    format pairs them with each prediction). A regression model (``train.loss = "ccc"``,
+    ``metadata``'s ``task`` is ``"regression"``) outputs ``values`` float32 ``[batch, dims]``
+    instead (one value per dimension and row: :func:`keras_ser.predict.regression_values`),
+    with the dimension names as ``label_names``.
 ``serving_full``
     ``waveform`` as above, and ``lengths``: int32 ``[batch]``, the number of valid
     samples of each row (each at least ``min_samples``); the samples after them
@@ -66,8 +69,8 @@ inputs that every client honours); the options are extra signatures, and an empt
     no input; outputs ``label_names`` ``[classes]``, ``sample_rate`` and
     ``min_samples`` (int32 scalars), ``silence_floor_dbfs`` (float32 scalar),
     ``standardize`` (string scalar: the front end's ``standardize`` setting, ""
-    for none) and, for speaker-standardised models, the stored ``speaker_mean``
-    and ``speaker_std``.
+    for none), ``task`` (string scalar: ``"classification"`` or ``"regression"``) and,
+    for speaker-standardised models, the stored ``speaker_mean`` and ``speaker_std``.
 
 A request fails with ``InvalidArgumentError`` whose message says what is wrong,
 checked for every signature in this order: input of another rank than 2 (the
@@ -110,7 +113,7 @@ def _serving_module(predictor):
 
     from keras_ser.audio import MIN_DURATION, SILENCE_FLOOR_DBFS, WAVEFORM_PEAK_LIMIT
     from keras_ser.features import FrontEnd
-    from keras_ser.predict import pooled_scores
+    from keras_ser.predict import pooled_scores, regression_values
 
     sample_rate = predictor.sample_rate
     min_samples = int(math.ceil(MIN_DURATION * sample_rate))
@@ -208,11 +211,15 @@ def _serving_module(predictor):
             feats = frontend(clip[None, :length])
             if speaker:
                 feats = (feats - mean) / std
+            if predictor.regression:
+                return regression_values(predictor.model, feats, length, predictor.hop)[0]
             return pooled_scores(predictor.model, feats, pooling)[0]
 
         probabilities = tf.map_fn(one_row, (waveform, lengths, means, stds),
                                   fn_output_signature=tf.TensorSpec([classes], tf.float32))
         labels = tf.tile(label_names[None, :], tf.stack([rows, 1]))
+        if predictor.regression:
+            return {"values": tf.identity(probabilities, name="values"), "label_names": labels}
         return {"probabilities": tf.identity(probabilities, name="probabilities"), "label_names": labels}
 
     def decoded(wav):
@@ -243,7 +250,8 @@ def _serving_module(predictor):
     metadata = {"label_names": label_names, "sample_rate": tf.constant(sample_rate, tf.int32),
                 "min_samples": tf.constant(min_samples, tf.int32),
                 "silence_floor_dbfs": tf.constant(SILENCE_FLOOR_DBFS, tf.float32),
-                "standardize": tf.constant(config.get("standardize") or "", tf.string)}
+                "standardize": tf.constant(config.get("standardize") or "", tf.string),
+                "task": tf.constant("regression" if predictor.regression else "classification", tf.string)}
     if speaker:
         metadata.update(speaker_mean=stored_mean, speaker_std=stored_std)
         stat_specs = [tf.TensorSpec(None, tf.float32, name="speaker_mean"),
@@ -383,7 +391,8 @@ def main(argv=None):
               f"features with those of {predictor.statistics_source} ({predictor.model_dir}); "
               "--speaker-files makes another speaker's the stored ones", file=sys.stderr)
     print(f"SavedModel written to {args.out_dir}: serving_default(waveform float32 [batch, samples] "
-          f"at {predictor.sample_rate} Hz) -> probabilities [batch, {len(predictor.labels)}], "
+          f"at {predictor.sample_rate} Hz) -> {'values' if predictor.regression else 'probabilities'} "
+          f"[batch, {len(predictor.labels)}], "
           f"label_names {predictor.labels}; also serving_full (lengths"
           f"{', speaker_mean, speaker_std' if predictor.speaker_standardized else ''}), serving_wav (WAV bytes at "
           f"{predictor.sample_rate} Hz){', speaker_statistics' if predictor.speaker_standardized else ''} "

@@ -103,6 +103,29 @@ def pooled_scores(model, features, pooling):
     return tf.reduce_mean(scores, axis=1)
 
 
+def regression_values(model, features, num_samples, hop):
+    """Front-end output ``[batch, sequences, frames, samples]`` -> ``[batch, dims]`` values (graph-safe).
+
+    The utterance value of a regression model (``train.loss = "ccc"``, tzirakis2021), as the
+    runner scores it (:func:`keras_ser.experiments.neural.utterance_means`): the model's
+    per-frame outputs over the sequences of a row joined, then averaged over the
+    ``ceil(num_samples / hop)`` frames that hold audio (the zero frames padding the last
+    sequence left out); a model with one output per sequence is averaged over the sequences.
+    Rows share ``num_samples`` (one batch has one length).
+    """
+    import tensorflow as tf
+
+    shape = tf.shape(features)
+    flat = tf.reshape(features, tf.concat([[-1], shape[2:]], axis=0))
+    out = tf.convert_to_tensor(model(flat, training=False))
+    dims = tf.shape(out)[-1]
+    if out.shape.rank == 2:
+        return tf.reduce_mean(tf.reshape(out, tf.stack([shape[0], shape[1], dims])), axis=1)
+    frames = tf.reshape(out, tf.stack([shape[0], shape[1] * shape[2], dims]))
+    valid = tf.clip_by_value((tf.cast(num_samples, tf.int32) + hop - 1) // hop, 1, shape[1] * shape[2])
+    return tf.reduce_mean(frames[:, :valid], axis=1)
+
+
 class Predictor:
     """A loaded MODEL DIR: ``waveform -> FrontEnd -> model -> pooling -> probabilities``.
 
@@ -121,6 +144,10 @@ class Predictor:
     meta : dict
         ``meta.json``.
     pooling : {"none", "mean_segments"}
+    regression : bool
+        A regression model (``meta.json`` ``"task": "regression"``, ``train.loss = "ccc"``):
+        :meth:`predict_waveforms` returns one continuous value per dimension of ``labels``
+        (e.g. arousal, valence), not probabilities.
     sample_rate : int
         Rate the front end expects (16 kHz except the raw-wave presets of 001/003).
     reason : str
@@ -168,6 +195,12 @@ class Predictor:
                 f"{len(self.labels)} classes"
             )
         self.sample_rate = int(self.frontend.sample_rate)
+        self.regression = self.meta.get("task") == "regression"
+        settings = self.frontend.settings
+        self.hop = int(settings.get("segment_hop_samples") or settings.get("segment_samples") or 0)
+        if self.regression and (settings.get("representation") != "raw_segments" or not settings.get("sequence_frames")):
+            raise DataError(f"{self.model_dir}: a regression model needs a raw_segments front end with "
+                            f"sequence_frames (frontend.json has {settings.get('representation')!r})")
         self.reason = f"model: {self.model_dir}"
 
     @classmethod
@@ -222,6 +255,9 @@ class Predictor:
     def predict_waveforms(self, waveforms):
         """Probabilities ``[batch, classes]`` (float32 NumPy) of waveforms at :attr:`sample_rate`.
 
+        For a :attr:`regression` model, the values ``[batch, dims]`` instead
+        (:func:`regression_values`).
+
         Rows of a batch share one length; predict utterances of different lengths
         one by one (as :meth:`predict_files` does). A row peaking above
         :data:`keras_ser.audio.WAVEFORM_PEAK_LIMIT` is divided by its peak (the rule of
@@ -252,27 +288,34 @@ class Predictor:
         if silent:
             raise DataError(f"waveform row(s) {silent} are silent: RMS below the silence floor "
                             f"{SILENCE_FLOOR_DBFS:.0f} dBFS (keras_ser.audio.SILENCE_FLOOR_DBFS)")
+        if self.regression:
+            return np.asarray(regression_values(self.model, self.frontend(waveforms), waveforms.shape[1], self.hop))
         return np.asarray(pooled_probabilities(self.frontend, self.model, waveforms, self.pooling))
 
     def predict_files(self, paths):
-        """Probabilities ``[files, classes]`` of audio files, each loaded with ``audio.load``."""
+        """Probabilities ``[files, classes]`` (regression: values ``[files, dims]``) of audio files, each
+        loaded with ``audio.load``."""
         from keras_ser import audio
 
         rows = [self.predict_waveforms(audio.load(path, sr=self.sample_rate)[None])[0] for path in paths]
         return np.stack(rows) if rows else np.zeros((0, len(self.labels)), np.float32)
 
 
-def format_table(paths, probabilities, labels):
-    """Readable table: one row per file, one column per class, then the prediction."""
+def format_table(paths, probabilities, labels, regression=False):
+    """Readable table: one row per file, one column per class, then the prediction.
+
+    ``regression``: the columns are the predicted values of each dimension, with no
+    "predicted" class.
+    """
     names = [str(p) for p in paths]
     name_width = max([len("file")] + [len(n) for n in names])
     widths = [max(6, len(label)) for label in labels]
     header = "file".ljust(name_width) + "  " + "  ".join(
-        label.rjust(w) for label, w in zip(labels, widths)) + "  predicted"
+        label.rjust(w) for label, w in zip(labels, widths)) + ("" if regression else "  predicted")
     lines = [header]
     for name, row in zip(names, probabilities):
         cells = "  ".join(f"{p:.3f}".rjust(w) for p, w in zip(row, widths))
-        lines.append(f"{name.ljust(name_width)}  {cells}  {labels[int(np.argmax(row))]}")
+        lines.append(f"{name.ljust(name_width)}  {cells}" + ("" if regression else f"  {labels[int(np.argmax(row))]}"))
     return "\n".join(lines)
 
 
@@ -307,7 +350,15 @@ def main(argv=None):
     except (DataError, ParameterError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    if args.json:
+    if args.json and predictor.regression:
+        print(json.dumps({
+            "model_dir": str(predictor.model_dir),
+            "choice": predictor.reason,
+            "labels": predictor.labels,
+            "predictions": [{"file": str(path), "values": {label: float(v) for label, v in zip(predictor.labels, row)}}
+                            for path, row in zip(args.files, probabilities)],
+        }, indent=2))
+    elif args.json:
         print(json.dumps({
             "model_dir": str(predictor.model_dir),
             "choice": predictor.reason,
@@ -321,7 +372,7 @@ def main(argv=None):
         }, indent=2))
     else:
         print(predictor.reason)
-        print(format_table(args.files, probabilities, predictor.labels))
+        print(format_table(args.files, probabilities, predictor.labels, predictor.regression))
     return 0
 
 

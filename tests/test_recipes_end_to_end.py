@@ -1,10 +1,10 @@
-"""Every recipe is consistent with its front end and model; the 001 and 002 paths run end to end.
+"""Every recipe is consistent with its front end and model; the zhang2021_multicnn and zhang2021_dcnn paths run end to end.
 
 The end-to-end runs go through ``python -m keras_ser.train``'s ``main`` on a manifest
 corpus of four real EMO-DB speakers and three classes, with tiny model widths and
 one epoch, and check what the paths do differently from the single-network recipes:
-segment-score averaging and validation-tuned score fusion (001), and the stage-2
-network fed with the fine-tuned DCNN's fc7 sequences (002).
+segment-score averaging and validation-tuned score fusion (zhang2021_multicnn), and the stage-2
+network fed with the fine-tuned DCNN's fc7 sequences (zhang2021_dcnn).
 """
 
 import csv
@@ -73,12 +73,14 @@ def test_recipe_model_takes_its_front_end_output(name):
     model = build(recipe["model"]["name"], num_classes=7,
                   **_tiny(recipe["model"]["name"], model_kwargs(recipe["model"], frontend)))
     if recipe["train"]["loss"] == "ccc":
-        # 003: the waveform input (absent from the semantic-only row) is one of two; the runner
-        # refuses the recipe clearly.
+        # tzirakis2021: the waveform input (absent from the semantic-only row) is one of two; the runner
+        # refuses a recipe whose model also takes word vectors clearly (tests/test_experiments_regression.py
+        # trains the one-input paralinguistic rows).
         for audio_input in [t for t in model.inputs if t.name.startswith("audio_frames")]:
             assert _matches(tuple(audio_input.shape[1:]), per_utterance[1:])
-        with pytest.raises(ParameterError, match="word vectors|Word2Vec"):
-            run_experiment(recipe, out="/nonexistent/never-created")
+        if any(t.name.startswith("word_vectors") for t in model.inputs):
+            with pytest.raises(ParameterError, match="word vectors|Word2Vec"):
+                run_experiment(recipe, out="/nonexistent/never-created")
         return
     assert _matches(tuple(model.input.shape[1:]), data_shape), (model.input.shape, per_utterance)
 
@@ -123,7 +125,7 @@ def test_fusion_averages_segment_scores_and_tunes_lambdas_on_validation(manifest
         fold_dir = out / "members" / name / "folds" / "speaker_03"
         members[name] = {part: _predictions(fold_dir, f) for part, f in
                          (("test", "predictions.csv"), ("validation", "val_predictions.csv"))}
-    # 001 Sec. 2.4: an utterance's score is the mean of its segments' softmax scores.
+    # zhang2021_multicnn Sec. 2.4: an utterance's score is the mean of its segments' softmax scores.
     model_dir = out / "members" / "zhang2021_multicnn_1d" / "folds" / "speaker_03" / "model"
     assert json.loads((model_dir / "meta.json").read_text())["pooling"] == "mean_segments"
     from keras_ser.predict import Predictor

@@ -254,7 +254,8 @@ def results_markdown(results, recipe, label_names):
         f"{recipe['recipe'].get('description', '')}",
         "",
         f"- Paper: {recipe['recipe'].get('paper', '')}",
-        f"- Corpus: **{results.get('corpus_display', corpus)}**; protocol: **{results['protocol']}** "
+        f"- Corpus: **{results.get('corpus_display', corpus)}**; "
+        f"protocol: **{results.get('protocol', experiment['protocol'])}** "
         f"({len(results['folds_done'])} of {results['folds_total']} folds done)",
         f"- Seed: {experiment['seed']}" + (
             f"; {repeats['count']} runs per fold (experiment.repeats, seeds derived from it): a fold's WA / UA "

@@ -89,7 +89,7 @@ import numpy as np
 from keras_ser import audio
 from keras_ser.errors import DataError, ParameterError
 from keras_ser.semantic import frames as frames_module
-from keras_ser.semantic.alignment import align, evaluate_alignment, normalize, procrustes
+from keras_ser.semantic.alignment import align, evaluate_alignment, map_vectors, normalize, procrustes
 from keras_ser.semantic.speech2vec import Speech2Vec, train_speech2vec, word_segments
 from keras_ser.semantic.word2vec import DEFAULT_DIM, load_word2vec, tokenize, train_word2vec, training_sentences
 
@@ -442,9 +442,11 @@ def semantic_frames(fitted, utterances, num_frames=None, *, frame_s=frames_modul
 
     Each word segment (cut by the utterance's word timings) goes through the Speech2Vec
     encoder; its vector is normalised with the training mean, mapped by ``W`` and spread
-    over 0.1 s frames (:func:`keras_ser.semantic.frames.semantic_frames`: a frame takes
-    the word overlapping it longest, zero where no word is). Reads only ``id``, ``path``
-    and the times in ``words`` (see the module docstring).
+    over 0.1 s frames: a frame takes the word overlapping it longest, zero where no word
+    is, and words shorter than one MFCC window are left out (their frames are zero). This
+    is :func:`keras_ser.semantic.frames.semantic_frames` for many utterances, with one
+    encoder pass over all their segments. Reads only ``id``, ``path`` and the times in
+    ``words`` (see the module docstring).
 
     Parameters
     ----------
@@ -471,20 +473,30 @@ def semantic_frames(fitted, utterances, num_frames=None, *, frame_s=frames_modul
     """
     speech2vec = fitted.speech2vec
     rate = speech2vec.mfcc_settings["sample_rate"]
-    result, untimed = {}, []
+    kept, counts, untimed = {}, {}, []
     for utterance in utterances:
-        if utterance.id in result:
+        if utterance.id in kept:
             raise ParameterError(f"semantic_frames: utterance id {utterance.id!r} occurs twice")
         waveform = audio.load(utterance.path, sr=rate)
-        count = frames_module.num_frames_for(waveform.size, rate, frame_s) if num_frames is None else num_frames
+        counts[utterance.id] = (frames_module.num_frames_for(waveform.size, rate, frame_s) if num_frames is None
+                                else num_frames)
+        kept[utterance.id] = []
         if not utterance.words:
             untimed.append(utterance.id)
-            result[utterance.id] = frames_module.spread_vectors([], np.zeros((0, fitted.dim)), count,
-                                                                frame_s=frame_s)
             continue
-        result[utterance.id] = frames_module.semantic_frames(
-            waveform, _timings(utterance), speech2vec, fitted.W, speech_mean=fitted.speech_mean,
-            num_frames=count, frame_s=frame_s, sample_rate=rate, short_segments="skip")
+        kept[utterance.id] = speech2vec.segments(waveform, _timings(utterance), short_segments="skip",
+                                                 name=f"utterance {utterance.id} ({utterance.path})")
+    # One encoder pass over every segment: per-utterance calls cost far more on a CPU.
+    segments = [segment for group in kept.values() for segment in group]
+    vectors = np.zeros((0, fitted.dim), np.float32)
+    if segments:
+        vectors = map_vectors(fitted.W, normalize(speech2vec.embed(segments), mean=fitted.speech_mean))
+    result, begin = {}, 0
+    for key, group in kept.items():
+        timings = [(s.word, s.start, s.end) for s in group]
+        result[key] = frames_module.spread_vectors(timings, vectors[begin:begin + len(group)], counts[key],
+                                                   frame_s=frame_s)
+        begin += len(group)
     if untimed:
         logger.warning("semantic_frames: %d utterances without word timings get all-zero semantic frames "
                        "(e.g. %s)", len(untimed), untimed[0])

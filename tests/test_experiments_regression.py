@@ -175,8 +175,10 @@ def test_categorical_corpus_and_two_input_models_are_refused(tmp_path):
     with pytest.raises(DataError, match="no continuous labels.*emodb_dimensional"):
         runner.run_experiment(load_recipe(RECIPE, TINY + ["experiment.corpus=emodb"]), out=tmp_path / "a",
                               folds=FOLDS, progress=False)
-    with pytest.raises(ParameterError, match="word_vectors"):
-        runner.run_experiment(load_recipe("tzirakis2021_semantic"), out=tmp_path / "b")
+    for name in ("tzirakis2021_semantic", "tzirakis2021_semantic_only"):
+        with pytest.raises(ParameterError, match=r"computes \['word_vectors'\]"):
+            runner.run_experiment(load_recipe(name), out=tmp_path / "b")
+    assert not (tmp_path / "b").exists()
     with pytest.raises(ParameterError, match="repeats"):
         runner.check_supported(load_recipe(RECIPE, ["experiment.repeats=2"]))
 

@@ -365,9 +365,11 @@ def check_supported(recipe):
                              "experiment.test_corpus path; set experiment.repeats=1 and no test_corpus")
     from keras_ser.models import build
 
-    # Built once (small): its inputs say whether it needs more than the front end's audio frames.
+    # Built once (small): its inputs say whether it needs more than the front end's output, which is all
+    # the fold runner feeds (word vectors: tzirakis2021's semantic input, alone or beside the audio frames).
     model = build(recipe["model"]["name"], **{k: v for k, v in recipe["model"].items() if k != "name"})
-    extra = [tensor.name for tensor in model.inputs[1:]]
+    names = [tensor.name for tensor in model.inputs]
+    extra = [n for n in names if n.startswith("word_vectors")] or names[1:]
     if extra:
         raise ParameterError(
             f"recipe {name!r}: model {recipe['model']['name']!r} takes the inputs "

@@ -225,3 +225,21 @@ def test_sewa_partitions_feed_the_official_protocol(tmp_path):
     (fold,) = make_folds("official", utterances)
     assert sorted(u.id for u in fold.train) == ["Train_01", "Train_02"]
     assert [u.id for u in fold.validation] == ["Devel_01"] and [u.id for u in fold.test] == ["Test_01"]
+
+
+def test_results_mirror_keeps_and_restores_a_regression_fold(tmp_path, monkeypatch):
+    recipe = load_recipe(RECIPE, TINY + ["train.epochs=1"])
+    first = runner.run_experiment(recipe, out=tmp_path / "run1", folds=["03"], progress=False,
+                                  results=tmp_path / "results")
+    mirrored = tmp_path / "results" / RECIPE / "emodb_dimensional"
+    assert (mirrored / "folds" / "speaker_03" / "predictions.csv").is_file()
+    assert "derived from categorical labels" in (mirrored / "results.md").read_text()
+
+    def refuse(*args):
+        raise AssertionError("a fold restored from results/ was trained again")
+
+    monkeypatch.setattr(runner, "run_regression_fold", refuse)
+    second = runner.run_experiment(recipe, out=tmp_path / "run2", folds=["03"], progress=False,
+                                   results=tmp_path / "results")
+    assert second["folds_done"] == ["speaker_03"]
+    assert second["pooled"] == first["pooled"]

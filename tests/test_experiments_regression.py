@@ -243,3 +243,15 @@ def test_results_mirror_keeps_and_restores_a_regression_fold(tmp_path, monkeypat
                                    results=tmp_path / "results")
     assert second["folds_done"] == ["speaker_03"]
     assert second["pooled"] == first["pooled"]
+
+
+def test_predict_picks_the_regression_fold_with_the_best_validation_ccc(run):
+    from keras_ser.predict import Predictor
+
+    out, _ = run
+    validation = {name: json.loads((out / "folds" / name / "metrics.json").read_text())["validation_scores"]["ccc_mean"]
+                  for name in ("speaker_03", "speaker_08")}
+    best = max(validation, key=validation.get)
+    predictor = Predictor.from_path(out)
+    assert predictor.model_dir == out / "folds" / best / "model"
+    assert f"{validation[best]:.4f}" in predictor.reason

@@ -730,14 +730,19 @@ def validation_ua(fold_dir):
 
     The ``validation_scores.ua`` of its ``metrics.json`` when recorded there, else
     the UA of its ``val_predictions.csv`` (the saved model's predictions on the
-    fold's validation speakers).
+    fold's validation speakers). A regression fold (``train.loss = "ccc"``) has no UA:
+    its recorded validation ``ccc_mean`` stands in for it (higher is better too), or
+    None without one.
     """
     fold_dir = pathlib.Path(fold_dir)
     metrics_path = fold_dir / "metrics.json"
     if metrics_path.is_file():
-        recorded = read_json(metrics_path).get("validation_scores") or {}
+        metrics = read_json(metrics_path)
+        recorded = metrics.get("validation_scores") or {}
         if "ua" in recorded:
             return float(recorded["ua"])
+        if "ccc" in (metrics.get("scores") or {}):
+            return float(recorded["ccc_mean"]) if "ccc_mean" in recorded else None
     csv_path = fold_dir / "val_predictions.csv"
     if not csv_path.is_file():
         return None

@@ -13,6 +13,13 @@ fold module of the recipe's ``[experiment] kind``:
   :mod:`keras_ser.experiments.fusion` fuses their scores and features
   (zhang2021_multicnn).
 
+Regression recipes (``train.loss = "ccc"``, tzirakis2021) run the neural kind through
+:func:`keras_ser.experiments.neural.run_regression_fold` on a corpus with continuous labels
+(``sewa``; ``emodb_dimensional``, arousal / valence derived from EMO-DB's categorical
+labels): their ``metrics.json`` ``scores`` are ``{"ccc": {dim: value}, "ccc_mean", "n"}``
+and ``predictions.csv`` holds ``id, true_<dim>, pred_<dim>, ...`` per test utterance
+(:func:`check_supported` says what they cannot do).
+
 It then writes ``folds/<fold>/`` (predictions, history, TensorBoard logs, the MODEL
 DIR) and, last, ``metrics.json``. Re-running the same command resumes: finished folds
 (:func:`keras_ser.experiments.run_dir.fold_status`) are skipped, and an interrupted or

@@ -60,12 +60,14 @@ precision each achieved.
 EMO-DB carries no semantic emotion information
 ----------------------------------------------
 Every EMO-DB speaker reads the same ten sentences in every emotion, so what is said is
-independent of the emotion: the semantic features cannot separate the classes beyond
-what the speech signal leaks into the Speech2Vec vectors (a word's segment is still
-spoken with the emotion's prosody, and its timing differs). A semantic-only model on
-EMO-DB should score near chance; a score far above chance would point to leakage of the
-labels into the semantic branch, so those rows check the pipeline rather than the
-method.
+independent of the emotion, and a semantic-only model on EMO-DB is expected near chance:
+a score far above it would suggest the labels leak into the semantic branch. Two things
+besides leakage can lift it, though, and a check should allow for them: the Speech2Vec
+vectors are computed from the MFCCs of the spoken word, so they keep some of how it was
+said (tzirakis2021 itself reads its aligned Speech2Vec results as showing "that
+paralinguistic information exists in the model", Sec. 5.3.1); and the frames show where
+words are and are not, i.e. speaking rate and pauses, which differ between, e.g., sad or
+bored and angry speech. Nothing here reads a label.
 
 Examples
 --------

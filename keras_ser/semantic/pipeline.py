@@ -331,8 +331,13 @@ def fit_semantic(train_utterances, *, word2vec_options=None, speech2vec_options=
         details = {"criterion": history[-1]["criterion"],
                    "stages": [{k: v for k, v in h.items() if k != "restart_criteria"} for h in history]}
     else:
-        W, evaluated, fitted_on = _procrustes_shared(speech, text, shared, alignment_options, seed)
-        details = {}
+        W, fit_pairs, evaluated = _procrustes_shared(speech, text, shared, alignment_options, seed)
+        fitted_on = len(fit_pairs)
+        # How well the map fits its own pairs: far above the held-out precision means the
+        # two spaces are not close to isometric, so no orthogonal map generalises.
+        fit_precision = _precision(W, speech, text, fit_pairs, alignment_options["csls_k"])
+        details = {"fitted_pairs_precision@1": fit_precision["precision@1"],
+                   "fitted_pairs_precision@5": fit_precision["precision@5"]}
     summary = {
         "paper": "tzirakis2021",
         "train_utterances": len(train_utterances),
@@ -400,7 +405,7 @@ def _speech_vocabulary(speech2vec, segments):
 
 
 def _procrustes_shared(speech, text, shared, options, seed):
-    """Eq. 3 on a seeded ``1 - held_out_fraction`` of the shared words; returns W, held-out pairs, pairs used."""
+    """Eq. 3 on a seeded ``1 - held_out_fraction`` of the shared words; returns W, the pairs used, the rest."""
     held = int(round(len(shared) * options["held_out_fraction"]))
     if len(shared) - held < 2:
         raise DataError(f"procrustes_shared_vocabulary: the Speech2Vec and Word2Vec vocabularies share "
@@ -409,7 +414,8 @@ def _procrustes_shared(speech, text, shared, options, seed):
     order = np.random.default_rng(seed).permutation(len(shared))
     pairs = np.array(shared)[order]
     fit, held_out = pairs[held:], pairs[:held]
-    return procrustes(speech[fit[:, 0]], text[fit[:, 1]]), [tuple(p) for p in held_out.tolist()], len(fit)
+    return (procrustes(speech[fit[:, 0]], text[fit[:, 1]]), [tuple(p) for p in fit.tolist()],
+            [tuple(p) for p in held_out.tolist()])
 
 
 def _precision(W, speech, text, pairs, csls_k):

@@ -26,11 +26,12 @@ What is read, and when
 never the word strings in ``words`` (only ``timing[-2:]`` of each timing is read, and
 the segments are named ``"word 0"``, ``"word 1"``, ...). An utterance without word
 timings gets all-zero frames (logged). On EMO-DB the word boundaries are the corpus's
-labelled syllable timings (``silb/``) aligned onto the sentence's words
-(:func:`keras_ser.data.emodb.align_syllables`); a deployed system has no such labels
-and would take the boundaries from a speech recogniser or a forced aligner run on its
-transcript, which is what tzirakis2021's speech-only inference presupposes (the paper
-does not say where its test-time word boundaries come from).
+labelled syllable timings (``silb/``) grouped into the sentence's words when the corpus
+is read (:func:`keras_ser.data.emodb.align_syllables`, which uses the sentence's text):
+in effect a forced alignment with the transcript, made by the corpus reader, not here.
+A deployed system has neither labels nor transcript and would take the boundaries from
+a speech recogniser, which is what tzirakis2021's speech-only inference presupposes (the
+paper does not say where its test-time word boundaries come from).
 
 The fitted object (:class:`SemanticFeatures`) keeps the Word2Vec model, the Speech2Vec
 encoder with its MFCC front end and scaling, the alignment ``W`` with the mean that

@@ -206,6 +206,7 @@ class SemanticFeatures:
         config = {"window": self.speech2vec.window, "mfcc_settings": self.speech2vec.mfcc_settings,
                   "standardized": scaled, "history": [float(x) for x in self.speech2vec.history]}
         (path / FILES["speech2vec"]).write_text(json.dumps(config, indent=1), encoding="utf-8")
+        # Written last: fold_semantic_frames takes a directory without it for an unfinished save.
         (path / FILES["summary"]).write_text(json.dumps(self.summary, indent=1, ensure_ascii=False),
                                              encoding="utf-8")
         return path
@@ -224,8 +225,9 @@ class SemanticFeatures:
         path = pathlib.Path(path)
         config = _read_json(path / FILES["speech2vec"])
         summary = _read_json(path / FILES["summary"])
+        encoder_path = _existing(path / FILES["encoder"])
         try:
-            encoder = keras.models.load_model(_existing(path / FILES["encoder"]))
+            encoder = keras.models.load_model(encoder_path)
         except (OSError, ValueError) as exc:
             raise DataError(f"Speech2Vec encoder {path / FILES['encoder']}: cannot load it ({exc})") from exc
         mean = std = None

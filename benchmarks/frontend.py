@@ -3,10 +3,10 @@
 Prints seconds of audio processed per second of wall time for
 
 (a) ``librosa.load(sr=16000)`` + ``melspectrogram`` + ``power_to_db`` + ``delta`` (order 1 and 2)
-    per file, the way papers 000/002 describe their librosa front end;
+    per file, the way zhao2019/002 describe their librosa front end;
 (b) ``keras_ser.pipeline.make_dataset`` from the same files to the same
     features (64 Slaney mel bands 20-8000 Hz, Hamming 25 ms / 10 ms, dB,
-    delta and delta-delta, 002 Sec. 2.2) in batches,
+    delta and delta-delta, zhang2021_dcnn Sec. 2.2) in batches,
 
 their ratio, and the parity of (b) against (a) on the first files.
 

@@ -8,7 +8,7 @@ the median of ``--repeats`` timed calls after one warm-up call is reported.
 
 Without ``--model`` an *untrained* MODEL DIR of ``--recipe`` is built (its registry
 model, FrontEnd and EMO-DB's 7 labels): the cost of serving does not depend on the
-weights. Note that fixed-length front ends (000: 500 frames; 002: 3 s) crop or pad
+weights. Note that fixed-length front ends (zhao2019: 500 frames; zhang2021_dcnn: 3 s) crop or pad
 every input to their length, so their compute per request does not grow with the
 duration.
 

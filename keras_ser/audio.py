@@ -47,7 +47,7 @@ import soxr
 
 from keras_ser.errors import DataError, ParameterError
 
-#: Speed-perturbation factors of paper 002, Sec. 3.2 (Table 2, five times the data).
+#: Speed-perturbation factors of zhang2021_dcnn, Sec. 3.2 (Table 2, five times the data).
 SPEED_FACTORS = (0.8, 0.9, 1.0, 1.1, 1.2)
 
 #: Shortest accepted utterance in seconds: one 25 ms analysis window (all papers).
@@ -210,7 +210,7 @@ def resample(x, orig_sr, target_sr):
 def preemphasis(x, coef=0.97):
     """First-order pre-emphasis ``y[n] = x[n] - coef * x[n-1]``, ``y[0] = x[0]``.
 
-    Paper 002 (Sec. 2.2) pre-emphasises before the STFT "to amplify the high
+    zhang2021_dcnn (Sec. 2.2) pre-emphasises before the STFT "to amplify the high
     frequency part"; it gives no coefficient, 0.97 is the customary value.
 
     Examples
@@ -228,7 +228,7 @@ def preemphasis(x, coef=0.97):
 
 
 def normalize(x):
-    """Per-utterance standardisation to zero mean and unit variance (paper 002, Sec. 2.1).
+    """Per-utterance standardisation to zero mean and unit variance (zhang2021_dcnn, Sec. 2.1).
 
     Raises ``DataError`` for a constant signal, whose variance is zero.
 
@@ -246,9 +246,9 @@ def normalize(x):
 
 
 def scale_raw(x, bound=256.0, peak_normalize=False):
-    """Scale a [-1, 1] waveform into ``[-bound, bound]`` (paper 001, Sec. 2.2 (1)).
+    """Scale a [-1, 1] waveform into ``[-bound, bound]`` (zhang2021_multicnn, Sec. 2.2 (1)).
 
-    Paper 001 only says that the raw waveforms "are scaled into [-256, 256]" and
+    zhang2021_multicnn only says that the raw waveforms "are scaled into [-256, 256]" and
     are "naturally near zero". By default the full-scale range [-1, 1] of the
     decoded audio is mapped linearly onto [-bound, bound] (``x * bound``), which
     keeps loudness differences between utterances; ``peak_normalize=True``
@@ -273,7 +273,7 @@ def scale_raw(x, bound=256.0, peak_normalize=False):
 def fix_length(x, length):
     """Crop the end of ``x`` or zero-pad it at the end to exactly ``length`` samples.
 
-    Paper 002 (Sec. 3.2) cuts utterances longer than 3 s and zero-pads shorter
+    zhang2021_dcnn (Sec. 3.2) cuts utterances longer than 3 s and zero-pads shorter
     ones (``length = 3 * sr``).
 
     Examples
@@ -290,12 +290,12 @@ def fix_length(x, length):
 
 
 def speed_perturb(x, factor, sr):
-    """Change the playing speed by ``factor`` through resampling (paper 002, Sec. 3.2).
+    """Change the playing speed by ``factor`` through resampling (zhang2021_dcnn, Sec. 3.2).
 
     The waveform is resampled from ``sr`` to ``sr / factor`` and then read at
     ``sr``: duration is divided by ``factor`` and every frequency multiplied by
     it (tempo and pitch change together, as when a recording is played faster).
-    Paper 002 uses the factors :data:`SPEED_FACTORS`.
+    zhang2021_dcnn uses the factors :data:`SPEED_FACTORS`.
 
     Examples
     --------

@@ -144,7 +144,7 @@ def fit(model, dataset, *, strategy, loss, epochs=1, steps_per_epoch=None, class
     steps_per_epoch : int, optional
         Steps per epoch; by default one pass over ``dataset``.
     class_weight : dict[int, float], optional
-        Per-class loss weights (e.g. 000 eq. 11), applied to each example's loss.
+        Per-class loss weights (e.g. zhao2019 eq. 11), applied to each example's loss.
     progress : bool
         Show a tqdm bar per epoch.
 

@@ -1,7 +1,7 @@
 """Feature extraction to CSV / ARFF / NPZ: ``python -m keras_ser.extract``.
 
-One command for every fixed feature representation compared in paper 000
-(Sec. IV-B, Table 7, Figs. 3-4) and used in 001's feature-level fusion (Table 7)::
+One command for every fixed feature representation compared in zhao2019
+(Sec. IV-B, Table 7, Figs. 3-4) and used in zhang2021_multicnn's feature-level fusion (Table 7)::
 
     python -m keras_ser.extract --features egemaps --input emodb --out egemaps.csv
     python -m keras_ser.extract --features vgg16_fc7 --input /data/wavs --out vgg16.arff \\
@@ -12,13 +12,13 @@ Feature names (:data:`FEATURES`):
 ============================ ====================================================
 ``egemaps`` / ``compare``    openSMILE eGeMAPSv02 (88) / ComParE_2016 (6373)
                              functionals (:mod:`keras_ser.opensmile_features`)
-``logmel``                   40-band log-Mel (000's front end), mean and standard
+``logmel``                   40-band log-Mel (zhao2019's front end), mean and standard
                              deviation over time, or every frame with
                              ``--pooling none``
 ``alexnet_fc7``,             fc7 of the CNN on in-graph spectrogram images
 ``vgg16_fc7``, ``vgg19_fc7`` (:mod:`keras_ser.deep_spectrum`); without
                              ``--weights`` the CNN is random-init, NOT pretrained
-``embedding:RUN_DIR``        the ``"embedding"`` layer of a trained model (000's
+``embedding:RUN_DIR``        the ``"embedding"`` layer of a trained model (zhao2019's
                              deep-spectrum representation); ``--fold`` picks the
                              fold of a multi-fold run
 ============================ ====================================================
@@ -65,7 +65,7 @@ OUTPUT_FORMATS = (".csv", ".arff", ".npz")
 
 
 class LogMelExtractor:
-    """Log-Mel features of paper 000's front end (40 bands, 25 ms / 10 ms, Sec. IV-B).
+    """Log-Mel features of zhao2019's front end (40 bands, 25 ms / 10 ms, Sec. IV-B).
 
     Parameters
     ----------

@@ -14,7 +14,7 @@ scores pooled back to utterances with :func:`pool_by_id`; for ``fit`` use
 
 Determinism: the order depends only on ``seed`` (shuffling uses it, all maps
 are order-preserving), and speed perturbation is the deterministic 5-fold
-expansion of paper 002 (Sec. 3.2: every utterance at every factor, 535 -> 2675
+expansion of zhang2021_dcnn (Sec. 3.2: every utterance at every factor, 535 -> 2675
 EMO-DB utterances), not a random draw.
 """
 
@@ -103,7 +103,7 @@ def make_dataset(
     seed : int or None
         Seed of all shuffling. Same seed and records give the same batches.
     speed_factors : sequence of float or None
-        Speed perturbation (002 Sec. 3.2): every utterance is included once per
+        Speed perturbation (zhang2021_dcnn Sec. 3.2): every utterance is included once per
         factor, e.g. :data:`keras_ser.audio.SPEED_FACTORS`.
     segments : bool
         For a segmenting front end, yield single segments (each with its
@@ -220,7 +220,7 @@ def make_dataset(
 
 
 def pool_by_id(ids, scores):
-    """Average segment scores per utterance id (001 Sec. 2.3, segment-to-utterance average pooling).
+    """Average segment scores per utterance id (zhang2021_multicnn Sec. 2.3, segment-to-utterance average pooling).
 
     Parameters
     ----------

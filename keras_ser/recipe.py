@@ -13,11 +13,11 @@ Sections and keys (``*`` = free-form table passed on as keyword arguments):
                   ``"fusion"``), ``corpus``, ``protocol``, ``seed``, ``pooling``,
                   ``test_corpus`` and ``label_map`` (cross-corpus evaluation: one fold, all
                   of ``corpus`` against all of ``test_corpus``, see :mod:`keras_ser.data.cross_corpus`)
-                  (``"none"`` or ``"mean_segments"``: 001's segment-to-utterance
+                  (``"none"`` or ``"mean_segments"``: zhang2021_multicnn's segment-to-utterance
                   score averaging), ``protocol_options`` (*, for ``make_folds``),
                   ``save_models`` (write each fold's model directory),
                   ``save_features`` (write each fold's embeddings.npz: the "embedding"
-                  layer or pooled final-FC features, for 000's SVM row and 001's fusion),
+                  layer or pooled final-FC features, for zhao2019's SVM row and zhang2021_multicnn's fusion),
                   ``repeats`` (networks trained per fold with different seeds, their
                   scores averaged: zhang2021_dcnn Sec. 3.2 "we test three times and take
                   the average"; see :func:`recipe_repeats`)
@@ -26,7 +26,7 @@ Sections and keys (``*`` = free-form table passed on as keyword arguments):
                   the exported model: see :mod:`keras_ser.features`, "Length cap")
 ``[model]``       ``name`` + * (``keras_ser.models.build`` overrides)
 ``[train]``       optimiser and fit settings, see :data:`TRAIN_KEYS`
-``[stage1]``      two-stage recipes (002): the first network, same keys as
+``[stage1]``      two-stage recipes (zhang2021_dcnn): the first network, same keys as
                   ``[train]`` plus ``model`` (name) and ``model_options`` (*)
 ``[encoder]``     two-stage recipes: how the stage-2 network is trained, see
                   :data:`ENCODER_KEYS`; without it the whole network is trained at once
@@ -75,7 +75,7 @@ FUSION_LEVELS = ("score", "feature", "both")
 TUNE_ON = ("validation", "test")
 
 #: ``[train]`` keys, their types and defaults. ``decay`` is Keras 2's legacy
-#: per-iteration decay ``lr / (1 + decay * iterations)`` (000 Sec. IV-B).
+#: per-iteration decay ``lr / (1 + decay * iterations)`` (zhao2019 Sec. IV-B).
 TRAIN_KEYS = {
     "optimizer": (str, "adam"),
     "learning_rate": (float, 1e-3),
@@ -629,7 +629,7 @@ def _paper_key(recipe):
 
 
 def _table_key(row):
-    """``"Table 5"`` from ``"Table 5, FCNs"`` (``"000 Table 7"`` too); the whole reference otherwise."""
+    """``"Table 5"`` from ``"Table 5, FCNs"`` (``"zhao2019 Table 7"`` too); the whole reference otherwise."""
     words = row["table"].replace(",", " ").replace(";", " ").split()
     for index, word in enumerate(words[:-1]):
         if word == "Table":

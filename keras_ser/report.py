@@ -44,7 +44,8 @@ from keras_ser.experiments.run_dir import (RunDir, atomic_path, corpus_display_n
                                            write_text)
 from keras_ser.metrics import accuracy_z_test, classification_scores
 
-#: Paper key -> (the number the recipes' ``[recipe] paper`` field starts with, citation).
+#: Paper key -> (the file number that opened ``[recipe] paper`` in runs recorded before the recipes
+#: named papers by key, citation).
 PAPERS = {
     "zhao2019": ("000", "Zhao, Bao, Zhao, Zhang, Cummins, Ren, Schuller. IEEE Access 7, 2019"),
     "zhao2018": ("004", "Zhao, Zheng, Zhang, Wang, Zhao, Li. Interspeech 2018"),
@@ -70,7 +71,7 @@ ALPHA = 0.05
 
 
 def paper_key(recipe):
-    """The paper of a recipe: its name's prefix, else its ``[recipe] paper`` field ("000 Zhao ..."), else "other"."""
+    """The paper of a recipe: its name's prefix, else its ``[recipe] paper`` field ("zhao2019 Zhao ..."), else "other"."""
     name = recipe["recipe"]["name"]
     for key in sorted(PAPERS, key=len, reverse=True):
         if name.startswith(key + "_") or name == key:

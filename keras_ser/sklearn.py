@@ -2,7 +2,7 @@
 
 Each transformer maps a list of audio file paths or 1-D waveforms (at
 ``sample_rate``) to a feature matrix ``[n, d]``, so feature extraction sits inside a
-scikit-learn ``Pipeline`` the way paper 000 (Sec. IV-B) and 001 (Table 7) feed fixed
+scikit-learn ``Pipeline`` the way zhao2019 (Sec. IV-B) and zhang2021_multicnn (Table 7) feed fixed
 features into a linear SVM:
 
 >>> from sklearn.pipeline import Pipeline                        # doctest: +SKIP
@@ -91,7 +91,7 @@ class _ExtractorTransformer(TransformerMixin, BaseEstimator):
 
 
 class OpenSmile(_ExtractorTransformer):
-    """openSMILE functionals: ``"egemaps"`` (88) or ``"compare"`` (6373) (000 Table 7).
+    """openSMILE functionals: ``"egemaps"`` (88) or ``"compare"`` (6373) (zhao2019 Table 7).
 
     Parameters
     ----------
@@ -116,7 +116,7 @@ class OpenSmile(_ExtractorTransformer):
 
 
 class LogMelStats(_ExtractorTransformer):
-    """Per-band mean and standard deviation of 000's 40-band log-Mel front end.
+    """Per-band mean and standard deviation of zhao2019's 40-band log-Mel front end.
 
     Parameters
     ----------
@@ -140,7 +140,7 @@ class LogMelStats(_ExtractorTransformer):
 
 
 class DeepSpectrum(_ExtractorTransformer):
-    """fc7 features of an image CNN on in-graph Mel-spectrogram images (000 Figs. 3-4).
+    """fc7 features of an image CNN on in-graph Mel-spectrogram images (zhao2019 Figs. 3-4).
 
     Parameters
     ----------
@@ -192,7 +192,7 @@ class DeepSpectrum(_ExtractorTransformer):
 
 
 class Embedding(_ExtractorTransformer):
-    """The ``"embedding"`` layer of a trained keras_ser model (000's deep-spectrum representation).
+    """The ``"embedding"`` layer of a trained keras_ser model (zhao2019's deep-spectrum representation).
 
     Parameters
     ----------
@@ -210,7 +210,7 @@ class Embedding(_ExtractorTransformer):
     """
 
     def __init__(self, run_dir=None, fold=None, layer="embedding", batch_size=32, sample_rate=16000):
-        # sample_rate must equal the model's front-end rate (16 kHz for 000's models).
+        # sample_rate must equal the model's front-end rate (16 kHz for zhao2019's models).
         self.run_dir = run_dir
         self.fold = fold
         self.layer = layer

@@ -11,7 +11,7 @@ Usage::
 
 With no arguments it runs the README's default recipe ``zhao2018_attention_blstm_fcn``
 (leave-one-speaker-out on EMO-DB, about 30 minutes on 2 CPU cores) into
-``runs/zhao2018_attention_blstm_fcn``. ``zhao2019_attention_blstm_fcn`` (000's
+``runs/zhao2018_attention_blstm_fcn``. ``zhao2019_attention_blstm_fcn`` (zhao2019's
 two-layer model on 500-frame inputs) takes hours per LOSO run on a CPU.
 Re-running the same command resumes: finished folds are skipped, an interrupted one
 is redone. Ctrl-C stops with one line saying what was kept and how to resume (exit

@@ -93,7 +93,7 @@ def test_loso_session():
         assert {u.speaker for u in fold.test} == {f"Ses0{n}F"}
         assert {u.speaker for u in fold.validation} == {f"Ses0{n}M"}
         assert {u.session for u in fold.train} == {f"Ses0{k}" for k in range(1, 6) if k != n}
-        assert len({u.speaker for u in fold.train}) == 8  # 8 speakers from 4 sessions (000 Sec. IV-A)
+        assert len({u.speaker for u in fold.train}) == 8  # 8 speakers from 4 sessions (zhao2019 Sec. IV-A)
     _check_partition(folds, utts)
     both = make_folds("loso_session", utts, test_gender="both")
     assert len(both) == 10

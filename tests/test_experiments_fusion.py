@@ -13,7 +13,7 @@ def test_lambda_grid_is_every_tenth_summing_to_one():
     # Stars and bars: C(10 + 2, 2) = 66 points.
     assert len(grid) == 66 == len(set(grid))
     assert all(abs(sum(g) - 1) < 1e-12 and all(0 <= w <= 1 for w in g) for g in grid)
-    assert (0.3, 0.3, 0.4) in grid and (0.2, 0.5, 0.3) in grid  # 001's optima
+    assert (0.3, 0.3, 0.4) in grid and (0.2, 0.5, 0.3) in grid  # zhang2021_multicnn's optima
     assert lambda_grid(2, 0.5) == [(0.0, 1.0), (0.5, 0.5), (1.0, 0.0)]
     with pytest.raises(ParameterError):
         lambda_grid(2, 0.3)

@@ -306,7 +306,7 @@ def test_config_records_the_environment_and_a_resume_may_change_it(tmp_path, mon
 def test_a_run_resumes_after_its_recipe_text_changes_or_a_schema_key_is_added(tmp_path):
     from keras_ser.experiments import run_dir as run_dir_module
 
-    recipe = {"recipe": {"name": "r", "paper": "000 Zhao", "description": "old"},
+    recipe = {"recipe": {"name": "r", "paper": "zhao2019 Zhao", "description": "old"},
               "train": {"epochs": 2}, "paper": {"note": "old", "reported": [{"UA": 1.0}]}}
     run_dir_module.check_config(tmp_path, {"recipe": recipe, "seed": 1})
     renamed = {"recipe": {"name": "r", "paper": "zhao2019", "description": "new"},

@@ -82,7 +82,7 @@ def test_bad_inputs_raise():
 
 
 def _numpy_ccc(x, y):
-    # 003 eq. 8 written out with the sample formulas of np.cov (ddof=0).
+    # tzirakis2021 eq. 8 written out with the sample formulas of np.cov (ddof=0).
     cov = np.cov(x, y, ddof=0)
     return 2 * cov[0, 1] / (cov[0, 0] + cov[1, 1] + (x.mean() - y.mean()) ** 2)
 

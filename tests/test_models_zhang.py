@@ -1,4 +1,4 @@
-"""Registered models of 001 (multi-CNN), 002 (DCNN-BLSTMwA) and 003 (semantic) through the shared helper.
+"""Registered models of zhang2021_multicnn (multi-CNN), zhang2021_dcnn (DCNN-BLSTMwA) and tzirakis2021 (semantic) through the shared helper.
 
 Models are built tiny through overrides; parameter counts are hand counts from the layer
 formulas (conv: k * C_in * C_out + C_out, batch norm: 4 C, dense: in * out + out,
@@ -132,7 +132,7 @@ def test_multicnn_1d_utterance_masks_padding_segments(tmp_path):
         expected_output_shape=(2, 3), overrides=overrides, num_classes=3, tmp_path=tmp_path,
         padding={"layer": "segment_mean", "padded_input": padded},
     )
-    # The utterance score is the mean of the segment model's scores (001 Sec. 2.3).
+    # The utterance score is the mean of the segment model's scores (zhang2021_multicnn Sec. 2.3).
     segment_model = model.get_layer("zhang2021_cnn1d_125")
     per_segment = np.asarray(segment_model(x.reshape(6, 125, 1), training=False)).reshape(2, 3, 3)
     np.testing.assert_allclose(np.asarray(model(padded, training=False)), per_segment.mean(1), rtol=1e-5, atol=1e-6)

@@ -1,4 +1,4 @@
-"""Models of 000 (zhao2019_*) and 004 (zhao2018_*) through the shared model test.
+"""Models of zhao2019 (zhao2019_*) and zhao2018 (zhao2018_*) through the shared model test.
 
 Parameter counts are hand counts from the layer formulas below, independent of
 Keras.  Every model is checked for padding invariance of its ``"embedding"``
@@ -49,7 +49,7 @@ def padded_batch(num_features):
     return x, more
 
 
-# --------------------------------------------------------------------------- 000
+# --------------------------------------------------------------------------- zhao2019
 Z19 = dict(num_frames=None, rnn_units=3, conv_filters=(4, 5, 6), dnn_units=(7,), conv_dropout=0.1, dnn_dropout=0.1)
 Z19_MELS = 16
 
@@ -84,7 +84,7 @@ ZHAO2019 = {
 # Table 6 rows keep their bound number of mel bands.
 ZHAO2019_MELS = {f"zhao2019_attention_blstm_fcn_mel{m}": m for m in (30, 60, 80, 100)}
 
-# --------------------------------------------------------------------------- 004
+# --------------------------------------------------------------------------- zhao2018
 Z18 = dict(num_features=6, shuffle_frames=30, rnn_units=3, conv_filters=(4, 5), dnn_units=(7,), dnn_dropout=0.1)
 
 

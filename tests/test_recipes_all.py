@@ -24,15 +24,15 @@ from keras_ser.recipe import (IMAGENET_MODELS, RECIPE_DIR, available_recipes, lo
 
 #: Registered models that are no paper row of their own, so no recipe names them.
 BUILDING_BLOCKS = {
-    # 001's utterance-level models: the runner averages the segment models' scores itself
+    # zhang2021_multicnn's utterance-level models: the runner averages the segment models' scores itself
     # (experiment.pooling = "mean_segments"), so Table 7's 1D / 2D / 3D rows are the
     # zhang2021_multicnn_1d / _2d / _3d recipes; these are the same path as one Keras model.
-    "zhang2021_multicnn_1d_utterance": "001 Table 7, 1D CNNs: recipe zhang2021_multicnn_1d",
-    "zhang2021_multicnn_2d_utterance": "001 Table 7, 2D CNNs: recipe zhang2021_multicnn_2d",
-    "zhang2021_multicnn_3d_utterance": "001 Table 7, 3D CNNs: recipe zhang2021_multicnn_3d",
-    # The plain fine-tuned AlexNet, the same network as zhang2021_multicnn_2d (001 Table 2)
-    # and zhang2021_dcnn (002 Sec. 2.4.1, stage 1 of every zhang2021_dcnn recipe).
-    "zhang2021_alexnet": "001 Table 2 / 002 Sec. 2.4.1: recipes zhang2021_multicnn_2d, zhang2021_dcnn_blstmwa",
+    "zhang2021_multicnn_1d_utterance": "zhang2021_multicnn Table 7, 1D CNNs: recipe zhang2021_multicnn_1d",
+    "zhang2021_multicnn_2d_utterance": "zhang2021_multicnn Table 7, 2D CNNs: recipe zhang2021_multicnn_2d",
+    "zhang2021_multicnn_3d_utterance": "zhang2021_multicnn Table 7, 3D CNNs: recipe zhang2021_multicnn_3d",
+    # The plain fine-tuned AlexNet, the same network as zhang2021_multicnn_2d (zhang2021_multicnn Table 2)
+    # and zhang2021_dcnn (zhang2021_dcnn Sec. 2.4.1, stage 1 of every zhang2021_dcnn recipe).
+    "zhang2021_alexnet": "zhang2021_multicnn Table 2 / zhang2021_dcnn Sec. 2.4.1: recipes zhang2021_multicnn_2d, zhang2021_dcnn_blstmwa",
 }
 
 _WAVEFORM_SECONDS = 0.5

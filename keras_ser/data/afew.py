@@ -1,4 +1,4 @@
-"""AFEW 5.0 reader (EmotiW 2015), Train / Val partitions as used by paper 001.
+"""AFEW 5.0 reader (EmotiW 2015), Train / Val partitions as used by zhang2021_multicnn.
 
 Layout under ``<data dir>/afew/``::
 
@@ -8,7 +8,7 @@ Layout under ``<data dir>/afew/``::
 the seven emotion folders of the release (Angry, Disgust, Fear, Happy, Neutral,
 Sad, Surprise), with the audio of each ``.avi`` clip extracted to a ``.wav`` of
 the same stem (e.g. ``ffmpeg -i clip.avi -ac 1 clip.wav``); ``.avi`` files are
-ignored. The test set has no public labels and is not read (001 Sec. 4.1 uses
+ignored. The test set has no public labels and is not read (zhang2021_multicnn Sec. 4.1 uses
 Train for training and Val for testing: 723 and 383 clips). Clips come from
 films and are not labelled with actors, so ``speaker`` is ``None``.
 """

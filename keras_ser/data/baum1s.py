@@ -1,4 +1,4 @@
-"""BAUM-1s reader (Zhalehpour et al. 2017), six basic emotions in five subject groups (paper 001).
+"""BAUM-1s reader (Zhalehpour et al. 2017), six basic emotions in five subject groups (zhang2021_multicnn).
 
 Layout under ``<data dir>/baum1s/``::
 
@@ -8,11 +8,11 @@ Layout under ``<data dir>/baum1s/``::
 
 The subject is the part of the clip stem before the first ``_`` (``S001``).
 Emotion names are case-insensitive English words; the six basic emotions kept by
-001 Sec. 4.1 are anger, disgust, fear, happiness (``joy``/``happy`` accepted),
+zhang2021_multicnn Sec. 4.1 are anger, disgust, fear, happiness (``joy``/``happy`` accepted),
 sadness and surprise (521 clips); the release's other mental states (unsure,
 thinking, concentrating, bothered, neutral, ...) are skipped.
 
-Paper 001 uses leave-one-subject-group-out with five groups of its 31 subjects
+zhang2021_multicnn uses leave-one-subject-group-out with five groups of its 31 subjects
 but does not list the groups. Without ``groups.csv`` keras_ser sorts the
 subjects and cuts them into five contiguous groups as equal as possible
 (sizes 7, 6, 6, 6, 6 for 31 subjects), stored in ``session`` as

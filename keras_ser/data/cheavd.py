@@ -1,14 +1,14 @@
-"""CHEAVD 2.0 reader (MEC 2017), eight classes, train / val / test (paper 004 Sec. 4).
+"""CHEAVD 2.0 reader (MEC 2017), eight classes, train / val / test (zhao2018 Sec. 4).
 
 Layout under ``<data dir>/cheavd/``::
 
     train/<name>.wav   val/<name>.wav   test/<name>.wav
     train.csv          val.csv          test.csv       header "name,emotion"
 
-Emotions are the eight of 004 Table 1, accepted as the paper's abbreviations
+Emotions are the eight of zhao2018 Table 1, accepted as the paper's abbreviations
 (Ang, Dis, Hap, Sad, Sup, Anx, Wor, Neu) or English words, case-insensitive.
 A partition without a label file (the challenge's test set) is skipped; with no
-test labels, the "official" protocol tests on val, as 004 does. Clips come from
+test labels, the "official" protocol tests on val, as zhao2018 does. Clips come from
 films and TV with no speaker list, so ``speaker`` is ``None``.
 """
 

@@ -1,4 +1,4 @@
-"""FAU Aibo Emotion Corpus reader, five-class problem of paper 000 (Sec. IV-A).
+"""FAU Aibo Emotion Corpus reader, five-class problem of zhao2019 (Sec. IV-A).
 
 Layout (the INTERSPEECH 2009 Emotion Challenge release), under ``<data dir>/fau_aibo/``::
 
@@ -9,7 +9,7 @@ Each label line is ``<chunk id> <class> <confidence>`` separated by spaces, the
 class one of A (anger), E (emphatic), N (neutral), P (positive), R (rest). The
 speaker is the school and child number (``Ohm_01``); the school gives the
 official partition: Ohm (26 children, 9 959 chunks) trains, Mont (25 children,
-8 257 chunks) tests (000 Table 2). The label file has no gender, so ``gender``
+8 257 chunks) tests (zhao2019 Table 2). The label file has no gender, so ``gender``
 is ``None``. There is no validation partition.
 """
 
@@ -20,10 +20,10 @@ from keras_ser.paths import corpus_dir
 
 NAME = "fau_aibo"
 CODES = {"A": "anger", "E": "emphatic", "N": "neutral", "P": "positive", "R": "rest"}
-LABELS = list(CODES.values())  # order of 000 Tables 2 and 4
+LABELS = list(CODES.values())  # order of zhao2019 Tables 2 and 4
 LABEL_FILE = "labels/IS2009EmotionChallenge/chunk_labels_5cl_corpus.txt"
 
-#: Paper 000, Table 4: the class weights used for FAU-AEC training. They are
+#: zhao2019, Table 4: the class weights used for FAU-AEC training. They are
 #: eq. 11's N / N_k of the Ohm counts (Table 2) divided by 10 and rounded.
 TABLE4_CLASS_WEIGHTS = {"anger": 1.1, "emphatic": 0.5, "neutral": 0.2, "positive": 1.5, "rest": 1.4}
 #: The same as ``{class index: weight}`` in :data:`LABELS` order, for ``Model.fit``.

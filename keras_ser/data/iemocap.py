@@ -1,4 +1,4 @@
-"""IEMOCAP reader (Busso et al. 2008), four-class variants of papers 000 and 004.
+"""IEMOCAP reader (Busso et al. 2008), four-class variants of zhao2019 and zhao2018.
 
 Layout (the official ``IEMOCAP_full_release``), under ``<data dir>/iemocap/``
 (either directly or inside ``IEMOCAP_full_release/``)::
@@ -19,13 +19,13 @@ the markers, not who speaks). Sessions are ``"Ses01"`` ... ``"Ses05"``.
 
 Variants (all four classes neutral, happiness, sadness, anger):
 
-- ``"improvised_merged"`` (corpus name ``"iemocap"``): paper 000, Sec. IV-A and
+- ``"improvised_merged"`` (corpus name ``"iemocap"``): zhao2019, Sec. IV-A and
   Table 1: improvised dialogs only, excited merged into happiness (2 943
   utterances in the full release).
-- ``"dataset1"``: paper 004's IEMO_dataset1, excited left out. Its counts
+- ``"dataset1"``: zhao2018's IEMO_dataset1, excited left out. Its counts
   (angry 1 103, happy 595, sad 1 084, neutral 1 708; 4 490) are those of the
   whole corpus, scripted and improvised, so this variant keeps both.
-- ``"dataset2"``: paper 004's IEMO_dataset2, as dataset1 with excited merged into
+- ``"dataset2"``: zhao2018's IEMO_dataset2, as dataset1 with excited merged into
   happiness (1 636 happy utterances).
 - ``"improvised_dataset1"``: improvised only, excited left out.
 
@@ -44,7 +44,7 @@ from keras_ser.errors import DataError, ParameterError
 from keras_ser.paths import corpus_dir
 
 NAME = "iemocap"
-LABELS = ["neutral", "happiness", "sadness", "anger"]  # order of 000 Table 1
+LABELS = ["neutral", "happiness", "sadness", "anger"]  # order of zhao2019 Table 1
 
 VARIANTS = {
     # name: (improvised only, label code -> class)

@@ -2,11 +2,11 @@
 
 ``make_folds(protocol, utterances, **kw)`` returns a list of :class:`Fold`:
 
-- ``"loso"``: leave-one-speaker-out (paper 002 on EMO-DB; 004 on CHEAVD), one
+- ``"loso"``: leave-one-speaker-out (zhang2021_dcnn on EMO-DB; zhao2018 on CHEAVD), one
   fold per speaker, with one other speaker held out for validation.
-- ``"loso_session"``: leave-one-session-out (papers 000 and 004 on IEMOCAP): the
+- ``"loso_session"``: leave-one-session-out (zhao2019 and zhao2018 on IEMOCAP): the
   held-out session is split by gender, one speaker for validation, the other for test.
-- ``"logo"``: leave-one-subject-group-out (paper 001 on BAUM-1s, five groups).
+- ``"logo"``: leave-one-subject-group-out (zhang2021_multicnn on BAUM-1s, five groups).
 - ``"official"``: the corpus's own partitions (FAU Aibo Ohm/Mont, AFEW Train/Val,
   CHEAVD, SEWA).
 
@@ -203,7 +203,7 @@ def _official(utterances, classes=None):
     if by_split["test"]:
         fold = Fold("official", by_split["train"], by_split["validation"], by_split["test"])
     else:
-        # AFEW 5.0 and CHEAVD 2.0 publish no test labels: papers 001 and 004 report on validation.
+        # AFEW 5.0 and CHEAVD 2.0 publish no test labels: zhang2021_multicnn and zhao2018 report on validation.
         fold = Fold("official", by_split["train"], (), by_split["validation"])
     return [check_fold(fold, classes)]
 
@@ -227,7 +227,7 @@ def make_folds(protocol, utterances, **kw):
         ``logo``: ``"next"`` (default: the next group in sorted order) or ``"none"``.
     test_gender : {"female", "male", "both"}, optional
         ``loso_session``: which speaker of the held-out session is tested, the other
-        validates. Papers 000 and 004 do not say; default ``"female"``; ``"both"``
+        validates. zhao2019 and zhao2018 do not say; default ``"female"``; ``"both"``
         gives two folds per session so that every speaker is tested once.
     group_by : str, optional
         ``logo``: the Utterance attribute holding the group (default ``"session"``,

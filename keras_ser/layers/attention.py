@@ -1,12 +1,12 @@
-"""Attention pooling layers of papers 000, 002 and 004.
+"""Attention pooling layers of zhao2019, zhang2021_dcnn and zhao2018.
 
 Two poolings turn a variable-length set of vectors into one vector:
 
 * :class:`AttentionPooling` -- linear score ``f(x) = W^T x``, softmax over time and
-  weighted sum: 000 eqs. 5-6, 004 eqs. 1-2, 002 eqs. 4-5 (there ``mu^T y_i``).
+  weighted sum: zhao2019 eqs. 5-6, zhao2018 eqs. 1-2, zhang2021_dcnn eqs. 4-5 (there ``mu^T y_i``).
 * :class:`ScaledAttentionPooling` -- MLP score ``e_i = u^T tanh(W a_i + b)`` over
   the ``F x T`` grid of ``C``-dimensional FCN outputs, scaled softmax
-  ``softmax(lambda * e)`` and weighted sum: 000 eqs. 7-10.
+  ``softmax(lambda * e)`` and weighted sum: zhao2019 eqs. 7-10.
 
 Both are mask-aware: a padded position (mask ``False``) gets exactly zero
 weight, so the pooled vector of a padded batch equals that of the unpadded one.
@@ -66,12 +66,12 @@ def _flatten_mask(mask, grid_inputs):
 
 @keras.saving.register_keras_serializable(package="keras_ser")
 class AttentionPooling(keras.layers.Layer):
-    """Attention pooling with a linear score (000 eqs. 5-6; 004 eqs. 1-2; 002 eqs. 4-5).
+    """Attention pooling with a linear score (zhao2019 eqs. 5-6; zhao2018 eqs. 1-2; zhang2021_dcnn eqs. 4-5).
 
     For a sequence ``x_1 .. x_T`` of ``d``-dimensional vectors::
 
-        alpha_i = exp(W^T x_i) / sum_j exp(W^T x_j)        (000 eq. 5)
-        attentive_x = sum_i alpha_i x_i                     (000 eq. 6)
+        alpha_i = exp(W^T x_i) / sum_j exp(W^T x_j)        (zhao2019 eq. 5)
+        attentive_x = sum_i alpha_i x_i                     (zhao2019 eq. 6)
 
     ``W`` is a trainable ``d``-vector.  The papers' linear score has no bias (a
     bias would cancel in the softmax), so there is none.
@@ -156,7 +156,7 @@ class AttentionPooling(keras.layers.Layer):
 
 @keras.saving.register_keras_serializable(package="keras_ser")
 class ScaledAttentionPooling(keras.layers.Layer):
-    """Scaled-softmax attention pooling over an FCN output grid (000 eqs. 7-10).
+    """Scaled-softmax attention pooling over an FCN output grid (zhao2019 eqs. 7-10).
 
     The FCN output of shape ``[batch, d_1, ..., d_k, C]`` (in keras_ser's FCNs
     ``[batch, T, F, C]``) is read as a set of ``L = d_1 * ... * d_k`` annotation
@@ -169,11 +169,11 @@ class ScaledAttentionPooling(keras.layers.Layer):
     Parameters
     ----------
     units : int, optional
-        Size of the MLP projection ``W a_i + b``.  000 does not state it; the
+        Size of the MLP projection ``W a_i + b``.  zhao2019 does not state it; the
         default (``None``) uses the channel size ``C``, i.e. a square ``W`` as in
         the attention of its reference [6] (Zhang et al. 2018).
     scale : float, default 0.3
-        ``lambda`` of eq. 9, in ``[0, 1]``; 000 sets 0.3 on its validation set.
+        ``lambda`` of eq. 9, in ``[0, 1]``; zhao2019 sets 0.3 on its validation set.
         ``scale=0`` gives uniform weights (average pooling), ``1`` the plain softmax.
     return_attention_weights : bool, default False
         If True return ``(pooled, weights)`` with ``weights`` of shape ``[batch, L]``
@@ -210,7 +210,7 @@ class ScaledAttentionPooling(keras.layers.Layer):
         if units is not None and (not isinstance(units, int) or isinstance(units, bool) or units < 1):
             raise ParameterError(f"ScaledAttentionPooling units must be a positive int or None, got {units!r}")
         if not isinstance(scale, (int, float)) or isinstance(scale, bool) or not 0.0 <= scale <= 1.0:
-            raise ParameterError(f"ScaledAttentionPooling scale (lambda, 000 eq. 9) must be in [0, 1], got {scale!r}")
+            raise ParameterError(f"ScaledAttentionPooling scale (lambda, zhao2019 eq. 9) must be in [0, 1], got {scale!r}")
         self.units = units
         self.scale = float(scale)
         self.return_attention_weights = bool(return_attention_weights)

@@ -1,4 +1,4 @@
-"""Fusion of semantic and paralinguistic feature vectors (003 Sec. 3.3, eqs. 4-7).
+"""Fusion of semantic and paralinguistic feature vectors (tzirakis2021 Sec. 3.3, eqs. 4-7).
 
 Plain concatenation (``x_fusion = [x_s, x_p]``) is ``keras.layers.Concatenate``; this
 module holds the attention fusions:
@@ -39,7 +39,7 @@ def _combined_mask(mask):
 
 @keras.saving.register_keras_serializable(package="keras_ser")
 class ScaledDotAttentionFusion(keras.layers.Layer):
-    """Attention over a list of same-size feature vectors (003 eq. 5).
+    """Attention over a list of same-size feature vectors (tzirakis2021 eq. 5).
 
     ``alpha_i = softmax_i(x_i . q / sqrt(d))`` over the inputs ``i`` and the output is
     ``sum_i alpha_i x_i``. One learnable ``q`` (``q in R^{d_u}``, Sec. 3.3) scores all
@@ -109,7 +109,7 @@ class ScaledDotAttentionFusion(keras.layers.Layer):
 
 @keras.saving.register_keras_serializable(package="keras_ser")
 class DisentangledAttentionFusion(keras.layers.Layer):
-    """'Disentangled' attention fusion of semantic and paralinguistic features (003 eqs. 4-7).
+    """'Disentangled' attention fusion of semantic and paralinguistic features (tzirakis2021 eqs. 4-7).
 
     For inputs ``[x_s, x_p]``::
 

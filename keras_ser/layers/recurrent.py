@@ -1,6 +1,6 @@
-"""Bidirectional LSTM whose output is built from hidden or cell states (000 eqs. 3-4).
+"""Bidirectional LSTM whose output is built from hidden or cell states (zhao2019 eqs. 3-4).
 
-000 Sec. III-B-1 defines the output of a BLSTM layer from the forward and
+zhao2019 Sec. III-B-1 defines the output of a BLSTM layer from the forward and
 backward hidden states::
 
     y_t = W_fy h_fwd_t + W_by h_bwd_t + b_y                 (eq. 3)
@@ -30,7 +30,7 @@ class CellStateLSTMCell(keras.layers.LSTMCell):
     """``keras.layers.LSTMCell`` that emits the cell state ``c_t`` as its output.
 
     The recurrence (weights, gates, state ``[h, c]``) is exactly Keras'; only
-    the per-step output changes from ``h_t`` to ``c_t`` (000 eq. 4).
+    the per-step output changes from ``h_t`` to ``c_t`` (zhao2019 eq. 4).
 
     Examples
     --------
@@ -47,12 +47,12 @@ class CellStateLSTMCell(keras.layers.LSTMCell):
 
 @keras.saving.register_keras_serializable(package="keras_ser")
 class BLSTM(keras.layers.Layer):
-    """One BLSTM layer with the output of 000 eq. 3 (hidden states) or eq. 4 (cell states).
+    """One BLSTM layer with the output of zhao2019 eq. 3 (hidden states) or eq. 4 (cell states).
 
     Parameters
     ----------
     units : int
-        Cells per direction (000: 128, i.e. "128 x 2").
+        Cells per direction (zhao2019: 128, i.e. "128 x 2").
     states : {"hidden", "cell"}, default "hidden"
         Which states form the output: ``"hidden"`` is eq. 3, ``"cell"`` eq. 4.
     output_units : int, optional
@@ -60,7 +60,7 @@ class BLSTM(keras.layers.Layer):
         ``None`` returns the concatenation ``[fwd_t; bwd_t]`` (``2 * units``),
         i.e. the usual Keras ``Bidirectional(..., merge_mode="concat")``.
     dropout, recurrent_dropout : float, default 0.0
-        Passed to both LSTM cells (000 does not use them on the BLSTM).
+        Passed to both LSTM cells (zhao2019 does not use them on the BLSTM).
     seed : int, optional
         Seed of the cells' dropout masks.
     **kwargs

@@ -1,6 +1,6 @@
-"""Dimension shuffle of 004 Sec. 3.4 (from LSTM-FCN, Karim et al. 2018, 004 ref. [27]).
+"""Dimension shuffle of zhao2018 Sec. 3.4 (from LSTM-FCN, Karim et al. 2018, zhao2018 ref. [27]).
 
-004 feeds the same input to both branches "from two different perspectives":
+zhao2018 feeds the same input to both branches "from two different perspectives":
 the FCN branch convolves along time, while the BLSTM branch first swaps the time
 and feature axes, so that the recurrence runs along the feature axis and each
 step sees the whole time series of one feature (Karim et al.'s "dimension
@@ -18,7 +18,7 @@ __all__ = ["DimensionShuffle"]
 
 @keras.saving.register_keras_serializable(package="keras_ser")
 class DimensionShuffle(keras.layers.Layer):
-    """Swap the time and feature axes: ``[batch, T, D] -> [batch, D, T]`` (004 Sec. 3.4).
+    """Swap the time and feature axes: ``[batch, T, D] -> [batch, D, T]`` (zhao2018 Sec. 3.4).
 
     After the shuffle the time axis is the feature size of each step, which a
     recurrent layer needs to be fixed.  ``num_frames`` makes it fixed for

@@ -1,4 +1,4 @@
-"""Attention-BLSTM-FCN of Zhao et al. 2019 (paper 000) and Zhao et al. 2018 (paper 004).
+"""Attention-BLSTM-FCN of Zhao et al. 2019 (zhao2019) and Zhao et al. 2018 (zhao2018).
 
 Both systems feed one feature sequence to two parallel branches, an
 attention-pooled (B)LSTM and a fully convolutional network (FCN), concatenate
@@ -35,10 +35,10 @@ from keras_ser.models.registry import register
 
 __all__ = ["zhao2018_attention_blstm_fcn", "zhao2019_attention_blstm_fcn"]
 
-_P000 = "000 Zhao et al. 2019, IEEE Access"
-_P004 = "004 Zhao et al. 2018, Interspeech"
+_P000 = "zhao2019 Zhao et al. 2019, IEEE Access"
+_P004 = "zhao2018 Zhao et al. 2018, Interspeech"
 _IN000 = "[500, 40] log-mel (frames, bands): FrontEnd preset 'zhao2019'"
-_IN004 = "[frames, 120] log-mel + deltas (FrontEnd preset 'zhao2018', substitute for 004's 743 YAAFE features)"
+_IN004 = "[frames, 120] log-mel + deltas (FrontEnd preset 'zhao2018', substitute for zhao2018's 743 YAAFE features)"
 
 
 def _check_positive_int(value, what, allow_none=False):
@@ -147,10 +147,10 @@ def zhao2019_attention_blstm_fcn(
     dnn_dropout=0.5,
     name="zhao2019_attention_blstm_fcn",
 ):
-    """Attention-BLSTM-FCN of 000 (Sec. III, Fig. 1, Tables 5-6) and its ablations.
+    """Attention-BLSTM-FCN of zhao2019 (Sec. III, Fig. 1, Tables 5-6) and its ablations.
 
     Input ``[batch, num_frames, n_mels]`` log-mel (the ``"zhao2019"`` FrontEnd
-    output, 000's "40 x 500" spectrogram with time first).  Two branches:
+    output, zhao2019's "40 x 500" spectrogram with time first).  Two branches:
 
     * Attention-BLSTM (Sec. III-B): ``rnn_layers`` BLSTM layers of
       ``rnn_units x 2`` cells (Sec. IV-B item 2: 128 x 2; Table 5: 1-3 layers, 2
@@ -165,9 +165,9 @@ def zhao2019_attention_blstm_fcn(
     spectrum representation of Table 7; for one-branch ablations the branch
     vector itself), then a ReLU DNN and a softmax layer ``"predictions"``.
 
-    Choices where 000 is silent (all parameters): 3 x 3 kernels with "same"
+    Choices where zhao2019 is silent (all parameters): 3 x 3 kernels with "same"
     padding, 2 x 2 max-pooling, conv dropout 0.25 and one 256-unit DNN layer
-    with dropout 0.5 (common practice of 2018-19 CNN-SER models; 000 only says
+    with dropout 0.5 (common practice of 2018-19 CNN-SER models; zhao2019 only says
     dropout, BN and ReLU are used, item 6); the linear map of eq. 3 keeps the
     ``2 x rnn_units`` size (``rnn_projection=False`` gives the plain Keras
     concatenation instead); the attention MLP of eq. 8 is square
@@ -176,7 +176,7 @@ def zhao2019_attention_blstm_fcn(
     Parameters
     ----------
     num_classes : int, default 4
-        Output classes (000: 4 on IEMOCAP, 5 on FAU-AEC).
+        Output classes (zhao2019: 4 on IEMOCAP, 5 on FAU-AEC).
     n_mels : int, default 40
         Mel bands (Table 6: 30 / 40 / 60 / 80 / 100).
     num_frames : int or None, default 500
@@ -194,7 +194,7 @@ def zhao2019_attention_blstm_fcn(
     rnn_projection : bool, default True
         Learned linear map ``W, b`` of eq. 3 / 4 (else concatenation).
     conv_filters : tuple of int
-        Filters per FCN block (000: 64, 128, 128; the number of blocks follows).
+        Filters per FCN block (zhao2019: 64, 128, 128; the number of blocks follows).
     conv_kernel_size, pool_size : (int, int)
         Kernel and max-pool size along (time, frequency).
     conv_dropout, dnn_dropout : float
@@ -237,7 +237,7 @@ def zhao2019_attention_blstm_fcn(
     if not (use_rnn or use_fcn):
         raise ParameterError("at least one of use_rnn / use_fcn must be True")
     if rnn_states == "cell" and not bidirectional:
-        raise ParameterError("rnn_states='cell' (000 eq. 4) needs bidirectional=True")
+        raise ParameterError("rnn_states='cell' (zhao2019 eq. 4) needs bidirectional=True")
     pool_size = tuple(pool_size)
     if use_fcn and n_mels < pool_size[1] ** len(conv_filters):
         raise ParameterError(
@@ -306,9 +306,9 @@ def zhao2018_attention_blstm_fcn(
     dnn_dropout=0.5,
     name="zhao2018_attention_blstm_fcn",
 ):
-    """Attention-BLSTM-FCN of 004 (Sec. 3.3-3.4, Fig. 1, Tables 2-4) and its baselines.
+    """Attention-BLSTM-FCN of zhao2018 (Sec. 3.3-3.4, Fig. 1, Tables 2-4) and its baselines.
 
-    Input ``[batch, num_frames, num_features]`` frame features.  004 used 743
+    Input ``[batch, num_frames, num_features]`` frame features.  zhao2018 used 743
     PCA-whitened YAAFE features per frame (Sec. 4.2); keras_ser's
     ``"zhao2018"`` FrontEnd preset gives a documented substitute with 120
     values per frame (40 log-mel + deltas + delta-deltas), hence the default
@@ -324,10 +324,10 @@ def zhao2018_attention_blstm_fcn(
       attention pooling (eqs. 1-2) and dropout 0.5.
     * Concatenation -> layer ``"embedding"`` -> DNN -> softmax ``"predictions"``.
 
-    Choices where 004 is silent (all parameters): kernel sizes 8 and 5 (the
-    first two blocks of the FCN of Wang et al. 2017, 004 ref. [23], that 004's
+    Choices where zhao2018 is silent (all parameters): kernel sizes 8 and 5 (the
+    first two blocks of the FCN of Wang et al. 2017, zhao2018 ref. [23], that zhao2018's
     blocks follow); ``shuffle_frames=157`` (5 s at the preset's 32 ms hop, the
-    5 s input length of 000; LSTM-FCN pads every series to one fixed length);
+    5 s input length of zhao2019; LSTM-FCN pads every series to one fixed length);
     one ReLU DNN layer of 128 units with dropout 0.5; the BLSTM output is the
     concatenation of both directions.  Table 3's global max / average pooling
     replace the attention pooling of the BLSTM branch (the FCN branch always
@@ -339,7 +339,7 @@ def zhao2018_attention_blstm_fcn(
     Parameters
     ----------
     num_classes : int, default 4
-        Output classes (004: 4 on IEMOCAP, 8 on CHEAVD).
+        Output classes (zhao2018: 4 on IEMOCAP, 8 on CHEAVD).
     num_features : int, default 120
         Features per frame (743 in the paper).
     num_frames : int or None, default None
@@ -351,7 +351,7 @@ def zhao2018_attention_blstm_fcn(
     bidirectional : bool, default True
         BLSTM (True) or forward LSTM (Table 2 Attention-LSTM).
     dimension_shuffle : bool, default True
-        Run the recurrence along features on a shuffled input (004) or along time.
+        Run the recurrence along features on a shuffled input (zhao2018) or along time.
     shuffle_frames : int, default 157
         Frames the shuffled input is cropped / zero-padded to.
     rnn_units : int, default 64

@@ -20,11 +20,11 @@ from keras_ser.layers import AttentionPooling
 from keras_ser.models.multicnn import zhang2021_cnn2d
 from keras_ser.models.registry import register
 
-PAPER = "002 Zhang, Gou, Shang, Shen, Wu, Dai. Frontiers in Physiology 12, 2021"
+PAPER = "zhang2021_dcnn Zhang, Gou, Shang, Shen, Wu, Dai. Frontiers in Physiology 12, 2021"
 
 
 def zhang2021_dcnn(num_classes=7, *, channels=3, image_size=227, weights=None, **alexnet_kwargs):
-    """Stage 1: AlexNet fine-tuned on C-channel log-mel segment images (002 Sec. 2.4.1, Table 1).
+    """Stage 1: AlexNet fine-tuned on C-channel log-mel segment images (zhang2021_dcnn Sec. 2.4.1, Table 1).
 
     Conv1 96 11x11/4, max-pooling 3x3/2 after c1, c2, c5, conv2 256 5x5, conv3/4 384 3x3,
     conv5 256 3x3, fc6/fc7 4096 with ReLU, dropout after the last FC layer, softmax
@@ -78,7 +78,7 @@ def zhang2021_blstm_attention_dnn(
     dnn_units=(512, 256, 256),
     dropout=0.5,
 ):
-    """Stage 2: fc7 sequence -> BLSTM -> attention -> DNN -> softmax (002 Sec. 2.4.2-2.5).
+    """Stage 2: fc7 sequence -> BLSTM -> attention -> DNN -> softmax (zhang2021_dcnn Sec. 2.4.2-2.5).
 
     The BLSTM has 128 cells per direction (256-d outputs ``Y``); attention pooling computes
     ``alpha_i = softmax(mu^T y_i)`` and ``Z = sum_i alpha_i y_i`` (eqs. 4-5,
@@ -147,7 +147,7 @@ def zhang2021_2cnn_lstm(
     dropout=0.5,
     mel_first=False,
 ):
-    """The 2-CNN-LSTM baseline of 002 (Sec. 3.3 (6), Tables 5-6).
+    """The 2-CNN-LSTM baseline of zhang2021_dcnn (Sec. 3.3 (6), Tables 5-6).
 
     Two convolution layers of 16 and 32 kernels of 5x5, stride 1, each followed by
     max-pooling, on the 3-channel log-mel spectrogram; an LSTM of 512 cells with dropout

@@ -28,7 +28,7 @@ from keras_ser.models.backbones.alexnet import alexnet_layers, load_bvlc_alexnet
 from keras_ser.models.backbones.vgg import resnet50, vgg
 from keras_ser.models.registry import register
 
-PAPER = "001 Zhang, Tao, Chuang, Zhao. Speech Communication 127, 2021"
+PAPER = "zhang2021_multicnn Zhang, Tao, Chuang, Zhao. Speech Communication 127, 2021"
 
 #: Table 4: sample length -> number of convolution layers.
 CONV_LAYERS_FOR_LENGTH = {125: 3, 625: 4, 3125: 5, 15625: 6}
@@ -79,7 +79,7 @@ class UnfoldSegments(keras.layers.Layer):
 class CycleChannels(keras.layers.Layer):
     """Repeat the channels of ``[..., C]`` cyclically up to ``channels`` (e.g. 1 -> 3, 2 -> 3).
 
-    Lets a 1- or 2-channel log-mel image (002 Table 1) enter a backbone whose conv1 was
+    Lets a 1- or 2-channel log-mel image (zhang2021_dcnn Table 1) enter a backbone whose conv1 was
     pre-trained on 3 channels: channel ``i`` of the output is input channel ``i % C``.
 
     Examples
@@ -107,7 +107,7 @@ class CycleChannels(keras.layers.Layer):
 
 
 def segment_average(segment_model, *, name=None):
-    """Utterance-level model averaging ``segment_model``'s scores over real segments (001 Sec. 2.3).
+    """Utterance-level model averaging ``segment_model``'s scores over real segments (zhang2021_multicnn Sec. 2.3).
 
     Parameters
     ----------
@@ -154,7 +154,7 @@ def zhang2021_cnn1d(
     fc_units=(2048, 1024),
     dropout=0.5,
 ):
-    """1D CNN on raw-wave segments (001 Sec. 2.2 (1), Table 1, Table 4).
+    """1D CNN on raw-wave segments (zhang2021_multicnn Sec. 2.2 (1), Table 1, Table 4).
 
     Conv1-4 (32, 32, 64, 64 filters of sizes 6, 5, 5, 4; stride 1), each followed by
     batch normalisation and ReLU, max-pooling (size 5) after Conv1-3, FC5 2048, FC6 1024,
@@ -261,7 +261,7 @@ def zhang2021_cnn2d(
     dropout=0.5,
     name=None,
 ):
-    """2D CNN: an ImageNet CNN fine-tuned on log-mel segment images (001 Sec. 2.2 (2), Tables 2, 5).
+    """2D CNN: an ImageNet CNN fine-tuned on log-mel segment images (zhang2021_multicnn Sec. 2.2 (2), Tables 2, 5).
 
     AlexNet (Table 2: conv1-5 of 96/256/384/384/256 filters, pool1/2/5, FC6/FC7 4096) with
     its softmax replaced by ``num_classes`` outputs; VGG-16 or ResNet-50 instead for
@@ -277,7 +277,7 @@ def zhang2021_cnn2d(
         Side of the input image.
     channels : int, default 3
         Input channels; fewer than 3 are cycled up to 3 (:class:`CycleChannels`) so that a
-        3-channel pre-trained conv1 applies (used by 002 Table 1).
+        3-channel pre-trained conv1 applies (used by zhang2021_dcnn Table 1).
     backbone_size : int, optional
         Side the backbone runs at (227 AlexNet, 224 VGG/ResNet); the input is resized to it.
         Small values are for tests.
@@ -296,7 +296,7 @@ def zhang2021_cnn2d(
     keras.Model
         ``[batch, image_size, image_size, channels]`` in [0, 255] -> softmax. The AlexNet
         model has layers ``conv1`` ... ``fc7`` (``fc7`` = the 4096-d segment feature used by
-        feature-level fusion, Sec. 3.4.4, and by 002) and ``fc8``.
+        feature-level fusion, Sec. 3.4.4, and by zhang2021_dcnn) and ``fc8``.
 
     Examples
     --------
@@ -351,7 +351,7 @@ def zhang2021_cnn3d(
     fc_units=(256, 256),
     dropout=0.5,
 ):
-    """3D CNN on ``video_length`` stacked log-mel segments (001 Sec. 2.2 (3), Tables 3, 6).
+    """3D CNN on ``video_length`` stacked log-mel segments (zhang2021_multicnn Sec. 2.2 (3), Tables 3, 6).
 
     Conv1 32 filters of [8, 8, L] (L = video length: the whole stack, Table 6), BN, ReLU,
     Pool1 [3, 3, 1]; Conv2 32 of [5, 5, 1], BN, ReLU, Pool2 [3, 3, 1]; FC3 256, FC4 256
@@ -453,8 +453,8 @@ register(
 )(zhang2021_cnn2d)
 register(
     "zhang2021_alexnet",
-    paper=PAPER + "; 002 Sec. 2.4.1",
-    table="001 Table 2 (AlexNet fine-tuned on log-mel segments)",
+    paper=PAPER + "; zhang2021_dcnn Sec. 2.4.1",
+    table="zhang2021_multicnn Table 2 (AlexNet fine-tuned on log-mel segments)",
     input="64x64x3 log-mel segment resized to 227x227x3, [0, 255]",
 )(zhang2021_cnn2d)
 for _backbone, _name in (("vgg16", "VGG-16"), ("resnet50", "ResNet-50")):

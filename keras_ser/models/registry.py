@@ -26,7 +26,7 @@ class ModelInfo:
     name : str
         Registry name.
     paper : str
-        Paper file id and short citation, e.g. ``"000 Zhao et al. 2019"``.
+        Paper file id and short citation, e.g. ``"zhao2019 Zhao et al. 2019"``.
     table : str
         Table and row (or section) reproduced, e.g. ``"Table 5, Attention-BLSTM-FCN"``.
     input : str

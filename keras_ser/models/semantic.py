@@ -27,7 +27,7 @@ from keras_ser.layers.fusion import DisentangledAttentionFusion
 from keras_ser.models.multicnn import FoldSegments, UnfoldSegments
 from keras_ser.models.registry import register
 
-PAPER = "003 Tzirakis, Nguyen, Zafeiriou, Schuller. ICASSP 2021"
+PAPER = "tzirakis2021 Tzirakis, Nguyen, Zafeiriou, Schuller. ICASSP 2021"
 OUTPUT_NAMES = ("arousal", "valence", "liking")
 
 
@@ -65,7 +65,7 @@ def tzirakis2021_semantic(
     output_activation="tanh",
     num_classes=None,
 ):
-    """Semantic + paralinguistic network of 003 (Sec. 3, Table 1, eqs. 4-7).
+    """Semantic + paralinguistic network of tzirakis2021 (Sec. 3, Table 1, eqs. 4-7).
 
     Paralinguistic extractor (Table 1): conv 8/1 with 50 channels, ReLU, max-pool 10/10;
     conv 6/1 with 125, ReLU, max-pool 5/5; conv 6/1 with 125 (250 in the authors' code),

@@ -2,8 +2,8 @@
 
 Two AlexNets circulate with pre-trained ImageNet weights, and they differ:
 
-``variant="caffe"`` (``bvlc_alexnet``, Krizhevsky et al. 2012, as used by 001 Table 2 and
-002 Sec. 2.4.1)
+``variant="caffe"`` (``bvlc_alexnet``, Krizhevsky et al. 2012, as used by zhang2021_multicnn Table 2 and
+zhang2021_dcnn Sec. 2.4.1)
     227x227 BGR input minus the ImageNet channel mean; conv1 96 11x11/4 (valid); ReLU;
     local response normalisation (LRN, size 5, alpha 1e-4, beta 0.75, k 1); max-pool
     3x3/2; conv2 256 5x5 pad 2 in **2 groups**; ReLU; LRN; max-pool 3x3/2; conv3 384 3x3
@@ -298,7 +298,7 @@ def alexnet(
     ----------
     num_classes : int, default 1000
         Width of the softmax layer ``fc8``. With a pre-trained file and ``num_classes !=
-        1000`` fc8 is left freshly initialised (fine-tuning, 001 Sec. 2.2 (2)).
+        1000`` fc8 is left freshly initialised (fine-tuning, zhang2021_multicnn Sec. 2.2 (2)).
     variant : {"caffe", "torchvision"}
         See the module docstring.
     input_shape : tuple, optional
@@ -423,7 +423,7 @@ def load_bvlc_alexnet_weights(model, source):
     Notes
     -----
     ``fc8`` is loaded only when the model has a 1000-class ``fc8``; otherwise it is kept as
-    initialised (fine-tuning replaces the softmax layer, 001 Sec. 2.2 (2)). Loading a
+    initialised (fine-tuning replaces the softmax layer, zhang2021_multicnn Sec. 2.2 (2)). Loading a
     ``.npy`` of pickled objects executes pickle: load only files you trust.
 
     Examples

@@ -65,7 +65,7 @@ def vgg(
     name : {"vgg16", "vgg19"}
     num_classes : int
         Softmax width. 1000 with ImageNet weights keeps Keras' ``predictions`` layer; any
-        other value replaces it by a fresh ``fc8`` (fine-tuning, 001 Table 5).
+        other value replaces it by a fresh ``fc8`` (fine-tuning, zhang2021_multicnn Table 5).
     input_shape : tuple
         ``(224, 224, 3)`` for the pre-trained fc layers. Another size (e.g. 32 for tests)
         builds the conv base of ``keras.applications`` and fresh ``fc1``/``fc2`` layers of

@@ -1,6 +1,6 @@
 """Deep-spectrum features: spectrogram images through ImageNet CNNs, and learned embeddings.
 
-Paper 000 (Zhao et al. 2019, Sec. IV-B, Table 3, Figs. 3-4) feeds Mel-spectrograms,
+zhao2019 (Zhao et al. 2019, Sec. IV-B, Table 3, Figs. 3-4) feeds Mel-spectrograms,
 as images, to AlexNet, VGG16 and VGG19 and uses the activations of the second fully
 connected layer (fc7, 4096-D) as features for a linear SVM -- the DeepSpectrum
 approach. It compares them with the representation of its own Attention-BLSTM-FCN
@@ -107,7 +107,7 @@ class SpectrogramImage:
     n_mels : int
         Mel bands (rows of the spectrogram before resizing).
     win_length, hop_length : float
-        Window and hop in seconds (000: 25 ms, 10 ms).
+        Window and hop in seconds (zhao2019: 25 ms, 10 ms).
     n_fft : int, optional
         FFT size; default the ``frontend``'s (zhao2019: the window, 400 points at
         16 kHz; DeepSpectrum: the next power of two >= the window, 512).
@@ -213,12 +213,12 @@ class SpectrogramImage:
 
 
 class DeepSpectrumExtractor:
-    """fc7 activations of an image CNN on in-graph spectrogram images (000, Figs. 3-4).
+    """fc7 activations of an image CNN on in-graph spectrogram images (zhao2019, Figs. 3-4).
 
     Parameters
     ----------
     features : {"alexnet_fc7", "vgg16_fc7", "vgg19_fc7"}
-        Which CNN (000, Table 3).
+        Which CNN (zhao2019, Table 3).
     weights : None, "none", "imagenet" or path
         Resolved by ``keras_ser.models.backbones.resolve_weights`` (``"imagenet"`` for
         AlexNet reads ``bvlc_alexnet.npy`` from Keras' model cache) and passed to
@@ -292,13 +292,13 @@ class DeepSpectrumExtractor:
 
 
 class EmbeddingExtractor:
-    """The deep-spectrum representation of a trained network (000 Sec. IV, Table 7).
+    """The deep-spectrum representation of a trained network (zhao2019 Sec. IV, Table 7).
 
     Loads a MODEL DIR (contract D: ``model.keras``, ``frontend.json``, ``meta.json``),
     runs ``waveform -> FrontEnd -> model`` and returns the output of the layer named
-    ``layer`` (``"embedding"`` in the models of 000). A time-distributed embedding
+    ``layer`` (``"embedding"`` in the models of zhao2019). A time-distributed embedding
     ``[b, t, d]`` is averaged over time; with ``meta["pooling"] == "mean_segments"``
-    the segment embeddings of an utterance are averaged (001's segment pooling).
+    the segment embeddings of an utterance are averaged (zhang2021_multicnn's segment pooling).
 
     Parameters
     ----------

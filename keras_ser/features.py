@@ -7,38 +7,38 @@ Filterbank and window constants are computed once in NumPy.
 Front-end settings of the papers
 --------------------------------
 All papers: power STFT with a Hamming window of 25 ms and a hop of 10 ms
-(000 Sec. III-A eq. 1; 001 Sec. 2.2 (2); 002 Sec. 2.2). The papers give no FFT
+(zhao2019 Sec. III-A eq. 1; zhang2021_multicnn Sec. 2.2 (2); zhang2021_dcnn Sec. 2.2). The papers give no FFT
 size; the FFT length here equals the window (400 points at 16 kHz, the "frame
 length of 25 ms"), a parameter (``n_fft``). Frames are centred and the signal
 zero-padded by ``n_fft // 2`` on both sides, as ``librosa.stft`` does (the
-papers used librosa: 000 Sec. III-A, 002 Sec. 3.2).
+papers used librosa: zhao2019 Sec. III-A, zhang2021_dcnn Sec. 3.2).
 
-* 000 (``"zhao2019"``): 40 mel bands on the HTK scale of eq. 2, 0 Hz to Nyquist,
+* zhao2019 (``"zhao2019"``): 40 mel bands on the HTK scale of eq. 2, 0 Hz to Nyquist,
   "log-amplitude mel-spectrogram" (Sec. III-C) computed as
   ``librosa.power_to_db`` (10 log10 of the mel power, ref 1, amin 1e-10,
   top_db 80: librosa's defaults). Input 40 x 500: see "pad/crop policy".
-* 001 (``"zhang2021_2d"``, ``"zhang2021_3d"``): 64 mel bands from 20 to 8000 Hz,
+* zhang2021_multicnn (``"zhang2021_2d"``, ``"zhang2021_3d"``): 64 mel bands from 20 to 8000 Hz,
   log mel in dB as above, 64-frame segments; the paper gives no segment hop,
   64 (no overlap) is used. Deltas are computed per segment ("of the produced
   static segment along the time axis"). The filterbank is librosa's default
-  Slaney scale with Slaney area normalisation: 001 names no mel formula.
-* 002 (``"zhang2021_dcnn"``): as 001 but 3 s utterances, pre-emphasis, per-
+  Slaney scale with Slaney area normalisation: zhang2021_multicnn names no mel formula.
+* zhang2021_dcnn (``"zhang2021_dcnn"``): as zhang2021_multicnn but 3 s utterances, pre-emphasis, per-
   utterance standardisation and a segment hop of 32 frames (Sec. 2.2, 3.2).
   Eq. 1 writes ``m = log(P)``; librosa's ``power_to_db`` (10 log10, a constant
   multiple of ln) is used, ``log="ln"`` gives the natural logarithm.
-* 004 (``"zhao2018"``): the paper used YAAFE's 743 frame features (1024-sample
+* zhao2018 (``"zhao2018"``): the paper used YAAFE's 743 frame features (1024-sample
   frames, PCA-whitened), which cannot be computed here. The preset is a
   documented SUBSTITUTE: 40 log-mel bands plus deltas and delta-deltas
   (120 values per frame) with YAAFE's default frame of 1024 samples (64 ms at
   16 kHz), hop 512 and Hann window.
 
-Pad/crop policy of the 40 x 500 input of 000
+Pad/crop policy of the 40 x 500 input of zhao2019
 --------------------------------------------
 The waveform is zero-padded at the end (or cropped) to ``(500 - 1) * hop``
 samples, which gives exactly 500 centred frames. Padded frames are therefore
 digital silence, whose mel power is zero and whose dB value is the floor
 ``max - top_db`` of that utterance (the same value librosa gives a silent
-stretch). No mask or length is carried: 000 feeds a fixed 40 x 500 input.
+stretch). No mask or length is carried: zhao2019 feeds a fixed 40 x 500 input.
 EMO-DB-2s utterances (2.0 s, 201 frames) thus end with 299 floor frames;
 :func:`num_frames` gives the number of frames that hold signal.
 
@@ -72,7 +72,7 @@ from keras_ser.errors import ParameterError
 
 
 def hz_to_mel(frequencies, htk=False):
-    """Hertz to mel: HTK ``2595 log10(1 + f / 700)`` (000 eq. 2) or Slaney's scale.
+    """Hertz to mel: HTK ``2595 log10(1 + f / 700)`` (zhao2019 eq. 2) or Slaney's scale.
 
     Examples
     --------
@@ -199,7 +199,7 @@ def num_frames(num_samples, hop_length):
 
 
 def power_spectrogram(waveform, sample_rate=16000, win_ms=25.0, hop_ms=10.0, n_fft=None, window="hamming"):
-    """Power STFT ``|STFT{x}|^2`` (000 eq. 1) of ``[batch, samples]`` -> ``[batch, frames, bins]``.
+    """Power STFT ``|STFT{x}|^2`` (zhao2019 eq. 1) of ``[batch, samples]`` -> ``[batch, frames, bins]``.
 
     Centred frames with zero padding of ``n_fft // 2`` at both ends, periodic
     window: identical to ``np.abs(librosa.stft(x, n_fft, hop, win, window,
@@ -248,7 +248,7 @@ def log_mel(
     Power STFT (:func:`power_spectrogram`), mel filterbank
     (:func:`mel_filterbank`), then ``log="db"``: ``librosa.power_to_db`` with
     ``ref=1.0`` and per-example ``top_db``; ``log="ln"``: ``ln(max(amin, S))``
-    (eq. 1 of 002 taken literally). Defaults are the setting of 000
+    (eq. 1 of zhang2021_dcnn taken literally). Defaults are the setting of zhao2019
     (40 HTK bands, Hamming 25 ms / 10 ms at 16 kHz).
 
     Examples
@@ -273,13 +273,13 @@ def log_mel(
 def deltas(features, order=1, width=5, nested=True):
     """Regression (delta) coefficients along the time axis ``-2``.
 
-    ``order=1`` is eq. 2 of 002 with ``N = width // 2`` (``N = 2`` by default),
+    ``order=1`` is eq. 2 of zhang2021_dcnn with ``N = width // 2`` (``N = 2`` by default),
     ``d_i = sum_n n (m_{i+n} - m_{i-n}) / (2 sum_n n^2)``, with librosa's edge
     handling (``librosa.feature.delta(mode="interp")``: the first and last
     ``N`` frames get the slope of a straight line fitted to the first / last
     ``width`` frames). It equals ``librosa.feature.delta(x, width=width)``.
 
-    ``order=2`` with ``nested=True`` (default) is eq. 3 of 002, the delta of
+    ``order=2`` with ``nested=True`` (default) is eq. 3 of zhang2021_dcnn, the delta of
     the deltas, i.e. ``librosa.feature.delta`` applied twice. ``nested=False``
     gives ``librosa.feature.delta(x, order=order, width=width)`` instead (a
     Savitzky-Golay second derivative over one window; not the paper's eq. 3).
@@ -340,10 +340,10 @@ def segment(features, length=64, hop=32):
 
 
 def stack_segments(segments, depth=4, hop=None):
-    """Stack ``depth`` consecutive segments into 3D "videos" (001 Sec. 2.2 (3), Table 6).
+    """Stack ``depth`` consecutive segments into 3D "videos" (zhang2021_multicnn Sec. 2.2 (3), Table 6).
 
     ``[batch, segments, F, T, C] -> [batch, stacks, F, T, depth, C]``; stacks
-    start every ``hop`` segments (default ``depth``: non-overlapping, as 001 gives
+    start every ``hop`` segments (default ``depth``: non-overlapping, as zhang2021_multicnn gives
     no stack hop and says longer videos leave fewer of them).
     """
     hop = depth if hop is None else hop
@@ -384,7 +384,7 @@ def preemphasis(waveform, coef=0.97):
 
 
 def normalize(waveform):
-    """Batched per-row zero mean / unit variance (002 Sec. 2.1); a constant row maps to zeros."""
+    """Batched per-row zero mean / unit variance (zhang2021_dcnn Sec. 2.1); a constant row maps to zeros."""
     mean, variance = tf.nn.moments(waveform, axes=[1], keepdims=True)
     return tf.math.divide_no_nan(waveform - mean, tf.sqrt(variance))
 
@@ -426,7 +426,7 @@ class LogMel(keras.layers.Layer):
 @keras.saving.register_keras_serializable(package="keras_ser")
 class Deltas(keras.layers.Layer):
     """Keras layer around :func:`deltas`; ``orders=(0, 1, 2)`` stacks static, delta and
-    delta-delta on a new last axis (the 3-channel input of 001/002).
+    delta-delta on a new last axis (the 3-channel input of zhang2021_multicnn/002).
 
     Examples
     --------
@@ -460,19 +460,19 @@ def _stack_deltas(features, orders, width, nested):
 #: ==================  ==========  ================================  ==========================
 #: preset              input rate  output                            paper
 #: ==================  ==========  ================================  ==========================
-#: ``zhao2019``        16 kHz      ``[b, 500, 40]`` log-mel (dB)     000 Sec. III-A, III-C
-#: ``zhao2018``        16 kHz      ``[b, frames, 120]`` SUBSTITUTE   004 Sec. 4.2 (see module)
-#: ``zhang2021_1d``    22.05 kHz   ``[b, segments, 625, 1]``         001 Sec. 2.2 (1), Table 4
-#: ``zhang2021_2d``    16 kHz      ``[b, segments, 227, 227, 3]``    001 Sec. 2.2 (2)
-#: ``zhang2021_3d``    16 kHz      ``[b, stacks, 64, 64, 4, 3]``     001 Sec. 2.2 (3), Table 3
-#: ``zhang2021_dcnn``  16 kHz      ``[b, 8, 227, 227, 3]``           002 Sec. 2.1-2.2, 3.2
-#: ``tzirakis2021``    22.05 kHz   ``[b, sequences, 100, 2205]``     003 Sec. 4.2
+#: ``zhao2019``        16 kHz      ``[b, 500, 40]`` log-mel (dB)     zhao2019 Sec. III-A, III-C
+#: ``zhao2018``        16 kHz      ``[b, frames, 120]`` SUBSTITUTE   zhao2018 Sec. 4.2 (see module)
+#: ``zhang2021_1d``    22.05 kHz   ``[b, segments, 625, 1]``         zhang2021_multicnn Sec. 2.2 (1), Table 4
+#: ``zhang2021_2d``    16 kHz      ``[b, segments, 227, 227, 3]``    zhang2021_multicnn Sec. 2.2 (2)
+#: ``zhang2021_3d``    16 kHz      ``[b, stacks, 64, 64, 4, 3]``     zhang2021_multicnn Sec. 2.2 (3), Table 3
+#: ``zhang2021_dcnn``  16 kHz      ``[b, 8, 227, 227, 3]``           zhang2021_dcnn Sec. 2.1-2.2, 3.2
+#: ``tzirakis2021``    22.05 kHz   ``[b, sequences, 100, 2205]``     tzirakis2021 Sec. 4.2
 #: ==================  ==========  ================================  ==========================
 #:
 #: Image axes are (mel, time, channel); channels are static, delta, delta-delta.
 #: The 227 x 227 images are scaled to [0, 255] per segment and channel (the
-#: range the ImageNet backbones expect; 001/002 do not state a scaling).
-#: 001 does not give the sample rate of its spectrogram input; 16 kHz (the rate
+#: range the ImageNet backbones expect; zhang2021_multicnn/002 do not state a scaling).
+#: zhang2021_multicnn does not give the sample rate of its spectrogram input; 16 kHz (the rate
 #: all other papers resample to, and >= 2 x its 8 kHz upper band edge) is used.
 PRESETS = {
     "zhao2019": dict(representation="log_mel", sample_rate=16000, n_mels=40, fmin=0.0, fmax=None, htk=True,
@@ -580,33 +580,33 @@ class FrontEnd(keras.layers.Layer):
 
     ``FrontEnd("zhao2019")`` builds the input of one paper (see :data:`PRESETS`);
     keyword arguments override single settings. The waveform must already be
-    at ``sample_rate`` (16 kHz for all presets except the raw-wave inputs of 001
-    and 003, which expect 22.05 kHz): load it with
+    at ``sample_rate`` (16 kHz for all presets except the raw-wave inputs of zhang2021_multicnn
+    and tzirakis2021, which expect 22.05 kHz): load it with
     ``keras_ser.audio.load(path, sr=front_end.sample_rate)``. Each row is one
     utterance; rows of a padded batch are processed as if the zero padding were
     part of the utterance, so feed utterances one at a time (or at equal
     length) when ``normalize=True``.
 
     Processing order: ``max_seconds`` (keep at most the first ``max_seconds``
-    seconds, see the module docstring) -> ``normalize`` (002 Sec. 2.1) -> fixed ``duration`` in
-    seconds (crop / zero-pad, 002 Sec. 3.2) -> ``preemphasis`` (002 Sec. 2.2) ->
+    seconds, see the module docstring) -> ``normalize`` (zhang2021_dcnn Sec. 2.1) -> fixed ``duration`` in
+    seconds (crop / zero-pad, zhang2021_dcnn Sec. 3.2) -> ``preemphasis`` (zhang2021_dcnn Sec. 2.2) ->
     representation:
 
     * ``"log_mel"``: :func:`log_mel` ``[b, frames, n_mels]``; ``num_frames``
       fixes the number of frames (module docstring: pad/crop policy);
       ``delta_orders=k`` appends deltas of orders 1..k on the last axis.
     * ``"mel_segments"``: log-mel cut into ``segment_frames``-frame segments
-      every ``segment_hop`` frames; ``channels`` (1-3, 002 Table 1) of static /
-      delta / delta-delta computed per segment (``delta_scope="segment"``, 001)
+      every ``segment_hop`` frames; ``channels`` (1-3, zhang2021_dcnn Table 1) of static /
+      delta / delta-delta computed per segment (``delta_scope="segment"``, zhang2021_multicnn)
       or on the whole utterance before cutting (``"utterance"``); optional
       ``image_range`` min-max scaling per segment and channel, bilinear resize
-      to ``image_size`` (001, 002: 227 for AlexNet) and 3D stacks of
-      ``stack_depth`` consecutive segments (001: 4; Table 6: 6, 8, 10). The
+      to ``image_size`` (zhang2021_multicnn, zhang2021_dcnn: 227 for AlexNet) and 3D stacks of
+      ``stack_depth`` consecutive segments (zhang2021_multicnn: 4; Table 6: 6, 8, 10). The
       waveform is zero-padded so that at least one segment (stack) exists.
-    * ``"raw_segments"``: waveform times ``raw_scale`` (001: 256) cut into
+    * ``"raw_segments"``: waveform times ``raw_scale`` (zhang2021_multicnn: 256) cut into
       ``segment_samples``-sample segments every ``segment_hop_samples``
       (``[b, n, segment_samples, 1]``), or with ``sequence_frames`` into
-      sequences of that many frames (003: 100 frames of 0.1 s = 10 s,
+      sequences of that many frames (tzirakis2021: 100 frames of 0.1 s = 10 s,
       ``[b, n, sequence_frames, segment_samples]``). ``pad_end`` keeps a
       partial last segment / sequence by zero padding.
 

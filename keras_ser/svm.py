@@ -167,7 +167,7 @@ def make_classifier(classifier, value, *, seed=0, class_weight="balanced", max_i
     ----------
     classifier : {"sgd", "linear_svc"}
         ``"sgd"``: ``SGDClassifier(loss="hinge")``, the SGD-trained linear SVM of
-        000 Sec. IV-B; ``"linear_svc"``: liblinear's ``LinearSVC``.
+        zhao2019 Sec. IV-B; ``"linear_svc"``: liblinear's ``LinearSVC``.
     value : float
         ``alpha`` (SGD) or ``C`` (LinearSVC).
     seed : int
@@ -194,7 +194,7 @@ def make_classifier(classifier, value, *, seed=0, class_weight="balanced", max_i
 def make_pipeline(options, value, *, seed=0):
     """``StandardScaler -> [PCA] -> linear SVM`` for one regularisation ``value``.
 
-    PCA is fitted on the training data only (000: "PCA ... on the training set").
+    PCA is fitted on the training data only (zhao2019: "PCA ... on the training set").
     With ``standardize="speaker"`` the features arrive already speaker-normalised
     (:func:`standardize_per_speaker`) and are then z-scored globally as well.
     """

@@ -57,7 +57,7 @@ def test_deltas_match_librosa(waves):
     d1 = librosa.feature.delta(static.T, width=5).T
     cases = [
         (features.deltas(x, order=1), d1),
-        (features.deltas(x, order=2), librosa.feature.delta(d1.T, width=5).T),  # 002 eq. 3
+        (features.deltas(x, order=2), librosa.feature.delta(d1.T, width=5).T),  # zhang2021_dcnn eq. 3
         (features.deltas(x, order=2, nested=False), librosa.feature.delta(static.T, width=5, order=2).T),
         (features.deltas(x, order=1, width=9), librosa.feature.delta(static.T, width=9).T),
     ]

@@ -52,7 +52,7 @@ vocabulary, a seeded ``1 - held_out_fraction`` of it), i.e. a supervised map, an
 precision is measured on the held-out rest. The reason is EMO-DB: its ten sentences give
 about 70 word types (about 66 spoken by each speaker in the 2-s copy), a thousand times
 fewer than the tens of thousands of words unsupervised alignment relies on (Conneau et
-al. use the 75 000 most frequent); with so few points the adversarial game has little to
+al. use the 75 zhao2019 most frequent); with so few points the adversarial game has little to
 match and the CSLS dictionary little to refine. Both spaces are trained on the same
 words, so the pairs come for free on the training speakers; at inference the map is
 applied as before, from speech alone. The summary records which was used and what

@@ -39,7 +39,7 @@ import numpy as np
 
 from keras_ser import _cli
 from keras_ser.errors import DataError, KerasSERError
-from keras_ser.experiments.results import fold_problem
+from keras_ser.experiments.results import VARIANT_SEPARATOR, fold_problem
 from keras_ser.experiments.run_dir import (RunDir, atomic_path, corpus_display_name, read_json, read_predictions,
                                            write_text)
 from keras_ser.metrics import accuracy_z_test, classification_scores
@@ -193,8 +193,11 @@ def load_run(folder, system=None, level=None):
     done = [name for name in names if fold_problem(run.fold(name), name, labels) is None]
     total = summary.get("folds_total")
     corpus = config.get("corpus", recipe["experiment"]["corpus"])
+    # train --results-variant: results/<recipe>/<corpus>__<variant>
+    variant = (folder.parent if level else folder).name.partition(VARIANT_SEPARATOR)[2]
     row = {
-        "paper": paper_key(recipe), "system": system or recipe["recipe"]["name"], "recipe": recipe,
+        "paper": paper_key(recipe), "recipe": recipe, "variant": variant or None,
+        "system": (system or recipe["recipe"]["name"]) + (f" [{variant}]" if variant else ""),
         "kind": recipe["experiment"]["kind"], "folder": folder, "corpus": corpus,
         "corpus_display": corpus_display_name(corpus), "protocol": recipe["experiment"]["protocol"],
         "folds_done": done, "folds_total": total,

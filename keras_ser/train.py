@@ -4,7 +4,7 @@ Usage::
 
     python -m keras_ser.train [--recipe NAME|PATH] [--corpus emodb|manifest:PATH|...]
         [--data-dir D] [--out DIR] [--folds f1,f2] [--strategy default|mirrored|multi_worker]
-        [--results DIR] [--callbacks MODULE:FUNCTION] [--final] [--skip-bad] [--no-progress] [--verbose|--quiet]
+        [--results DIR [--results-variant NAME]] [--callbacks MODULE:FUNCTION] [--final] [--skip-bad] [--no-progress] [--verbose|--quiet]
         [--test-corpus CORPUS [--label-map FILE]]
         [--version] [key=value ...]
     python -m keras_ser.train --list     # the recipes by paper and table, with the paper's figures
@@ -65,6 +65,9 @@ def build_parser():
                         help="print the recipes grouped by paper and table, with the paper's figures, and exit")
     parser.add_argument("--results", metavar="DIR",
                         help="mirror finished folds to DIR/<recipe>/<corpus> (e.g. results/) and resume from there")
+    parser.add_argument("--results-variant", metavar="NAME",
+                        help="with --results: file this run as a variant of its recipe, in "
+                             "DIR/<recipe>/<corpus>__NAME (a run under other settings kept beside the recipe's own)")
     parser.add_argument("--precision", choices=PRECISIONS,
                         help="training precision, short for train.precision=... (and stage1.precision=... "
                              "for two-stage recipes); default: the recipe's")
@@ -125,6 +128,18 @@ def _cross_corpus_overrides(test_corpus, label_map_path):
     return items
 
 
+def _results_folder(args, recipe):
+    """``--results`` as given, or the mirror of its ``--results-variant`` folder."""
+    if args.results_variant is None:
+        return args.results
+    if not args.results:
+        raise ParameterError("--results-variant names a folder under --results; give --results too")
+    from keras_ser.experiments.results import ResultsMirror, results_dir
+
+    keyed = dict(recipe, experiment=dict(recipe["experiment"], corpus=args.corpus or recipe["experiment"]["corpus"]))
+    return ResultsMirror(results_dir(args.results, keyed, variant=args.results_variant))
+
+
 def _with_precision(recipe_name, overrides, precision):
     """``overrides`` plus ``--precision`` as the override(s) of every trained table."""
     overrides = list(overrides)
@@ -157,10 +172,11 @@ def main(argv=None):
         recipe = load_recipe(args.recipe, overrides)
         run_dir = pathlib.Path(args.out) if args.out else default_root(recipe["recipe"]["name"])
         folds = [f.strip() for f in args.folds.split(",") if f.strip()] if args.folds else None
+        results = _results_folder(args, recipe)
         with _cli.keras_output(args):
             results = run_experiment(
                 recipe, corpus=args.corpus, data_dir=args.data_dir, out=run_dir, folds=folds,
-                strategy=args.strategy, overrides=overrides, results=args.results,
+                strategy=args.strategy, overrides=overrides, results=results,
                 progress=not args.no_progress and _cli.interactive(args, sys.stderr), final=args.final,
                 skip_bad=args.skip_bad,
             )

@@ -167,3 +167,33 @@ def test_the_paper_row_shown_matches_our_corpus_and_weights():
     assert _paper_row(recipe, "emodb")["table"] == "Table 4, Without Pre-training"
     # The weights decide before the corpus: no IEMOCAP row without pretraining, so the first such row.
     assert _paper_row(recipe, "iemocap")["table"] == "Table 4, Without Pre-training"
+
+
+def test_a_variant_run_is_filed_beside_the_recipe_and_reported_as_its_own_row(runs, tmp_path, emodb_dir, capsys):
+    _, partial = runs
+    results = tmp_path / "results"
+    shutil.copytree(partial, results)
+    manifest = next(iter((results / NETWORK / "manifest_corpus").glob("config.json")))
+    corpus = f"manifest:{_manifest_of(manifest)}"
+    variant = ["--recipe", NETWORK, "--out", str(tmp_path / "variant"), "--results", str(results),
+               "--folds", "03", "--corpus", corpus, "--no-progress"] + TINY_ARGS + ["train.epochs=1"]
+    # Without the variant name, another setting is refused by the recipe's own folder...
+    assert train_main(variant) == 2
+    assert "recipe.train.epochs: 2 -> 1" in capsys.readouterr().err
+    # ...with it, the run goes to <corpus>__<name>.
+    assert train_main(variant + ["--results-variant", "one_epoch"]) == 0
+    assert (results / NETWORK / "manifest_corpus__one_epoch" / "folds" / "speaker_03" / "metrics.json").is_file()
+    assert report_main([str(results), "--quiet"]) == 0
+    markdown = (results / "README.md").read_text()
+    assert _table_row(markdown, f"{NETWORK} [one_epoch]")[4] == "partial: 1 of 4 folds"
+    assert _table_row(markdown, NETWORK)[4] == "partial: 1 of 4 folds"
+    assert train_main(variant + ["--results-variant", "a b"]) == 2
+    assert "--results-variant 'a b'" in capsys.readouterr().err
+    assert train_main(variant[:4] + variant[6:] + ["--results-variant", "x"]) == 2
+    assert "give --results too" in capsys.readouterr().err
+
+
+def _manifest_of(config_path):
+    import json
+
+    return json.loads(config_path.read_text())["corpus"].split(":", 1)[1]

@@ -87,12 +87,30 @@ def corpus_key(corpus):
     return re.sub(r"[^A-Za-z0-9._-]+", "_", corpus)
 
 
-def results_dir(root, recipe):
-    """``root/<recipe name>/<corpus>`` of a resolved recipe; ``<corpus>_to_<test corpus>`` across corpora."""
+#: Separates a variant's name from the corpus in its folder name: ``results/<recipe>/emodb__bf16``.
+VARIANT_SEPARATOR = "__"
+
+
+def results_dir(root, recipe, variant=None):
+    """``root/<recipe name>/<corpus>`` of a resolved recipe; ``<corpus>_to_<test corpus>`` across corpora.
+
+    ``variant`` (``train --results-variant NAME``) files a run of the same recipe under other
+    settings beside the recipe's own, in ``<corpus>__<NAME>``: an ablation of one setting, such as
+    another precision, kept as evidence for the recipe's choice.
+
+    Raises
+    ------
+    ParameterError
+        ``variant`` is empty or holds characters other than letters, digits, ``.``, ``_``, ``-``.
+    """
     experiment = recipe["experiment"]
     key = corpus_key(experiment["corpus"])
     if experiment.get("test_corpus"):
         key += "_to_" + corpus_key(experiment["test_corpus"])
+    if variant is not None:
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", str(variant)) or VARIANT_SEPARATOR in str(variant):
+            raise ParameterError(f"--results-variant {variant!r}: use letters, digits, '.', '-' and single '_'")
+        key += VARIANT_SEPARATOR + str(variant)
     return pathlib.Path(root) / recipe["recipe"]["name"] / key
 
 

@@ -254,4 +254,4 @@ def test_predict_picks_the_regression_fold_with_the_best_validation_ccc(run):
     best = max(validation, key=validation.get)
     predictor = Predictor.from_path(out)
     assert predictor.model_dir == out / "folds" / best / "model"
-    assert f"{validation[best]:.4f}" in predictor.reason
+    assert f"best validation mean CCC {validation[best]:.4f}" in predictor.reason

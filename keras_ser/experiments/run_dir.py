@@ -836,6 +836,7 @@ def resolve_model_dir(path, fold=None, policy="best_validation"):
         return (run.model_dir(finished[0]),
                 f"model: fold {finished[0]} of {path} (no fold records a validation UA; first by name)")
     best = max(scored, key=lambda name: (scores[name], -finished.index(name)))
+    measure = "mean CCC" if "ccc" in (read_json(run.metrics(best)).get("scores") or {}) else "UA"
     return (run.model_dir(best),
-            f"model: fold {best} of {path} (best validation UA {scores[best]:.4f} of {len(finished)} "
+            f"model: fold {best} of {path} (best validation {measure} {scores[best]:.4f} of {len(finished)} "
             f"finished folds)")

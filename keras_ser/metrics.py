@@ -1,12 +1,12 @@
 """Evaluation measures of the five papers.
 
-* WA, weighted accuracy = plain accuracy (000 Sec. IV-B; 004 Sec. 5.1).
+* WA, weighted accuracy = plain accuracy (zhao2019 Sec. IV-B; zhao2018 Sec. 5.1).
 * UA, unweighted accuracy = unweighted average recall, the mean of the
-  per-class recalls (000 Sec. IV-B; 002 "UAR", Sec. 3.2).
-* macro-F1, per-class recall and F1 (001 Tables 8-9) and the confusion matrix.
-* CCC, the concordance correlation coefficient of 003 eq. 8, as a NumPy
+  per-class recalls (zhao2019 Sec. IV-B; zhang2021_dcnn "UAR", Sec. 3.2).
+* macro-F1, per-class recall and F1 (zhang2021_multicnn Tables 8-9) and the confusion matrix.
+* CCC, the concordance correlation coefficient of tzirakis2021 eq. 8, as a NumPy
   function, a streaming Keras metric and a Keras loss ``1 - CCC``.
-* The one-tailed z-test that 000 uses for "significant improvement"
+* The one-tailed z-test that zhao2019 uses for "significant improvement"
   (Sec. IV-C): a two-proportion z-test on two systems' accuracies.
 
 UA over a test set where some class never occurs (e.g. one EMO-DB speaker
@@ -157,7 +157,7 @@ def classification_scores(y_true, y_pred, label_names):
 
 
 def ccc(x, y):
-    """Concordance correlation coefficient (003 eq. 8) of two 1-D sequences.
+    """Concordance correlation coefficient (tzirakis2021 eq. 8) of two 1-D sequences.
 
     ``2 cov(x, y) / (var(x) + var(y) + (mean(x) - mean(y))**2)`` with population
     (biased) moments, as in the AVEC 2017 evaluation script.
@@ -180,7 +180,7 @@ def ccc(x, y):
 
 
 def regression_scores(y_true, y_pred, dimensions):
-    """CCC of every dimension of one test set, as a JSON-ready dict (003 eq. 8).
+    """CCC of every dimension of one test set, as a JSON-ready dict (tzirakis2021 eq. 8).
 
     Parameters
     ----------
@@ -192,7 +192,7 @@ def regression_scores(y_true, y_pred, dimensions):
     Returns
     -------
     dict
-        ``ccc`` (dimension -> CCC), ``ccc_mean`` (their mean: the quantity 003's loss
+        ``ccc`` (dimension -> CCC), ``ccc_mean`` (their mean: the quantity tzirakis2021's loss
         minimises as ``1 - ccc_mean``) and ``n``.
 
     Raises
@@ -240,11 +240,11 @@ def _ccc_tensor(y_true, y_pred):
 
 
 def ccc_loss(y_true, y_pred):
-    """Keras loss ``1 - CCC`` averaged over outputs (003 eq. 8 and Sec. 5.2).
+    """Keras loss ``1 - CCC`` averaged over outputs (tzirakis2021 eq. 8 and Sec. 5.2).
 
     Tensors are ``[batch, outputs]`` or ``[batch, time, outputs]``; the CCC of each
     output (arousal, valence, liking) is computed over all batch/time steps and
-    the three losses are averaged, as 003 does. Returns a scalar.
+    the three losses are averaged, as tzirakis2021 does. Returns a scalar.
 
     Example
     -------
@@ -317,7 +317,7 @@ _CCC_METRIC = None
 
 
 def ConcordanceCorrelation(num_outputs=1, name="ccc", **kwargs):
-    """Keras metric: mean CCC over ``num_outputs`` outputs (003 eq. 8).
+    """Keras metric: mean CCC over ``num_outputs`` outputs (tzirakis2021 eq. 8).
 
     Built lazily so that importing :mod:`keras_ser.metrics` does not import Keras.
 
@@ -334,7 +334,7 @@ def ConcordanceCorrelation(num_outputs=1, name="ccc", **kwargs):
 def accuracy_z_test(correct_a, n_a, correct_b, n_b):
     """One-tailed two-proportion z-test that system A is more accurate than B.
 
-    000 (Sec. IV-C) reports improvements as "p < .05 in a one-tailed z-test".
+    zhao2019 (Sec. IV-C) reports improvements as "p < .05 in a one-tailed z-test".
     With accuracies ``p_a = correct_a / n_a`` and ``p_b = correct_b / n_b`` and
     the pooled proportion ``p = (correct_a + correct_b) / (n_a + n_b)``:
     ``z = (p_a - p_b) / sqrt(p (1 - p) (1/n_a + 1/n_b))``, ``p_value = 1 - Phi(z)``.

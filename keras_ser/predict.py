@@ -9,7 +9,7 @@ A MODEL DIR (contract D) holds ``model.keras`` (taking the front-end output),
 ``meta.json`` (``"pooling": "none" | "mean_segments"``). The prediction chain is
 ``audio.load(path, sr=front end rate) -> FrontEnd -> model -> pooling``; with
 ``"mean_segments"`` the model scores every segment of the utterance and the
-utterance's probabilities are the mean of its segment probabilities (001 Sec. 3.1).
+utterance's probabilities are the mean of its segment probabilities (zhang2021_multicnn Sec. 3.1).
 
 A model trained with ``frontend.standardize = "speaker"`` expects features
 standardised with the statistics of the speaker being recognised. The saved front
@@ -149,7 +149,7 @@ class Predictor:
         :meth:`predict_waveforms` returns one continuous value per dimension of ``labels``
         (e.g. arousal, valence), not probabilities.
     sample_rate : int
-        Rate the front end expects (16 kHz except the raw-wave presets of 001/003).
+        Rate the front end expects (16 kHz except the raw-wave presets of zhang2021_multicnn/003).
     reason : str
         How the model was chosen (set by :meth:`from_path`).
 

@@ -174,10 +174,6 @@ IMAGENET_MODELS = {
 #: ``[features] name`` values computed by an ImageNet CNN; ``[features] weights`` as above.
 IMAGENET_FEATURES = {"alexnet_fc7": "alexnet", "vgg16_fc7": "vgg16", "vgg19_fc7": "vgg19"}
 
-#: Paper keys by the file number that opens a recipe's ``[recipe] paper`` (for listings).
-PAPER_KEYS = {"000": "zhao2019", "001": "zhang2021_multicnn", "002": "zhang2021_dcnn",
-              "003": "tzirakis2021", "004": "zhao2018"}
-
 #: Sections whose keys are passed through unchecked (builder kwargs, SVM options).
 FREE_SECTIONS = ("frontend", "model", "features", "svm")
 
@@ -624,8 +620,8 @@ _FIGURE_SKIP = ("table", "corpus", "protocol", "note", "weights")
 
 
 def _paper_key(recipe):
-    first = recipe["recipe"]["paper"].split(" ", 1)[0]
-    return PAPER_KEYS.get(first, first or "other")
+    # A recipe's [recipe] paper field opens with the paper's key: "zhao2019 Zhao, Bao, ...".
+    return recipe["recipe"]["paper"].split(" ", 1)[0] or "other"
 
 
 def _table_key(row):

@@ -111,7 +111,7 @@ def label_names(name):
 
 
 def class_weights(labels, label_names):
-    """Class weights ``r_k = N / N_k`` of paper 000, eq. 11.
+    """Class weights ``r_k = N / N_k`` of zhao2019, eq. 11.
 
     Parameters
     ----------

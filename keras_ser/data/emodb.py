@@ -1,7 +1,7 @@
 """EMO-DB (Berlin Database of Emotional Speech) reader, with word timings.
 
 Burkhardt et al., "A Database of German Emotional Speech", Interspeech 2005;
-used with leave-one-speaker-out by paper 002 (Zhang et al. 2021, Sec. 3.1).
+used with leave-one-speaker-out by zhang2021_dcnn (Zhang et al. 2021, Sec. 3.1).
 """
 
 import functools

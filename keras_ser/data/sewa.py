@@ -1,4 +1,4 @@
-"""SEWA (AVEC 2017 Affect sub-challenge) reader: continuous arousal, valence, liking (paper 003).
+"""SEWA (AVEC 2017 Affect sub-challenge) reader: continuous arousal, valence, liking (tzirakis2021).
 
 Layout of the AVEC 2017 package under ``<data dir>/sewa/``::
 
@@ -11,7 +11,7 @@ without the instance name, ``time; arousal; valence; liking``, are accepted).
 The prefix gives the partition: Train -> "train", Devel -> "validation",
 Test -> "test"; recordings without a label file (the challenge test set) are
 skipped. Each recording is one participant, so ``speaker`` is the recording id;
-the two partners of a conversation are in the same partition by design (003
+the two partners of a conversation are in the same partition by design (tzirakis2021
 Sec. 4: 17 / 7 / 8 pairs). ``label`` is ``None``; ``continuous`` maps
 ``"arousal"``, ``"valence"``, ``"liking"`` to ``(times, values)`` float arrays.
 

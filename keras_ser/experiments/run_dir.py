@@ -599,24 +599,36 @@ def scores_problem(metrics_path, predictions, name, label_names=None):
         return _regression_problem(metrics_path, scores, predictions, label_names)
     if not isinstance(scores, dict) or not all(isinstance(scores.get(k), (int, float)) for k in ("ua", "wa", "n")):
         return f"{metrics_path} lacks the scores ua, wa and n"
-    try:
-        with open(predictions, newline="") as handle:
-            rows = list(csv.reader(handle))
-    except FileNotFoundError:
-        return f"{predictions} is missing"
-    except (OSError, UnicodeDecodeError, csv.Error) as error:
-        return f"{predictions} cannot be read: {error}"
+    rows = _read_rows(predictions)
+    if isinstance(rows, str):
+        return rows
     if not rows or rows[0][:3] != ["id", "label", "predicted"]:
         return f"{predictions} lacks its header (id, label, predicted, one column per class)"
     if label_names is not None and not (
             len(rows[0]) == 3 + len(label_names)
             and all(column in (f"p_{c}", f"score_{c}") for column, c in zip(rows[0][3:], label_names))):
         return f"{predictions} has the columns {rows[0][3:]}, not one per class of {label_names}"
-    if len(rows) - 1 != scores["n"]:
-        return f"{predictions} has {len(rows) - 1} rows but {metrics_path} counts {scores['n']} test utterances"
+    return _rows_problem(rows, predictions, metrics_path, scores["n"], first_value=3)
+
+
+def _read_rows(predictions):
+    """The rows of a ``predictions.csv``, or why they cannot be read."""
+    try:
+        with open(predictions, newline="") as handle:
+            return list(csv.reader(handle))
+    except FileNotFoundError:
+        return f"{predictions} is missing"
+    except (OSError, UnicodeDecodeError, csv.Error) as error:
+        return f"{predictions} cannot be read: {error}"
+
+
+def _rows_problem(rows, predictions, metrics_path, n, first_value):
+    """Why ``rows`` (header first) are not ``n`` complete rows with finite values from ``first_value`` on."""
+    if len(rows) - 1 != n:
+        return f"{predictions} has {len(rows) - 1} rows but {metrics_path} counts {n} test utterances"
     for line, row in enumerate(rows[1:], start=2):
         try:
-            if len(row) != len(rows[0]) or not np.all(np.isfinite([float(v) for v in row[3:]])):
+            if len(row) != len(rows[0]) or not np.all(np.isfinite([float(v) for v in row[first_value:]])):
                 raise ValueError
         except ValueError:
             return f"{predictions} line {line} is damaged"
@@ -636,24 +648,12 @@ def _regression_problem(metrics_path, scores, predictions, dimensions):
             or not all(isinstance(ccc[d], (int, float)) and np.isfinite(ccc[d]) for d in dimensions)
             or not isinstance(scores.get("ccc_mean"), (int, float)) or not isinstance(scores.get("n"), int)):
         return f"{metrics_path} lacks the scores ccc (one per dimension of {dimensions}), ccc_mean and n"
-    try:
-        with open(predictions, newline="") as handle:
-            rows = list(csv.reader(handle))
-    except FileNotFoundError:
-        return f"{predictions} is missing"
-    except (OSError, UnicodeDecodeError, csv.Error) as error:
-        return f"{predictions} cannot be read: {error}"
+    rows = _read_rows(predictions)
+    if isinstance(rows, str):
+        return rows
     if not rows or rows[0] != regression_columns(dimensions):
         return f"{predictions} lacks its header {regression_columns(dimensions)}"
-    if len(rows) - 1 != scores["n"]:
-        return f"{predictions} has {len(rows) - 1} rows but {metrics_path} counts {scores['n']} test utterances"
-    for line, row in enumerate(rows[1:], start=2):
-        try:
-            if len(row) != len(rows[0]) or not np.all(np.isfinite([float(v) for v in row[1:]])):
-                raise ValueError
-        except ValueError:
-            return f"{predictions} line {line} is damaged"
-    return None
+    return _rows_problem(rows, predictions, metrics_path, scores["n"], first_value=1)
 
 
 def _model_problem(model_dir):

@@ -320,7 +320,9 @@ def speech2vec_model(*, n_mfcc=13, embedding_dim=DEFAULT_DIM, encoder_units=None
     segment = keras.Input((None, n_mfcc), name="segment")
     segment_mask = keras.Input((None,), dtype="bool", name="segment_mask")
     context = keras.Input((contexts, None, n_mfcc), name="context")
-    states = keras.layers.Bidirectional(keras.layers.LSTM(encoder_units), merge_mode="concat",
+    # The inner LSTM is named so that the directions' weights are always encoder/forward_lstm and
+    # encoder/backward_lstm, whatever other LSTMs the process built before.
+    states = keras.layers.Bidirectional(keras.layers.LSTM(encoder_units, name="lstm"), merge_mode="concat",
                                         name="encoder")(segment, mask=segment_mask)
     z = keras.layers.Dense(embedding_dim, name="embedding")(states)
     encoder = keras.Model([segment, segment_mask], z, name="speech2vec_encoder")

@@ -10,11 +10,11 @@ Sections and keys (``*`` = free-form table passed on as keyword arguments):
 
 ``[recipe]``      ``name``, ``paper``, ``description``, ``extends``
 ``[experiment]``  ``kind`` (``"neural"``, ``"two_stage"``, ``"features_svm"``,
-                  ``"fusion"``), ``corpus``, ``protocol``, ``seed``, ``pooling``,
-                  ``test_corpus`` and ``label_map`` (cross-corpus evaluation: one fold, all
-                  of ``corpus`` against all of ``test_corpus``, see :mod:`keras_ser.data.cross_corpus`)
+                  ``"fusion"``), ``corpus``, ``protocol``, ``seed``, ``pooling``
                   (``"none"`` or ``"mean_segments"``: zhang2021_multicnn's segment-to-utterance
                   score averaging), ``protocol_options`` (*, for ``make_folds``),
+                  ``test_corpus`` and ``label_map`` (cross-corpus evaluation: one fold, all
+                  of ``corpus`` against all of ``test_corpus``, see :mod:`keras_ser.data.cross_corpus`),
                   ``save_models`` (write each fold's model directory),
                   ``save_features`` (write each fold's embeddings.npz: the "embedding"
                   layer or pooled final-FC features, for zhao2019's SVM row and zhang2021_multicnn's fusion),

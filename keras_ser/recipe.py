@@ -137,7 +137,6 @@ SCHEMA = {
         # of `test_corpus`; label_map sends its other labels to training classes ("" drops them).
         "test_corpus": (str, ""),
         "label_map": (dict, {}),
-        # Absent from a resolved recipe when 1 (recipe_repeats), so config.json is unchanged for one run.
         "repeats": (int, 1),
     },
     "train": TRAIN_KEYS,
@@ -455,8 +454,6 @@ def validate(recipe):
     if experiment["repeats"] > 1 and kind not in ("neural", "two_stage"):
         raise ParameterError(f"experiment.repeats={experiment['repeats']} repeats the training of a network; "
                              f"a {kind!r} recipe trains none (use 1)")
-    if experiment["repeats"] == 1:
-        del experiment["repeats"]
     if kind == "features_svm" and not recipe.get("features", {}).get("name"):
         raise ParameterError("a 'features_svm' recipe needs [features] name")
     if kind == "fusion":
@@ -489,9 +486,9 @@ def _check_repeats(experiment):
 def recipe_repeats(recipe):
     """How many networks a resolved recipe trains per fold (``experiment.repeats``).
 
-    A resolved recipe holds ``repeats`` only when it is not 1, so that a recipe
-    without repeats resolves, and records in ``config.json``, exactly as before the
-    setting existed (and such runs still resume).
+    A recipe recorded in a ``config.json`` before the setting existed has no ``repeats``:
+    it trained one network per fold (and such runs resume, see
+    :func:`keras_ser.experiments.run_dir.config_differences`).
 
     Example
     -------
@@ -602,8 +599,8 @@ def load_recipe(name_or_path, overrides=()):
     Returns
     -------
     dict
-        The resolved recipe, every known key present (``experiment.repeats`` only when it
-        is not 1, :func:`recipe_repeats`; ``[stage1]`` and ``[encoder]`` only when given).
+        The resolved recipe, every known key present (``[stage1]`` and ``[encoder]`` only
+        when given).
 
     Raises
     ------

@@ -69,10 +69,12 @@ def test_repeats_must_be_a_whole_number_of_at_least_one():
             load_recipe("zhao2018_attention_blstm_fcn", [f"experiment.repeats={bad}"])
     with pytest.raises(ParameterError, match=r"experiment\.repeats=2 .*'features_svm'"):
         load_recipe("zhao2019_features_compare", ["experiment.repeats=2"])
-    # One run resolves (and is recorded in config.json) as before the setting existed.
     for overrides in ([], ["experiment.repeats=1"]):
         recipe = load_recipe("zhao2018_attention_blstm_fcn", overrides)
-        assert "repeats" not in recipe["experiment"] and recipe_repeats(recipe) == 1
+        assert recipe["experiment"]["repeats"] == 1 and recipe_repeats(recipe) == 1
+    # A recipe recorded before the setting existed trained one network per fold.
+    del recipe["experiment"]["repeats"]
+    assert recipe_repeats(recipe) == 1
     assert recipe_repeats(load_recipe("zhao2018_attention_blstm_fcn", ["experiment.repeats=3"])) == 3
     for name in ("zhang2021_dcnn_blstmwa", "zhang2021_dcnn_blstm", "zhang2021_dcnn_blstmwa_c1", "zhang2021_2cnn_lstm"):
         assert recipe_repeats(load_recipe(name)) == 3, name
@@ -131,7 +133,7 @@ def test_repeats_train_each_fold_with_its_own_seed_and_report_the_mean(manifest,
     assert not (single / "folds" / FOLD / "repeat_1").exists()
     assert _json(single / "folds" / FOLD / "metrics.json")["scores"] == runs[0]["scores"]
     assert "repeats" not in _json(single / "results.json")
-    assert "repeats" not in _json(single / "config.json")["recipe"]["experiment"]
+    assert _json(single / "config.json")["recipe"]["experiment"]["repeats"] == 1
 
 
 def test_resume_after_an_interrupted_repeat_trains_only_the_missing_one(manifest, tmp_path, monkeypatch):

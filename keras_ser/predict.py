@@ -188,6 +188,12 @@ class Predictor:
             raise DataError(f"{model_file}: cannot load the model ({type(error).__name__}: {error}); the file "
                             "is damaged or not a Keras model: retrain the fold or choose another with --fold"
                             ) from None
+        if len(self.model.inputs) > 1 or self.model.inputs[0].name == "word_vectors":
+            raise DataError(
+                f"{model_file}: the model reads {[t.name for t in self.model.inputs]}; predict and export feed it "
+                "the front end's audio only. Its word vectors come from the fold's fitted semantic extractor "
+                "(FOLD/semantic: keras_ser.semantic.load_semantic(...).frames(utterances, vectors=...)) and the "
+                "utterances' word timings: compute them and call the Keras model on both inputs")
         classes = self.model.output_shape[-1]
         if classes != len(self.labels):
             raise DataError(

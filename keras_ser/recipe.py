@@ -33,7 +33,11 @@ Sections and keys (``*`` = free-form table passed on as keyword arguments):
                   with ``[train]``
 ``[fusion]``      ``members`` (recipe names), ``level``, ``tune_on``, ``step``,
                   ``svm_c``
-``[features]``, ``[svm]``  * (``keras_ser.svm.run_fold``, contract E)
+``[semantic]``    tzirakis2021's word-vector input, fitted per fold: ``vectors``
+                  (``"aligned_speech2vec"``, ``"speech2vec"``, ``"word2vec"``: Table 2's
+                  inputs), ``alignment``, ``word2vec`` / ``speech2vec`` /
+                  ``alignment_options`` (*), see :data:`SEMANTIC_KEYS`
+``[features]``, ``[svm]``  * (``keras_ser.svm.run_fold``)
 ``[paper]``       ``corpus``, ``protocol``, ``note`` and ``[[paper.reported]]``
                   rows (``table``, ``corpus``, ``protocol`` and numbers such as
                   ``WA``, ``UA``, ``accuracy``), shown beside ours in results.md
@@ -117,6 +121,21 @@ ENCODER_KEYS = dict(
 )
 ENCODER_SCHEDULES = ("separate", "joint")
 
+#: ``[semantic]``: the word-vector input of tzirakis2021's semantic models, fitted per fold on
+#: the training speakers (:mod:`keras_ser.experiments.word_vectors`). ``vectors`` picks the
+#: Table 2 input; ``word2vec`` and ``speech2vec`` are the options of
+#: :func:`keras_ser.semantic.fit_semantic` (``word2vec_options``, ``speech2vec_options``).
+SEMANTIC_KEYS = {
+    "vectors": (str, "aligned_speech2vec"),
+    "alignment": (str, "adversarial"),
+    "word2vec": (dict, {}),
+    "speech2vec": (dict, {}),
+    "alignment_options": (dict, {}),
+}
+#: Mirror keras_ser.semantic.pipeline.VECTORS and ALIGNMENTS (recipe.py stays TensorFlow-free).
+SEMANTIC_VECTORS = ("aligned_speech2vec", "speech2vec", "word2vec")
+SEMANTIC_ALIGNMENTS = ("adversarial", "procrustes_shared_vocabulary")
+
 SCHEMA = {
     "recipe": {
         "name": (str, ""),
@@ -149,6 +168,7 @@ SCHEMA = {
         "step": (float, 0.1),
         "svm_c": (float, 1.0),
     },
+    "semantic": SEMANTIC_KEYS,
     "paper": {
         "corpus": (str, ""),
         "protocol": (str, ""),
@@ -451,6 +471,11 @@ def validate(recipe):
         _check_training("encoder", recipe["encoder"])
         if not recipe["encoder"]["layer"]:
             raise ParameterError("[encoder] layer must name the stage-2 layer whose output the encoder ends with")
+    if "semantic" in recipe:
+        if kind != "neural":
+            raise ParameterError(f"[semantic] feeds word vectors to a 'neural' recipe's model; this one is {kind!r}")
+        _check_choice("semantic", "vectors", recipe["semantic"]["vectors"], SEMANTIC_VECTORS)
+        _check_choice("semantic", "alignment", recipe["semantic"]["alignment"], SEMANTIC_ALIGNMENTS)
     if experiment["repeats"] > 1 and kind not in ("neural", "two_stage"):
         raise ParameterError(f"experiment.repeats={experiment['repeats']} repeats the training of a network; "
                              f"a {kind!r} recipe trains none (use 1)")

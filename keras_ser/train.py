@@ -188,15 +188,19 @@ def main(argv=None):
         return 130
     pooled = results.get("pooled")
     if pooled:
-        print(
-            f"{results['recipe']} on {results['corpus_display']} ({results['protocol']}, "
-            f"{len(results['folds_done'])}/{results['folds_total']} folds): "
-            f"WA {100 * pooled['wa']:.1f}  UA {100 * pooled['ua']:.1f}  "
-            f"macro-F1 {100 * pooled['macro_f1']:.1f}"
-        )
+        print(f"{results['recipe']} on {results['corpus_display']} ({results['protocol']}, "
+              f"{len(results['folds_done'])}/{results['folds_total']} folds): {_scores(pooled)}")
     if args.final:
         print(f"final model (every speaker): {run_dir / 'final' / 'model'}")
     return 0
+
+
+def _scores(pooled):
+    """One line of pooled scores: WA / UA / macro-F1 of a classifier, CCC per dimension of a regression run."""
+    if "ccc" in pooled:
+        return "  ".join(f"CCC {name} {value:.3f}" for name, value in pooled["ccc"].items()) + \
+            f"  CCC mean {pooled['ccc_mean']:.3f}"
+    return f"WA {100 * pooled['wa']:.1f}  UA {100 * pooled['ua']:.1f}  macro-F1 {100 * pooled['macro_f1']:.1f}"
 
 
 if __name__ == "__main__":

@@ -171,14 +171,10 @@ def test_nan_or_missing_target_is_refused(damage, message, tmp_path, monkeypatch
     assert not (tmp_path / "run" / "folds").exists()
 
 
-def test_categorical_corpus_and_two_input_models_are_refused(tmp_path):
+def test_categorical_corpus_and_repeats_are_refused(tmp_path):
     with pytest.raises(DataError, match="no continuous labels.*emodb_dimensional"):
         runner.run_experiment(load_recipe(RECIPE, TINY + ["experiment.corpus=emodb"]), out=tmp_path / "a",
                               folds=FOLDS, progress=False)
-    for name in ("tzirakis2021_semantic", "tzirakis2021_semantic_only"):
-        with pytest.raises(ParameterError, match=r"computes \['word_vectors'\]"):
-            runner.run_experiment(load_recipe(name), out=tmp_path / "b")
-    assert not (tmp_path / "b").exists()
     with pytest.raises(ParameterError, match="repeats"):
         runner.check_supported(load_recipe(RECIPE, ["experiment.repeats=2"]))
 

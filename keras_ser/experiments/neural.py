@@ -16,7 +16,10 @@ Regression recipes (``train.loss = "ccc"``, tzirakis2021) go through
 :func:`run_regression_fold` instead: continuous targets, CCC loss, one predicted value per
 utterance and dimension.
 
-Imports :mod:`~keras_ser.experiments.training` only, of this package.
+Imports :mod:`~keras_ser.experiments.training` and :mod:`~keras_ser.experiments.word_vectors` only, of this package.
+
+A model that reads word vectors (tzirakis2021's semantic network) also gets the fold's
+word-vector frames (:mod:`keras_ser.experiments.word_vectors`), fitted on its training speakers.
 """
 
 import inspect
@@ -29,6 +32,7 @@ from keras_ser.errors import DataError, ParameterError
 from keras_ser.experiments.precision import build_in_precision, resolve_precision
 from keras_ser.experiments.training import (augmented, class_weight, fit_model, flatten_segments, frame_targets,
                                             label_index, mean_by_owner, utterance_targets)
+from keras_ser.experiments import word_vectors
 from keras_ser.features import FrontEnd, feature_statistics
 from keras_ser.models import build, info
 
@@ -153,13 +157,15 @@ def mask_value(model_table):
     return model_table.get("mask_value", entry.default_kwargs.get("mask_value", parameters["mask_value"].default))
 
 
-def build_model(recipe, label_names, frontend):
+def build_model(recipe, label_names, frontend, **extra):
     """The fold's network, built from the recipe's ``[model]`` table in ``train.precision``.
 
-    Call inside the strategy scope.
+    ``extra`` adds builder arguments the fold decides (``semantic_dim`` of its word
+    vectors). Call inside the strategy scope.
     """
+    kwargs = dict(model_kwargs(recipe["model"], frontend), **extra)
     return build_in_precision(
-        lambda: build(recipe["model"]["name"], num_classes=len(label_names), **model_kwargs(recipe["model"], frontend)),
+        lambda: build(recipe["model"]["name"], num_classes=len(label_names), **kwargs),
         resolve_precision(recipe["train"]["precision"]),
     )
 
@@ -250,21 +256,29 @@ def run_neural_fold(recipe, fold, label_names, fold_dir, store, strategy):
     y_train_utt = label_index(train_utts, label_names)
     val_utts = list(fold.validation)
     test_utts = list(fold.test)
+    words, extra = None, {}
+    if word_vectors.uses_word_vectors(recipe["model"]):
+        every = [*fold.train, *val_utts, *test_utts]
+        words, _ = word_vectors.fold_word_vectors(recipe, fold, fold_dir,
+                                                  word_vectors.frame_counts(store.get(every), every))
+        extra["semantic_dim"] = word_vectors.semantic_dim(recipe["model"], words)
 
-    def arrays(features, y):
+    def arrays(features, y, utterances):
+        if words is not None:
+            return word_vectors.utterance_inputs(recipe["model"], features, words, utterances), y, None
         if segments:
             return flatten_segments(features, y)
         return pad_stack(features, mask_value(recipe["model"])), y, None
 
-    x_train, y_train, _ = arrays(train_features, y_train_utt)
+    x_train, y_train, _ = arrays(train_features, y_train_utt, train_utts)
     val_data, val_utterance = None, None
     if val_utts:
         y_val_utt = label_index(val_utts, label_names)
-        x_val, y_val, val_owner = arrays(standardized(store.get(val_utts), val_utts), y_val_utt)
+        x_val, y_val, val_owner = arrays(standardized(store.get(val_utts), val_utts), y_val_utt, val_utts)
         val_data = (x_val, y_val)
         val_utterance = (y_val_utt, val_owner) if segments else None
     with strategy.scope():
-        model = build_model(recipe, label_names, store.frontend)
+        model = build_model(recipe, label_names, store.frontend, **extra)
         history, epochs_run, best_epoch = fit_model(
             model, train, (x_train, y_train), val_data,
             class_weight=class_weight(train, [u.label for u in train_utts], label_names),
@@ -272,7 +286,8 @@ def run_neural_fold(recipe, fold, label_names, fold_dir, store, strategy):
         )
 
     def predict(utterances):
-        x, _, owner = arrays(standardized(store.get(utterances), utterances), np.zeros(len(utterances), np.int64))
+        x, _, owner = arrays(standardized(store.get(utterances), utterances), np.zeros(len(utterances), np.int64),
+                             utterances)
         probabilities = model.predict(x, batch_size=train["batch_size"], verbose=0)
         return mean_by_owner(probabilities, owner, len(utterances)) if segments else probabilities
 
@@ -283,7 +298,7 @@ def run_neural_fold(recipe, fold, label_names, fold_dir, store, strategy):
         for part, utts in (("train", list(fold.train)), ("validation", val_utts), ("test", test_utts)):
             if not utts:
                 continue
-            x, _, owner = arrays(standardized(store.get(utts), utts), np.zeros(len(utts), np.int64))
+            x, _, owner = arrays(standardized(store.get(utts), utts), np.zeros(len(utts), np.int64), utts)
             values = np.asarray(extractor.predict(x, batch_size=train["batch_size"], verbose=0))
             embeddings[part] = mean_by_owner(values, owner, len(utts)) if segments else values
     return {
@@ -323,14 +338,14 @@ def frame_seconds(frontend_settings):
     return hop / frontend_settings["sample_rate"]
 
 
-def build_regression_model(recipe, dimensions, frontend):
+def build_regression_model(recipe, dimensions, frontend, **extra):
     """The fold's regression network with one output per dimension, in ``train.precision``."""
-    kwargs = dict(model_kwargs(recipe["model"], frontend), num_outputs=len(dimensions))
+    kwargs = dict(model_kwargs(recipe["model"], frontend), num_outputs=len(dimensions), **extra)
     return build_in_precision(lambda: build(recipe["model"]["name"], **kwargs),
                               resolve_precision(recipe["train"]["precision"]))
 
 
-def regression_arrays(store, utterances, dimensions, *, per_frame, standardized=None):
+def regression_arrays(store, utterances, dimensions, *, per_frame, standardized=None, words=None, model_table=None):
     """Training arrays of a regression fold: every sequence of every utterance is one row.
 
     Parameters
@@ -345,6 +360,10 @@ def regression_arrays(store, utterances, dimensions, *, per_frame, standardized=
         (each sequence carries its utterance's mean label).
     standardized : callable, optional
         :class:`FoldStandardizer` of the fold.
+    words : dict of str to numpy.ndarray, optional
+        Word-vector frames per utterance id for a word-vector model
+        (:func:`keras_ser.experiments.word_vectors.fold_word_vectors`); ``x`` is then a dict
+        of the model's inputs, ``model_table`` (the recipe's ``[model]``) saying which.
 
     Returns
     -------
@@ -370,6 +389,10 @@ def regression_arrays(store, utterances, dimensions, *, per_frame, standardized=
                             for u, n in zip(utterances, counts)], axis=0)
     else:
         y = np.repeat(utterance_targets(utterances, dimensions), counts, axis=0)
+    if words is not None:
+        rows = word_vectors.sequence_word_vectors(words, utterances, counts, features[0].shape[1])
+        x = {word_vectors.WORD_INPUT: rows, **({word_vectors.AUDIO_INPUT: x} if word_vectors.uses_audio(model_table)
+                                               else {})}
     return x, y.astype(np.float32), owner, valid
 
 
@@ -420,12 +443,19 @@ def run_regression_fold(recipe, fold, dimensions, fold_dir, store, strategy):
     if per_fold_statistics(recipe["frontend"]):
         standardized = FoldStandardizer(recipe["frontend"], fold, store.get(train_utts), train_utts, store)
         fold_frontend = standardized.frontend
+    words, extra = None, {}
+    if word_vectors.uses_word_vectors(recipe["model"]):
+        every = [*train_utts, *val_utts, *test_utts]
+        words, _ = word_vectors.fold_word_vectors(recipe, fold, fold_dir,
+                                                  word_vectors.frame_counts(store.get(every), every))
+        extra["semantic_dim"] = word_vectors.semantic_dim(recipe["model"], words)
     with strategy.scope():
-        model = build_regression_model(recipe, dimensions, store.frontend)
+        model = build_regression_model(recipe, dimensions, store.frontend, **extra)
     per_frame = len(model.output_shape) == 3
 
     def arrays(utterances):
-        return regression_arrays(store, utterances, dimensions, per_frame=per_frame, standardized=standardized)
+        return regression_arrays(store, utterances, dimensions, per_frame=per_frame, standardized=standardized,
+                                 words=words, model_table=recipe["model"])
 
     x_train, y_train, _, _ = arrays(train_utts)
     val_data = None

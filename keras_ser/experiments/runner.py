@@ -62,7 +62,7 @@ from keras_ser.data import load_corpus, make_folds
 from keras_ser.data.cross_corpus import cross_corpus_fold
 from keras_ser.distribute import get_strategy
 from keras_ser.errors import DataError, ParameterError
-from keras_ser.experiments import fusion, reports
+from keras_ser.experiments import fusion, reports, word_vectors
 from keras_ser.experiments.neural import FeatureStore, cached_frontend, run_neural_fold, run_regression_fold
 from keras_ser.experiments.precision import describe_policy, resolve_precision
 from keras_ser.experiments.results import ResultsMirror
@@ -352,41 +352,26 @@ def select_folds(folds, wanted):
 def check_supported(recipe):
     """Refuse, before any data is read, a recipe whose training path the runner lacks.
 
-    Regression recipes (``train.loss = "ccc"``, tzirakis2021) train one-input networks
-    on corpora with continuous labels (``sewa``, ``emodb_dimensional``) through
-    :func:`keras_ser.experiments.neural.run_regression_fold`. Refused: tzirakis2021's
-    models that take a second input, aligned word vectors ``[T, 300]`` per 0.1 s frame
-    (Sec. 3.1: Speech2Vec aligned to Word2Vec), which the fold runner does not compute; and
-    the settings the regression path does not implement (two-stage training,
-    ``experiment.repeats``, cross-corpus testing, SVM or fusion kinds).
+    Regression recipes (``train.loss = "ccc"``, tzirakis2021) train networks on corpora
+    with continuous labels (``sewa``, ``emodb_dimensional``) through
+    :func:`keras_ser.experiments.neural.run_regression_fold`; the settings that path does
+    not implement are refused (two-stage training, ``experiment.repeats``, cross-corpus
+    testing, SVM or fusion kinds). A model that reads word vectors (tzirakis2021's semantic
+    network) gets them from :mod:`keras_ser.experiments.word_vectors`, which refuses the
+    settings it cannot serve.
     """
-    if not regression(recipe):
-        return
     name = recipe["recipe"]["name"]
     kind = recipe["experiment"]["kind"]
+    if kind == "neural" and word_vectors.uses_word_vectors(recipe["model"]):
+        word_vectors.check_word_vector_recipe(recipe)
+    if not regression(recipe):
+        return
     if kind != "neural":
         raise ParameterError(f"recipe {name!r}: train.loss='ccc' (regression) is trained by experiment.kind="
                              f"'neural' only, not {kind!r}")
     if recipe_repeats(recipe) > 1 or recipe["experiment"]["test_corpus"]:
         raise ParameterError(f"recipe {name!r}: train.loss='ccc' (regression) has no experiment.repeats or "
                              "experiment.test_corpus path; set experiment.repeats=1 and no test_corpus")
-    from keras_ser.models import build
-
-    # Built once (small): its inputs say whether it needs more than the front end's output, which is all
-    # the fold runner feeds (word vectors: tzirakis2021's semantic input, alone or beside the audio frames).
-    model = build(recipe["model"]["name"], **{k: v for k, v in recipe["model"].items() if k != "name"})
-    names = [tensor.name for tensor in model.inputs]
-    extra = [n for n in names if n.startswith("word_vectors")] or names[1:]
-    if extra:
-        raise ParameterError(
-            f"recipe {name!r}: model {recipe['model']['name']!r} takes the inputs "
-            f"{[t.name for t in model.inputs]}; python -m keras_ser.train feeds it only the front end's audio "
-            f"frames, and nothing in the fold runner computes {extra} (tzirakis2021 Sec. 3.1: Speech2Vec "
-            "vectors aligned to Word2Vec, one [300] vector per 0.1 s frame, which need word timings and "
-            "trained, aligned embeddings). Train the one-input paralinguistic branch instead "
-            "(recipe tzirakis2021_paralinguistic, or tzirakis2021_paralinguistic_emodb_dimensional on EMO-DB), "
-            "or build the model with keras_ser.models.build and train it with keras_ser.metrics.ccc_loss on "
-            "your own [audio_frames, word_vectors] arrays")
 
 
 def _run_fusion(recipe, run_dir, *, corpus, data_dir, folds, strategy, overrides, progress, mirror=None,
@@ -610,6 +595,9 @@ def _run_locked(recipe, run_dir, *, data_dir, folds, strategy, overrides, progre
     if final and regression(recipe):
         raise ParameterError(f"--final trains classification recipes; {name!r} is a regression recipe "
                              "(train.loss='ccc'): use a fold model (predict / export choose one)")
+    if final and recipe["experiment"]["kind"] == "neural" and word_vectors.uses_word_vectors(recipe["model"]):
+        raise ParameterError(f"--final cannot train {name!r}: its model reads word vectors, which are fitted per "
+                             "fold on the fold's training speakers; use a fold model")
     if final and recipe["experiment"]["kind"] != "neural":  # train --final (keras_ser.experiments.final)
         raise ParameterError(f"--final trains neural recipes (experiment.kind='neural'); "
                              f"{name!r} is {recipe['experiment']['kind']!r}")

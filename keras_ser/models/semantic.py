@@ -103,14 +103,20 @@ def tzirakis2021_semantic(
     lstm_units : int, default 256
     dropout : float, default 0.5
     output_activation : str, default "tanh"
-    num_classes : None
-        Accepted for the registry's common signature and ignored (regression model).
+    num_classes : int, optional
+        ``None`` (the paper's regression network): ``num_outputs`` continuous outputs per
+        frame. An integer turns it into an utterance classifier, which tzirakis2021 does
+        not have (its task is continuous): the LSTM's output at the last unmasked frame
+        goes through dropout and a softmax of ``num_classes`` units (``num_outputs`` and
+        ``output_activation`` are then unused). The last state is the usual way to read a
+        sequence with a unidirectional LSTM and keeps every layer before it as in the paper.
 
     Returns
     -------
     keras.Model
         Inputs ``[audio_frames [b, T, frame_length], word_vectors [b, T, semantic_dim]]``
-        (only the used modalities), output ``[b, T, num_outputs]``.
+        (only the used modalities), output ``[b, T, num_outputs]``, or ``[b, num_classes]``
+        for a classifier.
 
     Examples
     --------
@@ -152,8 +158,13 @@ def tzirakis2021_semantic(
     if len(features) > 1:
         # Sec. 5.1: dropout 0.5 "for all layers except the recurrent ones", the fusion included.
         x = keras.layers.Dropout(dropout, name="fusion_dropout")(x)
-    x = keras.layers.LSTM(lstm_units, return_sequences=True, dropout=dropout, name="lstm")(x, mask=mask)
-    outputs = keras.layers.Dense(num_outputs, activation=output_activation, name="predictions")(x)
+    classifier = num_classes is not None
+    x = keras.layers.LSTM(lstm_units, return_sequences=not classifier, dropout=dropout, name="lstm")(x, mask=mask)
+    if classifier:
+        x = keras.layers.Dropout(dropout, name="lstm_dropout")(x)
+        outputs = keras.layers.Dense(num_classes, activation="softmax", name="predictions")(x)
+    else:
+        outputs = keras.layers.Dense(num_outputs, activation=output_activation, name="predictions")(x)
     return keras.Model(inputs, outputs, name="tzirakis2021_" + "_".join(m[:4] for m in modalities))
 
 

@@ -33,9 +33,9 @@ The defaults are Conneau et al.'s (the MUSE code's): a discriminator of two hidd
 layers of 2048 units with LeakyReLU 0.2, input dropout 0.1, label smoothing 0.1,
 5 discriminator steps per map step, batches of 32, plain SGD with rate 0.1 for both,
 decayed by 0.98 per epoch and halved when the criterion drops, beta 0.001, the
-75 zhao2019 most frequent words for the discriminator, 5 epochs of 1 zhao2019 zhao2019 samples,
-5 refinement iterations with dictionaries from the 15 zhao2019 most frequent words,
-``k = 10`` for CSLS and the 10 zhao2019 most frequent words for the criterion.
+75 000 most frequent words for the discriminator, 5 epochs of 1 000 000 samples,
+5 refinement iterations with dictionaries from the 15 000 most frequent words,
+``k = 10`` for CSLS and the 10 000 most frequent words for the criterion.
 tzirakis2021 gives none of these. One addition: ``restarts`` plays several
 adversarial games from different initial maps at once and keeps the map the
 criterion prefers (default 1, Conneau et al.'s single game). In a small problem a
@@ -112,7 +112,7 @@ def align(speech_vectors, text_vectors, *, speech_frequencies=None, text_frequen
         Word counts; the most frequent words drive the discriminator, the
         dictionaries and the criterion.
     epochs, epoch_size : int
-        Adversarial epochs and samples per epoch (Conneau et al.: 5, 1 zhao2019 zhao2019).
+        Adversarial epochs and samples per epoch (Conneau et al.: 5, 1 000 000).
     batch_size, discriminator_steps : int
         32 and 5 discriminator updates per map update.
     discriminator_units, discriminator_layers, discriminator_dropout : int, int, float
@@ -133,15 +133,15 @@ def align(speech_vectors, text_vectors, *, speech_frequencies=None, text_frequen
         poor equilibrium (partly flipped axes), and in small problems several
         cheap restarts make success likely (the tests use 16).
     most_frequent : int
-        The discriminator sees only the most frequent words of each space (75 zhao2019).
+        The discriminator sees only the most frequent words of each space (75 000).
     refinement_iterations : int
         Procrustes steps (5); 0 keeps the adversarial map.
     dictionary_max_rank : int
-        Dictionaries pair words among the most frequent of each space (15 zhao2019).
+        Dictionaries pair words among the most frequent of each space (15 000).
     csls_k : int
         Neighbours in CSLS (10).
     criterion_words : int
-        Speech words in the selection criterion (10 zhao2019).
+        Speech words in the selection criterion (10 000).
     seed : int
         Seeds the discriminator's initial weights and the batches.
     return_history : bool

@@ -24,7 +24,9 @@ What is read, and when
 :func:`semantic_frames` (any utterance, test speakers included) reads ``id``, ``path``
 (the audio) and only the start and end times of ``words``: never ``transcript`` and
 never the word strings in ``words`` (only ``timing[-2:]`` of each timing is read, and
-the segments are named ``"word 0"``, ``"word 1"``, ...). An utterance without word
+the segments are named ``"word 0"``, ``"word 1"``, ...), except with
+``vectors="word2vec"``, the text-based row of Table 2, which looks the word strings up
+in Word2Vec. An utterance without word
 timings gets all-zero frames (logged). On EMO-DB the word boundaries are the corpus's
 labelled syllable timings (``silb/``) grouped into the sentence's words when the corpus
 is read (:func:`keras_ser.data.emodb.align_syllables`, which uses the sentence's text):
@@ -52,7 +54,7 @@ vocabulary, a seeded ``1 - held_out_fraction`` of it), i.e. a supervised map, an
 precision is measured on the held-out rest. The reason is EMO-DB: its ten sentences give
 about 70 word types (about 66 spoken by each speaker in the 2-s copy), a thousand times
 fewer than the tens of thousands of words unsupervised alignment relies on (Conneau et
-al. use the 75 zhao2019 most frequent); with so few points the adversarial game has little to
+al. use the 75 000 most frequent); with so few points the adversarial game has little to
 match and the CSLS dictionary little to refine. Both spaces are trained on the same
 words, so the pairs come for free on the training speakers; at inference the map is
 applied as before, from speech alone. The summary records which was used and what
@@ -122,6 +124,8 @@ from keras_ser.semantic.word2vec import DEFAULT_DIM, load_word2vec, tokenize, tr
 logger = logging.getLogger(__name__)
 
 ALIGNMENTS = ("adversarial", "procrustes_shared_vocabulary")
+#: What fills the frames (:func:`semantic_frames`): the semantic inputs of tzirakis2021 Table 2.
+VECTORS = ("aligned_speech2vec", "speech2vec", "word2vec")
 
 #: Files of a saved :class:`SemanticFeatures`.
 FILES = dict(word2vec="word2vec.model", encoder="speech2vec_encoder.keras", W="W.npy",
@@ -182,9 +186,10 @@ class SemanticFeatures:
         """Dimension of the semantic frames."""
         return int(self.W.shape[0])
 
-    def frames(self, utterances, num_frames=None, *, frame_s=frames_module.FRAME_SECONDS):
+    def frames(self, utterances, num_frames=None, *, frame_s=frames_module.FRAME_SECONDS,
+               vectors="aligned_speech2vec"):
         """See :func:`semantic_frames`."""
-        return semantic_frames(self, utterances, num_frames, frame_s=frame_s)
+        return semantic_frames(self, utterances, num_frames, frame_s=frame_s, vectors=vectors)
 
     def save(self, path):
         """Write the fitted extractor into the directory ``path`` (created; files :data:`FILES`).
@@ -471,7 +476,8 @@ def _timings(utterance):
     return [(f"word {k}", *map(float, timing[-2:])) for k, timing in enumerate(utterance.words)]
 
 
-def semantic_frames(fitted, utterances, num_frames=None, *, frame_s=frames_module.FRAME_SECONDS):
+def semantic_frames(fitted, utterances, num_frames=None, *, frame_s=frames_module.FRAME_SECONDS,
+                    vectors="aligned_speech2vec"):
     """The per-frame semantic input of tzirakis2021 for each utterance, from its speech and word times.
 
     Each word segment (cut by the utterance's word timings) goes through the Speech2Vec
@@ -486,11 +492,20 @@ def semantic_frames(fitted, utterances, num_frames=None, *, frame_s=frames_modul
     ----------
     fitted : SemanticFeatures
     utterances : iterable of keras_ser.data.Utterance
-    num_frames : int, optional
-        Frames per utterance, e.g. the padded sequence length of the ``tzirakis2021``
-        front end (100 for 10 s); words past the last frame are ignored and frames past
-        the audio are zero. Default: the 0.1 s frames covering each utterance's audio.
+    num_frames : int or dict of str to int, optional
+        Frames per utterance (or per utterance id), e.g. the padded sequence length of
+        the ``tzirakis2021`` front end (100 for 10 s); words past the last frame are
+        ignored and frames past the audio are zero. Default: the 0.1 s frames covering
+        each utterance's audio.
     frame_s : float, default 0.1
+    vectors : {"aligned_speech2vec", "speech2vec", "word2vec"}
+        Which vectors fill the frames, the three semantic inputs of tzirakis2021 Table 2:
+        Speech2Vec mapped by ``W`` (the default and the paper's system), Speech2Vec
+        unmapped (normalised with the training mean), or the Word2Vec vector of the
+        word's text (normalised as the alignment's text space; a word Word2Vec lacks
+        gets a zero vector). ``"word2vec"`` reads the word strings of ``words``: it is
+        the text-based row of Table 2 and, unlike the other two, needs the transcript
+        at test time too.
 
     Returns
     -------
@@ -501,10 +516,15 @@ def semantic_frames(fitted, utterances, num_frames=None, *, frame_s=frames_modul
     Raises
     ------
     ParameterError
-        Two utterances with the same id, or a bad ``num_frames``.
+        Two utterances with the same id, a bad ``num_frames`` or ``vectors``, or an
+        utterance missing from a ``num_frames`` mapping.
     DataError
         An unreadable audio file or a bad word timing (named).
     """
+    if vectors not in VECTORS:
+        raise ParameterError(f"semantic_frames: vectors must be one of {VECTORS}, got {vectors!r}")
+    if vectors == "word2vec":
+        return _word2vec_frames(fitted, utterances, num_frames, frame_s)
     speech2vec = fitted.speech2vec
     rate = speech2vec.mfcc_settings["sample_rate"]
     kept, counts, untimed = {}, {}, []
@@ -512,8 +532,7 @@ def semantic_frames(fitted, utterances, num_frames=None, *, frame_s=frames_modul
         if utterance.id in kept:
             raise ParameterError(f"semantic_frames: utterance id {utterance.id!r} occurs twice")
         waveform = audio.load(utterance.path, sr=rate)
-        counts[utterance.id] = (frames_module.num_frames_for(waveform.size, rate, frame_s) if num_frames is None
-                                else num_frames)
+        counts[utterance.id] = _frame_count(num_frames, utterance, waveform.size, rate, frame_s)
         kept[utterance.id] = []
         if not utterance.words:
             untimed.append(utterance.id)
@@ -522,13 +541,15 @@ def semantic_frames(fitted, utterances, num_frames=None, *, frame_s=frames_modul
                                                  name=f"utterance {utterance.id} ({utterance.path})")
     # One encoder pass over every segment: per-utterance calls cost far more on a CPU.
     segments = [segment for group in kept.values() for segment in group]
-    vectors = np.zeros((0, fitted.dim), np.float32)
     if segments:
-        vectors = map_vectors(fitted.W, normalize(speech2vec.embed(segments), mean=fitted.speech_mean))
+        table = normalize(speech2vec.embed(segments), mean=fitted.speech_mean)
+        table = map_vectors(fitted.W, table) if vectors == "aligned_speech2vec" else table
+    else:
+        table = np.zeros((0, fitted.dim), np.float32)
     result, begin = {}, 0
     for key, group in kept.items():
         timings = [(s.word, s.start, s.end) for s in group]
-        result[key] = frames_module.spread_vectors(timings, vectors[begin:begin + len(group)], counts[key],
+        result[key] = frames_module.spread_vectors(timings, table[begin:begin + len(group)], counts[key],
                                                    frame_s=frame_s)
         begin += len(group)
     if untimed:
@@ -537,7 +558,46 @@ def semantic_frames(fitted, utterances, num_frames=None, *, frame_s=frames_modul
     return result
 
 
-def fold_semantic_frames(train_utterances, utterances, num_frames=None, *, work_dir=None, **fit_options):
+def _frame_count(num_frames, utterance, num_samples, rate, frame_s):
+    """Frames of one utterance: ``num_frames`` itself, its entry for the utterance, or the audio's 0.1 s frames."""
+    if num_frames is None:
+        return frames_module.num_frames_for(num_samples, rate, frame_s)
+    if isinstance(num_frames, dict):
+        if utterance.id not in num_frames:
+            raise ParameterError(f"semantic_frames: num_frames has no entry for utterance {utterance.id!r}")
+        return num_frames[utterance.id]
+    return num_frames
+
+
+def _word2vec_frames(fitted, utterances, num_frames, frame_s):
+    """Frames of Word2Vec vectors of the words' text (the ``vectors="word2vec"`` row of Table 2)."""
+    words = list(fitted.word2vec.wv.index_to_key)
+    text = normalize(fitted.word2vec.wv.vectors)
+    index = {word: row for row, word in enumerate(words)}
+    rate = fitted.speech2vec.mfcc_settings["sample_rate"]
+    result, untimed = {}, []
+    for utterance in utterances:
+        if utterance.id in result:
+            raise ParameterError(f"semantic_frames: utterance id {utterance.id!r} occurs twice")
+        samples = audio.load(utterance.path, sr=rate).size if num_frames is None else 0
+        count = _frame_count(num_frames, utterance, samples, rate, frame_s)
+        timings = [(str(t[0]), float(t[-2]), float(t[-1])) for t in utterance.words or ()]
+        if not timings:
+            untimed.append(utterance.id)
+        table = np.zeros((len(timings), fitted.dim), np.float32)
+        for row, (word, _, _) in enumerate(timings):
+            known = [index[token] for token in tokenize(word) if token in index]
+            if known:
+                table[row] = text[known].mean(axis=0)
+        result[utterance.id] = frames_module.spread_vectors(timings, table, count, frame_s=frame_s)
+    if untimed:
+        logger.warning("semantic_frames: %d utterances without word timings get all-zero semantic frames "
+                       "(e.g. %s)", len(untimed), untimed[0])
+    return result
+
+
+def fold_semantic_frames(train_utterances, utterances, num_frames=None, *, work_dir=None,
+                         vectors="aligned_speech2vec", **fit_options):
     """One fold in one call: fit (or reload) on ``train_utterances``, then frames for ``utterances``.
 
     Parameters
@@ -552,6 +612,8 @@ def fold_semantic_frames(train_utterances, utterances, num_frames=None, *, work_
         The fold's directory for the fitted extractor. When it already holds one fitted
         with the same settings on the same training utterances it is loaded instead of
         refitted (a resumed run); one fitted otherwise is refused.
+    vectors : {"aligned_speech2vec", "speech2vec", "word2vec"}
+        See :func:`semantic_frames`.
     **fit_options
         ``word2vec_options``, ``speech2vec_options``, ``alignment``,
         ``alignment_options``, ``seed`` of :func:`fit_semantic`.
@@ -571,7 +633,7 @@ def fold_semantic_frames(train_utterances, utterances, num_frames=None, *, work_
         if fitted.summary.get("settings") != expected or fitted.summary.get("train_utterance_ids") != ids:
             raise ParameterError(f"{work_dir} holds semantic features fitted with other settings or training "
                                  "utterances than these; remove it or choose another work_dir")
-    return fitted, semantic_frames(fitted, utterances, num_frames)
+    return fitted, semantic_frames(fitted, utterances, num_frames, vectors=vectors)
 
 
 def _fit_options(fit_options):

@@ -97,6 +97,12 @@ def _weights_text(weights):
     return "ImageNet" if weights == "imagenet" else str(weights)
 
 
+def _without_file_number(table):
+    """A recorded table reference without the paper's file number older runs put first ("000 Table 7" -> "Table 7")."""
+    number, _, rest = str(table).partition(" ")
+    return rest if rest and number in {legacy for legacy, _ in PAPERS.values()} else str(table)
+
+
 def _recorded_weights(table):
     return next((table[key] for key in WEIGHTS_KEYS if table.get(key) not in (None, "")), None)
 
@@ -205,7 +211,8 @@ def load_run(folder, system=None, level=None):
         "weights": weights_used(recipe), "precision": precision_used(parent_config),
     }
     reported = _paper_row(recipe, corpus, level)
-    row["paper_table"] = reported.get("table", "-") if reported else (recipe["recipe"].get("description") or "-")
+    row["paper_table"] = (_without_file_number(reported.get("table", "-")) if reported
+                          else (recipe["recipe"].get("description") or "-"))
     row["paper_corpus"] = reported.get("corpus", "") if reported else ""
     row["paper_figure"], row["paper_value"], row["paper_measure"] = _paper_figure(reported)
     if not done:

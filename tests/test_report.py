@@ -6,6 +6,7 @@ and the log-mel statistics + SVM baseline, mirrored with ``train --results``.
 """
 
 import csv
+import pathlib
 import shutil
 
 import numpy as np
@@ -197,3 +198,13 @@ def _manifest_of(config_path):
     import json
 
     return json.loads(config_path.read_text())["corpus"].split(":", 1)[1]
+
+
+def test_a_recorded_table_reference_loses_the_old_file_number(tmp_path):
+    # results/zhao2019_features_compare was recorded when table references began with the paper's file number.
+    committed = pathlib.Path(__file__).resolve().parent.parent / "results" / "zhao2019_features_compare"
+    assert '"table": "000 Table 7"' in (committed / "emodb" / "config.json").read_text()
+    shutil.copytree(committed, tmp_path / "results" / "zhao2019_features_compare")
+    assert report_main([str(tmp_path / "results")]) == 0
+    row = _table_row((tmp_path / "results" / "README.md").read_text(), "zhao2019_features_compare")
+    assert row[1] == "Table 7"

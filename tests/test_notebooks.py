@@ -157,6 +157,24 @@ def check_serving(values):
     np.testing.assert_allclose(np.sum(values["probabilities"], axis=1), 1.0, atol=1e-5)
 
 
+TZIRAKIS2021 = dict(EVALUATION, timings_ok="timings_ok", zero_where_no_word="zero_where_no_word",
+                    retrieval="retrieval", text_vocabulary="summary['word2vec_vocabulary']",
+                    fit_speakers="sorted({u.speaker for u in fit_on})",
+                    frame_shapes="{k: list(v.shape) for k, v in x_test.items()}", dim="fitted.dim")
+
+
+def check_tzirakis2021(values):
+    assert values["timings_ok"] and values["zero_where_no_word"]
+    # Word vectors fitted on training speakers only.
+    assert "03" not in values["fit_speakers"] and values["fit_speakers"]
+    retrieval = values["retrieval"]
+    assert retrieval["chance@1"] == pytest.approx(1 / values["text_vocabulary"])
+    assert 0.0 <= retrieval["precision@1"] <= retrieval["precision@5"] <= 1.0
+    n_test = len(values["y_test"])
+    assert values["frame_shapes"] == {"audio_frames": [n_test, 20, 2205], "word_vectors": [n_test, 20, values["dim"]]}
+    check_evaluation(values)
+
+
 CHECKS = {
     "01_zhao2019_attention_blstm_fcn.ipynb": (ZHAO2019, check_zhao2019),
     "02_features_svm_emodb.ipynb": (FEATURES_SVM, check_features_svm),
@@ -164,6 +182,7 @@ CHECKS = {
     "04_zhao2018_attention_blstm_fcn.ipynb": (ZHAO2018, check_zhao2018),
     "05_zhang2021_multicnn.ipynb": (MULTICNN, check_multicnn),
     "06_zhang2021_dcnn_blstmwa.ipynb": (DCNN, check_dcnn),
+    "07_tzirakis2021_semantic.ipynb": (TZIRAKIS2021, check_tzirakis2021),
 }
 
 

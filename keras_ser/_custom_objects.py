@@ -22,7 +22,7 @@ import sys
 import threading
 
 #: Modules whose import registers custom objects (``models._all`` imports every model module).
-MODULES = ("keras_ser.layers", "keras_ser.features", "keras_ser.models._all")
+MODULES = ("keras_ser.layers", "keras_ser.features", "keras_ser.models._all", "keras_ser.ccc")
 
 _lock = threading.RLock()
 _state = {"executing": 0, "done": False, "registering": False}
@@ -33,11 +33,7 @@ def _watched(name):
 
 
 def register():
-    """Import every module that defines a keras_ser custom object (idempotent).
-
-    Also registers the two custom objects built on demand by :mod:`keras_ser.metrics`:
-    the ``ConcordanceCorrelation`` metric class and the ``ccc_loss`` function.
-    """
+    """Import every module that defines a keras_ser custom object (idempotent)."""
     with _lock:
         if _state["done"] or _state["registering"]:
             return
@@ -47,12 +43,6 @@ def register():
 
             for name in MODULES:
                 importlib.import_module(name)
-            from keras_ser import metrics
-
-            # The metric class is defined on first use so that keras_ser.metrics stays Keras-free.
-            if metrics._CCC_METRIC is None:
-                metrics._CCC_METRIC = metrics._make_ccc_metric()
-            keras.saving.register_keras_serializable(package="keras_ser")(metrics.ccc_loss)
             _state["done"] = True
         finally:
             _state["registering"] = False

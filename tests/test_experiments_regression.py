@@ -19,7 +19,7 @@ from keras_ser.errors import DataError, ParameterError
 from keras_ser.experiments import runner
 from keras_ser.experiments.run_dir import fold_status
 from keras_ser.experiments.training import frame_targets
-from keras_ser.metrics import ccc_loss
+from keras_ser.ccc import ccc_loss
 from keras_ser.models import build
 from keras_ser.recipe import load_recipe
 

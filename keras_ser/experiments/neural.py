@@ -418,7 +418,7 @@ def run_regression_fold(recipe, fold, dimensions, fold_dir, store, strategy):
     """Train and evaluate one regression network (``train.loss = "ccc"``) on one fold.
 
     The loss is tzirakis2021's eq. 8 averaged over the dimensions
-    (:func:`keras_ser.metrics.ccc_loss`, over every frame of the batch: all-zero frames
+    (:func:`keras_ser.ccc.ccc_loss`, over every frame of the batch: all-zero frames
     that the model masks count too, with the LSTM's held output and the track's
     interpolated target; EMO-DB-2s sequences of 20 frames have none but the corpus's own
     zero-padded tails), gradients clipped to norm ``train.clipnorm`` (5.0, Sec. 5.1), the Keras metric

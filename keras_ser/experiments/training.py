@@ -50,7 +50,8 @@ import tensorflow as tf
 from keras_ser import distribute
 from keras_ser.data import FAU_AIBO_CLASS_WEIGHTS, class_weights
 from keras_ser.errors import DataError, ParameterError
-from keras_ser.metrics import ConcordanceCorrelation, ccc_loss, unweighted_accuracy
+from keras_ser.ccc import ConcordanceCorrelation, ccc_loss
+from keras_ser.metrics import unweighted_accuracy
 
 
 def set_seed(seed):
@@ -88,7 +89,7 @@ def make_optimizer(train):
 
 
 def make_loss(train):
-    """The loss of a ``[train]`` table: CCC (:func:`keras_ser.metrics.ccc_loss`) or cross-entropy."""
+    """The loss of a ``[train]`` table: CCC (:func:`keras_ser.ccc.ccc_loss`) or cross-entropy."""
     if train["loss"] == "ccc":
         return ccc_loss
     return "sparse_categorical_crossentropy"

@@ -4,7 +4,7 @@ Measures utterances/s for ``vgg16_fc7`` features on the same EMO-DB files, in th
 same process, with the same CNN (``keras_ser.models.backbones.fc7_model``, random-init,
 NOT pretrained -- the weights do not change the speed) through two paths:
 
-(a) keras_ser: ``keras_ser.audio.load`` -> :class:`keras_ser.deep_spectrum.SpectrogramImage`
+(a) keras_ser: ``keras_ser.audio.load`` -> :class:`keras_ser.extraction.deep_spectrum.SpectrogramImage`
     (Mel spectrogram, dB, colour-map lookup table and resize, all in TensorFlow) -> CNN;
 (b) the DeepSpectrum tool's way: ``librosa.load`` -> ``librosa.feature.melspectrogram``
     -> ``power_to_db`` -> matplotlib ``specshow`` into a 1x1-inch figure at 227 dpi ->
@@ -69,7 +69,7 @@ def main(argv=None):
     import tensorflow as tf
 
     from keras_ser.audio import load
-    from keras_ser.deep_spectrum import DeepSpectrumExtractor
+    from keras_ser.extraction.deep_spectrum import DeepSpectrumExtractor
     from keras_ser.paths import corpus_dir
 
     files = sorted((corpus_dir("emodb", args.data_dir) / "wav").glob("*.wav"))

@@ -4,7 +4,7 @@ Prints seconds of audio processed per second of wall time for
 
 (a) ``librosa.load(sr=16000)`` + ``melspectrogram`` + ``power_to_db`` + ``delta`` (order 1 and 2)
     per file, the way zhao2019/002 describe their librosa front end;
-(b) ``keras_ser.pipeline.make_dataset`` from the same files to the same
+(b) ``keras_ser.frontend.make_dataset`` from the same files to the same
     features (64 Slaney mel bands 20-8000 Hz, Hamming 25 ms / 10 ms, dB,
     delta and delta-delta, zhang2021_dcnn Sec. 2.2) in batches,
 
@@ -30,9 +30,8 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
-from keras_ser.features import FrontEnd  # noqa: E402
+from keras_ser.frontend import FrontEnd, make_dataset  # noqa: E402
 from keras_ser.paths import corpus_dir  # noqa: E402
-from keras_ser.pipeline import make_dataset  # noqa: E402
 
 SR = 16000
 MEL = dict(n_mels=64, fmin=20.0, fmax=8000.0, htk=False)

@@ -22,7 +22,7 @@ import sys
 import threading
 
 #: Modules whose import registers custom objects (``models._all`` imports every model module).
-MODULES = ("keras_ser.layers", "keras_ser.features", "keras_ser.models._all", "keras_ser.ccc")
+MODULES = ("keras_ser.layers", "keras_ser.frontend.layers", "keras_ser.models._all", "keras_ser.ccc")
 
 _lock = threading.RLock()
 _state = {"executing": 0, "done": False, "registering": False}

@@ -1,7 +1,7 @@
 """Waveform loading and waveform-level preprocessing (NumPy).
 
 Everything here works on one mono utterance as a float32 NumPy array. The
-TensorFlow front end (:mod:`keras_ser.features`) starts from the output of
+TensorFlow front end (:mod:`keras_ser.frontend`) starts from the output of
 :func:`load`.
 
 Bad input handling of :func:`load` (issue 2, Sec. 7):

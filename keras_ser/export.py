@@ -40,7 +40,7 @@ inputs that every client honours); the options are extra signatures, and an empt
     ``speaker_mean`` and ``speaker_std``: float32 ``[features]`` (one speaker for
     the whole request) or ``[batch, features]`` (one per row), the statistics of
     the speaker's unstandardised front-end features (the ``speaker_statistics``
-    signature computes them, as :func:`keras_ser.features.with_speaker_statistics`
+    signature computes them, as :func:`keras_ser.frontend.with_speaker_statistics`
     does). Empty: the statistics stored with the model, which ``metadata``
     returns: for a run's final model (``train --final``) those of every frame of
     every training speaker pooled, a fallback for a speaker never heard; for a
@@ -112,7 +112,7 @@ def _serving_module(predictor):
     import tensorflow as tf
 
     from keras_ser.audio import MIN_DURATION, SILENCE_FLOOR_DBFS, WAVEFORM_PEAK_LIMIT
-    from keras_ser.features import FrontEnd
+    from keras_ser.frontend import FrontEnd
     from keras_ser.predict import pooled_scores, regression_values
 
     sample_rate = predictor.sample_rate
@@ -281,7 +281,7 @@ def _serving_module(predictor):
                 tf.TensorSpec([], tf.float64)))
             count = tf.reduce_sum(frames)
             mean = tf.reduce_sum(total, axis=0) / count
-            # The epsilon of keras_ser.features.feature_statistics, so that both give the same std.
+            # The epsilon of keras_ser.frontend.feature_statistics, so that both give the same std.
             variance = tf.maximum(tf.reduce_sum(squares, axis=0) / count - tf.square(mean), 0.0)
             return {"speaker_mean": tf.cast(mean, tf.float32),
                     "speaker_std": tf.cast(tf.sqrt(variance + 1e-5), tf.float32)}

@@ -67,7 +67,7 @@ POOLINGS = ("none", "mean_segments")
 def _register_custom_objects():
     # model.keras names keras_ser layers by their registered names; importing the
     # modules registers them before deserialisation.
-    import keras_ser.features  # noqa: F401
+    import keras_ser.frontend.layers  # noqa: F401
     import keras_ser.layers  # noqa: F401
     from keras_ser import models
 
@@ -137,7 +137,7 @@ class Predictor:
     Attributes
     ----------
     model_dir : pathlib.Path
-    frontend : keras_ser.features.FrontEnd
+    frontend : keras_ser.frontend.FrontEnd
     model : keras.Model
     labels : list of str
         Class names in output order.
@@ -163,7 +163,7 @@ class Predictor:
     def __init__(self, model_dir):
         import keras
 
-        from keras_ser.features import FrontEnd
+        from keras_ser.frontend import FrontEnd
 
         self.model_dir = pathlib.Path(model_dir)
         missing = [name for name in MODEL_FILES if not (self.model_dir / name).is_file()]
@@ -241,7 +241,7 @@ class Predictor:
         """Standardise with the statistics of one new speaker, computed from ``waveforms``.
 
         The per-speaker normalisation of training (``frontend.standardize="speaker"``):
-        see :func:`keras_ser.features.with_speaker_statistics`.
+        see :func:`keras_ser.frontend.with_speaker_statistics`.
 
         Parameters
         ----------
@@ -253,7 +253,7 @@ class Predictor:
         ParameterError
             If the model is not speaker-standardised, or ``waveforms`` is empty.
         """
-        from keras_ser.features import with_speaker_statistics
+        from keras_ser.frontend import with_speaker_statistics
 
         self.frontend = with_speaker_statistics(self.frontend, waveforms)
         self.reason += f"; standardised with the statistics of the {len(waveforms)} given utterance(s)"

@@ -21,9 +21,9 @@ Sections and keys (``*`` = free-form table passed on as keyword arguments):
                   ``repeats`` (networks trained per fold with different seeds, their
                   scores averaged: zhang2021_dcnn Sec. 3.2 "we test three times and take
                   the average"; see :func:`recipe_repeats`)
-``[frontend]``    ``preset`` + * (``keras_ser.features.FrontEnd`` arguments; ``max_seconds``
+``[frontend]``    ``preset`` + * (``keras_ser.frontend.FrontEnd`` arguments; ``max_seconds``
                   caps each waveform to its first seconds, in training, ``predict`` and
-                  the exported model: see :mod:`keras_ser.features`, "Length cap")
+                  the exported model: see :mod:`keras_ser.frontend.layers`, "Length cap")
 ``[model]``       ``name`` + * (``keras_ser.models.build`` overrides)
 ``[train]``       optimiser and fit settings, see :data:`TRAIN_KEYS`
 ``[stage1]``      two-stage recipes (zhang2021_dcnn): the first network, same keys as

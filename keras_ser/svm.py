@@ -13,7 +13,7 @@ zhao2019's eGeMAPS / ComParE pipeline (recipes ``zhao2019_features_egemaps`` /
 
 1. openSMILE low-level descriptors per 10 ms frame ("we first extracted the eGeMAPS
    and ComParE low level features with the openSMILE toolkit"): eGeMAPS 25, ComParE 65
-   (:class:`keras_ser.opensmile_features.OpenSmileLLDExtractor`), cached per file
+   (:class:`keras_ser.extraction.opensmile.OpenSmileLLDExtractor`), cached per file
    (:class:`FrameCache`);
 2. for ComParE, PCA "on the training set" (``features.pca``): fitted inside each fold
    on the frames of the fold's *training* speakers only (never the validation or test
@@ -556,7 +556,7 @@ def lld_feature_matrix(name, options, fold, cache_dir, *, corpus="", seed=0, pro
         :data:`LLD_FEATURES`.
     options : dict
         The recipe's ``[features]`` options: ``pca`` (see :class:`LLDStatistics`) and
-        the options of :class:`~keras_ser.opensmile_features.OpenSmileLLDExtractor`
+        the options of :class:`~keras_ser.extraction.opensmile.OpenSmileLLDExtractor`
         (``sample_rate``).
     fold : keras_ser.data.splits.Fold
         The PCA is fitted on the frames of ``fold.train`` only.
@@ -570,7 +570,7 @@ def lld_feature_matrix(name, options, fold, cache_dir, *, corpus="", seed=0, pro
         The ``[train + validation + test, 5 * columns]`` matrix in the fold's order,
         a description, and the number of PCA components kept.
     """
-    from keras_ser.opensmile_features import OpenSmileLLDExtractor
+    from keras_ser.extraction.opensmile import OpenSmileLLDExtractor
 
     options = dict(options)
     pca = options.pop("pca", None)
@@ -661,7 +661,7 @@ def run_fold(config, fold, label_names, work_dir):
     ----------
     config : dict
         Resolved recipe (:mod:`keras_ser.recipe`). Read: ``features`` (table with
-        ``name`` -- an extractor name of :func:`keras_ser.extract.get_extractor`, or
+        ``name`` -- an extractor name of :func:`keras_ser.extraction.get_extractor`, or
         one of :data:`LLD_FEATURES` (:func:`lld_feature_matrix`) -- plus its options
         and optional ``cache_dir``), ``svm`` (see
         :func:`svm_options`), ``experiment.seed``, ``experiment.corpus`` and
@@ -690,7 +690,7 @@ def run_fold(config, fold, label_names, work_dir):
     >>> out = run_fold({"features": {"name": "egemaps"}, "svm": {"classifier": "sgd"}},
     ...                fold, label_names, pathlib.Path("runs/x/folds/03"))   # doctest: +SKIP
     """
-    from keras_ser.extract import extract_utterance_features, get_extractor
+    from keras_ser.extraction import extract_utterance_features, get_extractor
 
     if not fold.validation:
         raise DataError(f"fold {fold.name}: no validation speakers to tune the SVM on")

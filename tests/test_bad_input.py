@@ -22,7 +22,8 @@ import numpy as np
 import pytest
 import soundfile
 
-from keras_ser import audio, extract
+from keras_ser import audio, extraction
+from keras_ser import extract as cli
 from keras_ser.errors import DataError, ParameterError
 
 from model_helper import register_tiny_logmel_model
@@ -181,13 +182,14 @@ def trained(tmp_path_factory, emodb_dir):
 
 @pytest.fixture(scope="module")
 def extractors(trained):
-    from keras_ser.deep_spectrum import DeepSpectrumExtractor, EmbeddingExtractor
+    from keras_ser.extraction.deep_spectrum import DeepSpectrumExtractor
+    from keras_ser.extraction.embeddings import EmbeddingExtractor
 
     keras.utils.set_random_seed(0)
     tiny_cnn = keras.Sequential([keras.Input((32, 32, 3)), keras.layers.Conv2D(4, 3, strides=4),
                                  keras.layers.GlobalAveragePooling2D()], name="tiny_cnn")
-    return {"egemaps": extract.get_extractor("egemaps"), "compare": extract.get_extractor("compare"),
-            "logmel": extract.get_extractor("logmel"),
+    return {"egemaps": extraction.get_extractor("egemaps"), "compare": extraction.get_extractor("compare"),
+            "logmel": extraction.get_extractor("logmel"),
             "cnn": DeepSpectrumExtractor("alexnet_fc7", model=tiny_cnn, image_size=32),
             "embedding": EmbeddingExtractor(trained["run"] / "folds" / "speaker_03" / "model")}
 
@@ -233,16 +235,16 @@ def test_extractors(tmp_path, extractors, name, kind):
         warnings.simplefilter("ignore", audio.OutOfRangeWarning)
         if expected is not None:
             with pytest.raises(expected[0], match=expected[1]) as info:
-                extract.extract(extractor, [path], progress=False)
+                extraction.extract(extractor, [path], progress=False)
             assert str(path) in str(info.value)
             return
-        table = extract.extract(extractor, [path], progress=False)
+        table = extraction.extract(extractor, [path], progress=False)
     assert table.features.shape == (1, extractor.dimension) and table.names == [path.name]
     assert np.all(np.isfinite(table.features))  # never a NaN row
     if kind == "out_of_range" and name == "egemaps":
         # Peak-normalised before openSMILE: the values of the same signal inside [-1, 1].
         clean = _write(tmp_path, "clean.wav", _expected_waveform(kind))
-        reference = extract.extract(extractor, [clean], progress=False).features
+        reference = extraction.extract(extractor, [clean], progress=False).features
         np.testing.assert_allclose(table.features, reference, rtol=1e-4, atol=1e-4)
 
 
@@ -275,7 +277,7 @@ def test_predict_cli_names_a_silent_file_and_gives_no_emotion(tmp_path, trained,
 def test_extract_cli_single_file_and_unicode_name(tmp_path):
     path = FILES["unicode_path_spaces"](tmp_path)
     out = tmp_path / "out dir" / "f.csv"
-    assert extract.main(["--features", "logmel", "--input", str(path), "--out", str(out), "--no-progress"]) == 0
+    assert cli.main(["--features", "logmel", "--input", str(path), "--out", str(out), "--no-progress"]) == 0
     lines = out.read_text(encoding="utf-8").splitlines()
     assert len(lines) == 2 and lines[1].startswith(path.name + ",")
 

@@ -23,7 +23,7 @@ def _run(out, folds, extra=()):
 
 def _raw_features(utterances):
     from keras_ser import audio
-    from keras_ser.features import FrontEnd
+    from keras_ser.frontend import FrontEnd
 
     raw = FrontEnd("zhao2019")
     return [raw(audio.load(u.path, sr=16000)[None]).numpy()[0] for u in utterances]
@@ -43,7 +43,7 @@ def test_final_speaker_model_is_the_run_default_for_predict_and_export(tmp_path,
 
     from keras_ser.export import export
     from keras_ser.experiments.run_dir import resolve_model_dir
-    from keras_ser.features import feature_statistics
+    from keras_ser.frontend import feature_statistics
     from keras_ser.predict import Predictor
 
     seen = []
@@ -103,7 +103,7 @@ def test_final_speaker_model_is_the_run_default_for_predict_and_export(tmp_path,
 
 
 def test_final_global_model_uses_training_set_statistics(tmp_path, emodb_dir, corpus):
-    from keras_ser.features import feature_statistics
+    from keras_ser.frontend import feature_statistics
 
     run = tmp_path / "global"
     assert _run(run, "03", ["--final", "frontend.standardize=global"]) == 0

@@ -76,7 +76,7 @@ def test_max_seconds_caps_the_padded_length_in_training_and_in_the_saved_front_e
     from keras_ser import audio
     from keras_ser.experiments import neural
     from keras_ser.experiments.runner import run_experiment
-    from keras_ser.features import FrontEnd
+    from keras_ser.frontend import FrontEnd
     from keras_ser.predict import Predictor
 
     wavs = sorted((emodb_dir / "wav").glob("*.wav"))
@@ -118,7 +118,7 @@ def test_max_seconds_caps_the_padded_length_in_training_and_in_the_saved_front_e
 
 
 def test_max_seconds_must_be_positive():
-    from keras_ser.features import FrontEnd
+    from keras_ser.frontend import FrontEnd
 
     for bad in (0, -1.0, float("nan"), "10", True, 1e-6):
         with pytest.raises(ParameterError, match="max_seconds(=| must be positive)"):

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 import keras_ser
-from keras_ser.features import FrontEnd
+from keras_ser.frontend import FrontEnd
 from keras_ser.layers import AttentionPooling
 from keras_ser.models.multicnn import FoldSegments, UnfoldSegments
 
@@ -60,7 +60,7 @@ def _all_custom_object_names():
 @pytest.mark.parametrize("imports", [
     "import keras_ser",                                    # registered right after `import keras`
     "import tensorflow\nimport keras_ser",                 # Keras already loaded: registered at once
-    "import keras_ser.data\nimport keras_ser.audio\nfrom keras_ser import pipeline",  # Keras loaded by keras_ser
+    "import keras_ser.data\nimport keras_ser.audio\nfrom keras_ser.frontend import dataset",  # Keras loaded by keras_ser
 ])
 def test_plain_import_loads_saved_models_in_a_fresh_process(saved_model, tmp_path, imports):
     folder, expected = saved_model

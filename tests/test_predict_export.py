@@ -30,7 +30,7 @@ def model_dirs(tmp_path_factory):
     """Two tiny MODEL DIRs: an utterance-level log-mel model and a segment model."""
     import keras
 
-    from keras_ser.features import FrontEnd
+    from keras_ser.frontend import FrontEnd
 
     root = tmp_path_factory.mktemp("models")
     keras.utils.set_random_seed(3)
@@ -57,7 +57,7 @@ def _reference(model_dir, path):
     """FrontEnd -> model -> mean of segment probabilities, with librosa loading."""
     import keras
 
-    from keras_ser.features import FrontEnd
+    from keras_ser.frontend import FrontEnd
 
     frontend = FrontEnd.from_config(json.loads((model_dir / "frontend.json").read_text()))
     model = keras.saving.load_model(model_dir / "model.keras")

@@ -190,7 +190,7 @@ def test_backbone_recipes_default_to_imagenet_and_stop_without_the_weights(tmp_p
         build("zhang2021_multicnn_2d", num_classes=3, weights=recipe["model"]["weights"], **kwargs)
     with pytest.raises(DataError, match="does not exist"):
         build("zhang2021_dcnn_c1", num_classes=3, weights=str(tmp_path / "missing.npy"), **kwargs)
-    from keras_ser.deep_spectrum import DeepSpectrumExtractor
+    from keras_ser.extraction.deep_spectrum import DeepSpectrumExtractor
 
     with pytest.raises(DataError, match='features.weights="none"'):
         DeepSpectrumExtractor("alexnet_fc7", weights="imagenet")

@@ -233,8 +233,8 @@ def test_speed_perturbed_variable_length_training_and_svm_on_stored_speaker_embe
     # From waveforms, each speaker is standardised with its own statistics, as in training: the
     # validation and test speakers' embeddings equal the stored ones (the training speakers'
     # training statistics also held their speed-perturbed copies), rows stay in input order.
-    from keras_ser.deep_spectrum import EmbeddingExtractor
-    from keras_ser.extract import extract
+    from keras_ser.extraction.embeddings import EmbeddingExtractor
+    from keras_ser.extraction import extract
 
     extractor = EmbeddingExtractor(run, fold="speaker_03")
     assert extractor.speaker_standardized

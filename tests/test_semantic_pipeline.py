@@ -203,7 +203,7 @@ def test_bad_training_sets_and_options_are_refused(corpus):
 def test_frames_train_the_tzirakis2021_network(corpus, fitted):
     import keras
 
-    from keras_ser.features import FrontEnd
+    from keras_ser.frontend import FrontEnd
     from keras_ser.models.semantic import tzirakis2021_semantic
 
     _, test = corpus

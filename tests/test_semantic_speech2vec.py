@@ -300,7 +300,7 @@ def real_speech2vec(emodb_utterances):
 
 
 def test_semantic_frames_feed_the_tzirakis2021_network(emodb_utterances, real_speech2vec):
-    from keras_ser.features import FrontEnd
+    from keras_ser.frontend import FrontEnd
     from keras_ser.models.semantic import tzirakis2021_semantic
 
     segments, model = real_speech2vec

@@ -3,7 +3,7 @@
 Tiny MODEL DIRs are built here (no training): a variable-length log-mel model with
 per-speaker standardisation and the segment model of test_predict_export. Expected
 values come from :class:`keras_ser.predict.Predictor` on the clip alone (its own
-path, not the serving graph) and from :func:`keras_ser.features.with_speaker_statistics`.
+path, not the serving graph) and from :func:`keras_ser.frontend.with_speaker_statistics`.
 """
 
 import re
@@ -33,7 +33,7 @@ def exported(tmp_path_factory):
     import tensorflow as tf
 
     from keras_ser.export import export
-    from keras_ser.features import FrontEnd
+    from keras_ser.frontend import FrontEnd
 
     root = tmp_path_factory.mktemp("serving")
     keras.utils.set_random_seed(5)
@@ -102,7 +102,7 @@ def test_two_row_request_equals_two_one_row_requests(exported, clips, kind):
 
 
 def test_speaker_statistics_inputs_fall_back_to_the_stored_ones(exported, clips):
-    from keras_ser.features import with_speaker_statistics
+    from keras_ser.frontend import with_speaker_statistics
     from keras_ser.predict import Predictor
 
     model_dir, loaded, _ = exported["speaker"]

@@ -5,7 +5,7 @@ from sklearn.linear_model import SGDClassifier
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import LinearSVC
 
-from keras_ser import extract as extract_module
+from keras_ser import extraction
 from keras_ser import svm
 from keras_ser.data import Utterance
 from keras_ser.data.splits import Fold
@@ -103,13 +103,13 @@ class _TableExtractor:
 def test_run_fold_contract_caching_and_test_label_independence(monkeypatch, tmp_path):
     utts, table, names = _utterances()
     extractor = _TableExtractor(table)
-    monkeypatch.setattr(extract_module, "get_extractor", lambda name, **kw: extractor)
+    monkeypatch.setattr(extraction, "get_extractor", lambda name, **kw: extractor)
 
     def fake_features(ex, items, **kw):
         ex.calls += 1
         return np.stack([ex.table[u.id] for u in items])
 
-    monkeypatch.setattr(extract_module, "extract_utterance_features", fake_features)
+    monkeypatch.setattr(extraction, "extract_utterance_features", fake_features)
     config = {"experiment": {"seed": 1, "corpus": "toy"}, "features": {"name": "toy"},
               "svm": {"classifier": "sgd", "grid": [1e-3, 1e-1]}, "train": {"verbose": 0}}
 

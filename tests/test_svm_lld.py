@@ -8,13 +8,14 @@ import pytest
 import soundfile
 from sklearn.decomposition import PCA
 
-from keras_ser import opensmile_features, svm
+from keras_ser import svm
+from keras_ser.extraction import opensmile as opensmile_features
 from keras_ser.data import Utterance
 from keras_ser.data.splits import Fold
 from keras_ser.errors import DataError, ParameterError
-from keras_ser.opensmile_features import OpenSmileLLDExtractor, import_opensmile
+from keras_ser.extraction.opensmile import OpenSmileLLDExtractor, import_opensmile
 
-# Plain `import opensmile` after TensorFlow crashes (keras_ser.opensmile_features._preload_smileapi).
+# Plain `import opensmile` after TensorFlow crashes (keras_ser.extraction.opensmile._preload_smileapi).
 opensmile = import_opensmile()
 
 

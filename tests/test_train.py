@@ -67,7 +67,7 @@ def test_resume_skips_finished_folds_and_is_deterministic(tmp_path, emodb_dir):
 
     # The saved model reproduces the stored test probabilities from the front-end output.
     from keras_ser import audio
-    from keras_ser.features import FrontEnd
+    from keras_ser.frontend import FrontEnd
     model = keras.saving.load_model(fold_dir / "model" / "model.keras")
     frontend = FrontEnd.from_config(json.loads((fold_dir / "model" / "frontend.json").read_text()))
     with open(fold_dir / "predictions.csv") as handle:
@@ -88,7 +88,7 @@ def test_resume_skips_finished_folds_and_is_deterministic(tmp_path, emodb_dir):
 def test_fold_standardization_statistics_and_saved_front_end(tmp_path, emodb_dir, mode):
     from keras_ser import audio
     from keras_ser.data import load_corpus, make_folds
-    from keras_ser.features import FrontEnd, feature_statistics
+    from keras_ser.frontend import FrontEnd, feature_statistics
 
     run_dir = tmp_path / mode
     _run(run_dir, "09", [f"frontend.standardize={mode}"])

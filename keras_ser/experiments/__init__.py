@@ -6,7 +6,7 @@ said per module, plus the rest of :mod:`keras_ser`; all imports at module level)
 * :mod:`~keras_ser.experiments.run_dir`: the run directory's layout, atomic JSON and CSV
   writers, fold status, resume checks and model-directory resolution (imports nothing
   of this package, nor Keras; :mod:`keras_ser.predict`, :mod:`keras_ser.export` and
-  :mod:`keras_ser.deep_spectrum` read runs through it);
+  :mod:`keras_ser.extraction` read runs through it);
 * :mod:`~keras_ser.experiments.training`: optimiser, loss, class weights, the
   validation-UA callback, ``fit``, seeding, training-array helpers;
 * :mod:`~keras_ser.experiments.reports`: ``results.json`` / ``results.md`` / plots

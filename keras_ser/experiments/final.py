@@ -46,7 +46,7 @@ from keras_ser.experiments.run_dir import (FINAL_INFO, FINAL_MODEL, fold_status,
                                            write_model_dir)
 from keras_ser.experiments.training import (augmented, class_weight, fit_model, fold_context, label_index,
                                             set_seed)
-from keras_ser.features import FrontEnd, feature_statistics
+from keras_ser.frontend import FrontEnd, feature_statistics
 
 #: The ``fold`` name of the final model (its folder, meta.json, callback factories).
 FINAL = "final"

@@ -29,11 +29,11 @@ import numpy as np
 
 from keras_ser import audio
 from keras_ser.errors import DataError, ParameterError
+from keras_ser.experiments import word_vectors
 from keras_ser.experiments.precision import build_in_precision, resolve_precision
 from keras_ser.experiments.training import (augmented, class_weight, fit_model, flatten_segments, frame_targets,
                                             label_index, mean_by_owner, utterance_targets)
-from keras_ser.experiments import word_vectors
-from keras_ser.features import FrontEnd, feature_statistics
+from keras_ser.frontend import FrontEnd, feature_statistics
 from keras_ser.models import build, info
 
 #: Input rate when a front end does not say (every paper resamples to 16 kHz).
@@ -46,7 +46,7 @@ class FeatureStore:
     Parameters
     ----------
     frontend : keras.layers.Layer
-        A :class:`keras_ser.features.FrontEnd`, called on ``[batch, samples]``.
+        A :class:`keras_ser.frontend.FrontEnd`, called on ``[batch, samples]``.
     batch_size : int
         Waveforms per front-end call (equal-length waveforms are batched together).
     """

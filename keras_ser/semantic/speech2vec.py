@@ -62,8 +62,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_ser import audio, features
+from keras_ser import audio
 from keras_ser.errors import DataError, ParameterError
+from keras_ser.frontend import ops as features
 from keras_ser.semantic.word2vec import DEFAULT_DIM
 
 #: Chung and Glass's front end (Sec. 3: 13 MFCCs, 25 ms windows, 10 ms hop); the

@@ -26,6 +26,8 @@ shorter than :data:`MIN_DURATION` (61 ms: openSMILE rounds frame sizes, and
 1323 samples at 22.05 kHz still give NaN) is refused with a ``DataError``, at
 both levels, and a result that is not finite (or, for LLDs, has no frame)
 raises instead of being returned.
+
+Imports NumPy and :mod:`keras_ser.errors`; ``opensmile`` and :mod:`keras_ser.audio` when used.
 """
 
 import pathlib

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_ser import deep_spectrum
+from keras_ser.extraction import deep_spectrum
 from keras_ser.errors import DataError, ParameterError
-from keras_ser.extract import extract, get_extractor
+from keras_ser.extraction import extract, get_extractor
 from keras_ser.recipe import load_recipe
 
 
@@ -103,7 +103,7 @@ def test_fc7_backbone_random_init_is_labelled_and_seeded(waveform):
 
 
 def _save_model_dir(path, pooling="none"):
-    from keras_ser.features import FrontEnd
+    from keras_ser.frontend import FrontEnd
 
     frontend = FrontEnd("zhao2019")
     keras.utils.set_random_seed(0)
@@ -119,7 +119,7 @@ def _save_model_dir(path, pooling="none"):
 
 
 def test_embedding_extractor_reads_the_fold_model(tmp_path, waveform, emodb_wavs):
-    from keras_ser.features import FrontEnd
+    from keras_ser.frontend import FrontEnd
 
     run = tmp_path / "run"
     frontend, model = _save_model_dir(run / "folds" / "speaker_03" / "model")

@@ -1,3 +1,5 @@
+"""The tf.data pipeline of keras_ser.frontend.dataset."""
+
 import dataclasses
 
 import librosa
@@ -6,8 +8,7 @@ import pytest
 
 from keras_ser import audio
 from keras_ser.errors import DataError, ParameterError
-from keras_ser.features import FrontEnd
-from keras_ser.pipeline import label_indices, make_dataset, pool_by_id
+from keras_ser.frontend import FrontEnd, label_indices, make_dataset, pool_by_id
 
 LABELS = ["W", "L", "E", "A", "F", "T", "N"]
 

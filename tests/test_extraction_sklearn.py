@@ -11,8 +11,8 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import LinearSVC
 
 from keras_ser.errors import ParameterError
-from keras_ser.opensmile_features import OpenSmileExtractor
-from keras_ser.sklearn import DeepSpectrum, Embedding, LogMelStats, OpenSmile
+from keras_ser.extraction.opensmile import OpenSmileExtractor
+from keras_ser.extraction.sklearn import DeepSpectrum, Embedding, LogMelStats, OpenSmile
 
 
 def tiny_cnn(size=32):
@@ -80,7 +80,7 @@ def _save_embedding_model(path):
     """A MODEL DIR (contract D) whose model has a 3-d ``embedding`` layer."""
     import json
 
-    from keras_ser.features import FrontEnd
+    from keras_ser.frontend import FrontEnd
 
     keras.utils.set_random_seed(0)
     inputs = keras.Input((500, 40))
@@ -116,7 +116,7 @@ def test_fitted_transformers_pickle_and_clone(tmp_path):
 
 
 def test_log_mel_extractor_pickles_after_use():
-    from keras_ser.extract import LogMelExtractor
+    from keras_ser.extraction import LogMelExtractor
 
     wave = _tones_and_noise(n_each=1, seconds=0.3)[0][1]
     extractor = LogMelExtractor(n_mels=20)

@@ -1,4 +1,4 @@
-"""tf.data pipelines from utterance records to batched model inputs.
+"""The tf.data pipeline: utterance records to batched model inputs (:func:`make_dataset`).
 
 An utterance record is any object with ``.path``, ``.label`` and ``.id``
 (e.g. :class:`keras_ser.data.Utterance`). :func:`make_dataset` builds
@@ -24,7 +24,7 @@ import tensorflow as tf
 
 from keras_ser import audio
 from keras_ser.errors import DataError, ParameterError
-from keras_ser.features import FrontEnd
+from keras_ser.frontend.layers import FrontEnd
 
 
 def label_indices(utterances, label_names):
@@ -90,7 +90,7 @@ def make_dataset(
     label_names : sequence of str
         Output order of the classes; labels are mapped to their index here.
     front_end : FrontEnd, str, dict or None
-        A :class:`~keras_ser.features.FrontEnd`, a preset name, a FrontEnd
+        A :class:`~keras_ser.frontend.FrontEnd`, a preset name, a FrontEnd
         config, or ``None`` for batches of raw waveforms.
     sample_rate : int or None
         Decoding rate; defaults to the front end's ``sample_rate`` (16 kHz

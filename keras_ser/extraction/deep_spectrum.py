@@ -1,10 +1,10 @@
-"""Deep-spectrum features: spectrogram images through ImageNet CNNs, and learned embeddings.
+"""Deep-spectrum features: spectrogram images through ImageNet CNNs (fc7 activations).
 
 zhao2019 (Zhao et al. 2019, Sec. IV-B, Table 3, Figs. 3-4) feeds Mel-spectrograms,
 as images, to AlexNet, VGG16 and VGG19 and uses the activations of the second fully
 connected layer (fc7, 4096-D) as features for a linear SVM -- the DeepSpectrum
 approach. It compares them with the representation of its own Attention-BLSTM-FCN
-(the layer named ``"embedding"``, Sec. III).
+(the layer named ``"embedding"``, Sec. III): :mod:`keras_ser.extraction.embeddings`.
 
 The DeepSpectrum tool draws every spectrogram with matplotlib, saves a PNG and
 reloads it. Here the whole waveform -> image path runs in TensorFlow:
@@ -28,7 +28,7 @@ Spectrogram settings (``frontend``, :data:`FRONTENDS`), both with 25 ms windows,
   three pre-trained CNNs", Sec. IV-B): Hamming window, FFT of the window's 400
   points, Mel bands on the scale of eq. 2, ``m = 2595 log10(1 + f / 700)`` (librosa's
   ``htk=True``; triangles with librosa's default Slaney area normalisation, as in
-  :data:`keras_ser.features.PRESETS` ``"zhao2019"``). The zhao2019 recipes use it.
+  :data:`keras_ser.frontend.PRESETS` ``"zhao2019"``). The zhao2019 recipes use it.
 * ``"deepspectrum"`` (the default, for compatibility): the DeepSpectrum tool's
   librosa defaults: Hann window, FFT of 512 points (the next power of two), Slaney's
   Mel scale.
@@ -40,15 +40,16 @@ varies the number of Mel bands in Figs. 3-4 (30-100) and its recipes use 40, so
 Weights: ImageNet weights cannot be downloaded in this project's environment. With
 ``weights=None`` the CNN is randomly initialised (seeded); every description this
 module produces says "random-init, NOT pretrained" in that case.
+
+Imports NumPy and :mod:`keras_ser.errors`; matplotlib, TensorFlow, Keras,
+:mod:`keras_ser.frontend` and :mod:`keras_ser.models.backbones` when used.
 """
 
-import json
 import pathlib
 
 import numpy as np
 
 from keras_ser.errors import DataError, ParameterError
-from keras_ser.experiments.run_dir import resolve_model_dir
 
 #: Spectrogram settings of :class:`SpectrogramImage` (module docstring): STFT window, Mel scale
 #: (``htk``: eq. 2 of zhao2019) and FFT size (None: the next power of two >= the window).
@@ -139,7 +140,7 @@ class SpectrogramImage:
                  resize_method="bilinear", frontend="deepspectrum"):
         import tensorflow as tf
 
-        from keras_ser import features
+        from keras_ser.frontend import ops
 
         for key, value in (("sample_rate", sample_rate), ("n_mels", n_mels), ("image_size", image_size)):
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
@@ -171,7 +172,7 @@ class SpectrogramImage:
         self.resize_method = resize_method
         self.colormap = colormap
         self.win_ms, self.hop_ms = 1000.0 * win_length, 1000.0 * hop_length
-        self._mel = tf.constant(features.mel_filterbank(sample_rate, self.n_fft, n_mels, fmin, fmax,
+        self._mel = tf.constant(ops.mel_filterbank(sample_rate, self.n_fft, n_mels, fmin, fmax,
                                                         htk=settings["htk"], norm="slaney"), tf.float32)
         self._table = tf.constant(colormap_table(colormap))
         self._fn = tf.function(self._image, input_signature=[tf.TensorSpec([None], tf.float32)])
@@ -180,18 +181,18 @@ class SpectrogramImage:
         """Power Mel spectrogram ``[frames, n_mels]`` of a 1-D waveform tensor (librosa's centring)."""
         import tensorflow as tf
 
-        from keras_ser import features
+        from keras_ser.frontend import ops
 
-        power = features.power_spectrogram(waveform[None], self.sample_rate, self.win_ms, self.hop_ms,
+        power = ops.power_spectrogram(waveform[None], self.sample_rate, self.win_ms, self.hop_ms,
                                            self.n_fft, window=self.window)[0]
         return tf.matmul(power, self._mel)
 
     def _image(self, waveform):
         import tensorflow as tf
 
-        from keras_ser import features
+        from keras_ser.frontend import ops
 
-        db = features.power_to_db(self.mel_power(waveform)[None], top_db=self.top_db)[0]
+        db = ops.power_to_db(self.mel_power(waveform)[None], top_db=self.top_db)[0]
         low, high = tf.reduce_min(db), tf.reduce_max(db)
         unit = tf.math.divide_no_nan(db - low, high - low)
         index = tf.minimum(tf.cast(tf.floor(unit * 256.0), tf.int32), 255)
@@ -289,115 +290,3 @@ class DeepSpectrumExtractor:
         if not len(waveforms):
             return np.zeros((0, self.dimension), np.float32)
         return self._forward(self.images(waveforms)).numpy().astype(np.float32)
-
-
-class EmbeddingExtractor:
-    """The deep-spectrum representation of a trained network (zhao2019 Sec. IV, Table 7).
-
-    Loads a MODEL DIR (contract D: ``model.keras``, ``frontend.json``, ``meta.json``),
-    runs ``waveform -> FrontEnd -> model`` and returns the output of the layer named
-    ``layer`` (``"embedding"`` in the models of zhao2019). A time-distributed embedding
-    ``[b, t, d]`` is averaged over time; with ``meta["pooling"] == "mean_segments"``
-    the segment embeddings of an utterance are averaged (zhang2021_multicnn's segment pooling).
-
-    Parameters
-    ----------
-    run_dir : path-like
-        A MODEL DIR or a RUN_DIR (see :func:`keras_ser.experiments.run_dir.resolve_model_dir`).
-    fold : str, optional
-        Fold of a multi-fold run, required when the run has several fold models
-        (policy ``"explicit"``). In leave-one-speaker-out evaluation use the fold's
-        own network, which never saw the fold's test speaker.
-    layer : str
-        Name of the layer whose output is the representation.
-
-    Waveforms are expected at the front end's ``sample_rate`` (``frontend.json``).
-    A model trained on per-speaker standardised features
-    (``frontend.standardize="speaker"``) has ``speaker_standardized = True``:
-    :func:`keras_ser.extract.extract` then needs each input's speaker and
-    standardises every speaker with its own statistics (:meth:`adapt_to_speaker`).
-
-    Examples
-    --------
-    >>> ex = EmbeddingExtractor("runs/zhao2019_emodb", fold="03")       # doctest: +SKIP
-    """
-
-    framewise = False
-
-    def __init__(self, run_dir, fold=None, layer="embedding"):
-        import keras
-
-        import keras_ser.models._all  # noqa: F401  (registers the custom layers for loading)
-        from keras_ser.features import FrontEnd
-
-        self.model_dir, _ = resolve_model_dir(run_dir, fold, policy="explicit")
-        meta_path = self.model_dir / "meta.json"
-        self.meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
-        frontend_path = self.model_dir / "frontend.json"
-        if not frontend_path.is_file():
-            raise DataError(f"model directory {self.model_dir} has no frontend.json")
-        frontend_config = json.loads(frontend_path.read_text())
-        self.frontend = FrontEnd.from_config(frontend_config)
-        # Its stored statistics are the fold's test speaker's: every other speaker needs its own,
-        # so such an extractor embeds nothing before adapt_to_speaker.
-        self.speaker_standardized = frontend_config.get("standardize") == "speaker"
-        self._adapted = False
-        self.sample_rate = int(frontend_config.get("sample_rate", 16000))
-        model = keras.saving.load_model(self.model_dir / "model.keras", compile=False)
-        try:
-            output = model.get_layer(layer).output
-        except ValueError:
-            raise ParameterError(f"model in {self.model_dir} has no layer named {layer!r}") from None
-        self.model = keras.Model(model.inputs, output)
-        self.dimension = int(output.shape[-1])
-        self.feature_names = [f"embedding_{i}" for i in range(self.dimension)]
-        self.description = f"{layer} of {self.model_dir} ({self.meta.get('recipe', 'trained model')})"
-
-    def adapt_to_speaker(self, waveforms):
-        """Standardise with one speaker's statistics (models with ``standardize="speaker"``).
-
-        :func:`keras_ser.extract.extract` calls it before each speaker's files, so
-        that every speaker is embedded as the runner standardised it in training
-        (:func:`keras_ser.features.with_speaker_statistics`).
-        """
-        from keras_ser.features import with_speaker_statistics
-
-        self.frontend = with_speaker_statistics(self.frontend, waveforms)
-        self._adapted = True
-
-    def _embed(self, batch):
-        import keras
-
-        features = self.frontend(batch)
-        segmented = self.meta.get("pooling") == "mean_segments"
-        if segmented:  # [batch, segments, ...] -> one model batch of all segments
-            shape = tuple(features.shape)
-            features = keras.ops.reshape(features, (-1,) + shape[2:])
-        values = keras.ops.convert_to_numpy(self.model(features, training=False))
-        if values.ndim > 2:
-            values = values.reshape(values.shape[0], -1, values.shape[-1]).mean(axis=1)
-        if segmented:
-            values = values.reshape(len(batch), -1, values.shape[-1]).mean(axis=1)
-        return values
-
-    def extract_batch(self, waveforms):
-        """Embeddings ``[n, dimension]``; equal-length waveforms share one forward pass.
-
-        Raises
-        ------
-        ParameterError
-            For a per-speaker standardised model not yet adapted to a speaker.
-        """
-        if self.speaker_standardized and not self._adapted:
-            raise ParameterError(
-                f"{self.model_dir} standardises each speaker with its own statistics "
-                "(frontend.standardize='speaker'): call adapt_to_speaker() with the speaker's waveforms first, "
-                "or use keras_ser.extract.extract on utterances that carry speaker ids")
-        out = np.zeros((len(waveforms), self.dimension), np.float32)
-        by_length = {}
-        for i, wave in enumerate(waveforms):
-            by_length.setdefault(len(wave), []).append(i)
-        for indices in by_length.values():
-            batch = np.stack([np.asarray(waveforms[i], np.float32) for i in indices])
-            out[indices] = self._embed(batch)
-        return out

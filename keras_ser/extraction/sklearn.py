@@ -16,7 +16,10 @@ belong in later pipeline steps. For the same reason a fitted transformer pickles
 its parameters: the extractor is rebuilt from them on first use after unpickling
 (:class:`Embedding` reloads its run directory, :class:`DeepSpectrum` calls its
 ``backbone`` factory again, which must therefore be picklable and seeded). Without ``weights`` the CNN of :class:`DeepSpectrum`
-is random-init, NOT pretrained (see :mod:`keras_ser.deep_spectrum`).
+is random-init, NOT pretrained (see :mod:`keras_ser.extraction.deep_spectrum`).
+
+Imports scikit-learn, NumPy and :mod:`keras_ser.errors`; the extractor modules of
+:mod:`keras_ser.extraction` when a transformer is fitted.
 """
 
 import pathlib
@@ -110,7 +113,7 @@ class OpenSmile(_ExtractorTransformer):
         self.sample_rate = sample_rate
 
     def _build(self):
-        from keras_ser.opensmile_features import OpenSmileExtractor
+        from keras_ser.extraction.opensmile import OpenSmileExtractor
 
         return OpenSmileExtractor(self.feature_set, sample_rate=self.sample_rate)
 
@@ -134,7 +137,7 @@ class LogMelStats(_ExtractorTransformer):
         self.sample_rate = sample_rate
 
     def _build(self):
-        from keras_ser.extract import LogMelExtractor
+        from keras_ser.extraction.logmel import LogMelExtractor
 
         return LogMelExtractor(pooling="mean_std", sample_rate=self.sample_rate, n_mels=self.n_mels)
 
@@ -180,7 +183,7 @@ class DeepSpectrum(_ExtractorTransformer):
         self.sample_rate = sample_rate
 
     def _build(self):
-        from keras_ser.deep_spectrum import DeepSpectrumExtractor
+        from keras_ser.extraction.deep_spectrum import DeepSpectrumExtractor
 
         if self.backbone is not None and not callable(self.backbone):
             raise ParameterError("backbone must be a zero-argument callable returning a Keras model")
@@ -218,7 +221,7 @@ class Embedding(_ExtractorTransformer):
         self.sample_rate = sample_rate
 
     def _build(self):
-        from keras_ser.deep_spectrum import EmbeddingExtractor
+        from keras_ser.extraction.embeddings import EmbeddingExtractor
 
         if self.run_dir is None:
             raise ParameterError("Embedding needs run_dir (a MODEL DIR or RUN_DIR)")

@@ -86,3 +86,55 @@ def test_minmax_scale_and_bilinear_resize_keep_a_ramp_linear():
     np.testing.assert_allclose(resized[inner], centres[inner] * 255 / 63, rtol=1e-4, atol=1e-3)
 
 
+
+# --------------------------------------------------------------------------- #
+# librosa compatibility over a parameter grid (synthetic signals, no corpus), in the manner of
+# torchaudio's librosa-compatibility tests: every grid point the front end supports.
+# --------------------------------------------------------------------------- #
+
+GRID_RATES = (8000, 16000, 22050)
+GRID_BANDS = ((0.0, None), (20.0, 4000.0), (300.0, 3400.0))  # full band, zhang2021's low edge, telephone band
+GRID = [
+    dict(sample_rate=rate, n_mels=n_mels, fmin=fmin, fmax=fmax, htk=htk, mel_norm=norm, n_fft=n_fft)
+    for rate in GRID_RATES
+    for n_mels in (40, 128)
+    for fmin, fmax in GRID_BANDS
+    for htk in (True, False)
+    for norm in ("slaney", None)
+    for n_fft in (None, 1024)
+]
+
+
+def _grid_id(point):
+    scale = "htk" if point["htk"] else "slaney"
+    top = "nyquist" if point["fmax"] is None else f"{point['fmax']:g}"
+    return (f"{point['sample_rate']}Hz-{point['n_mels']}mels-{point['fmin']:g}-{top}-{scale}-"
+            f"norm_{point['mel_norm']}-nfft_{point['n_fft'] or 'window'}")
+
+
+def _synthetic(sample_rate, seconds=0.5):
+    """A deterministic test signal: a 100 Hz - Nyquist chirp, two tones and low noise, in [-1, 1]."""
+    t = np.arange(int(seconds * sample_rate)) / sample_rate
+    rng = np.random.default_rng(sample_rate)
+    chirp = np.sin(2 * np.pi * (100.0 * t + 0.5 * (sample_rate / 2 - 100.0) / seconds * t ** 2))
+    tones = 0.3 * np.sin(2 * np.pi * 440.0 * t) + 0.1 * np.sin(2 * np.pi * 2500.0 * t)
+    return (0.5 * chirp + tones + 0.01 * rng.standard_normal(t.size)).astype(np.float32) / 1.5
+
+
+@pytest.mark.filterwarnings("ignore:Empty filters detected")
+@pytest.mark.parametrize("point", GRID, ids=[_grid_id(p) for p in GRID])
+def test_log_mel_matches_librosa_over_a_parameter_grid(point):
+    rate = point["sample_rate"]
+    win_length, hop_length, n_fft = ops.frame_settings(rate, 25.0, 10.0, point["n_fft"])
+    mel = dict(n_mels=point["n_mels"], fmin=point["fmin"], fmax=point["fmax"], htk=point["htk"])
+    reference_bank = librosa.filters.mel(sr=rate, n_fft=n_fft, norm=point["mel_norm"], **mel)
+    np.testing.assert_allclose(ops.mel_filterbank(rate, n_fft, norm=point["mel_norm"], **mel).T, reference_bank,
+                               atol=1e-7)
+    y = _synthetic(rate)
+    power = librosa.feature.melspectrogram(y=y, sr=rate, n_fft=n_fft, hop_length=hop_length, win_length=win_length,
+                                           window="hamming", center=True, pad_mode="constant", power=2.0,
+                                           norm=point["mel_norm"], **mel)
+    reference = librosa.power_to_db(power).T  # ref 1, amin 1e-10, top_db 80: the front end's defaults
+    ours = ops.log_mel(y[None], **point).numpy()[0]
+    assert ours.shape == reference.shape == (ops.num_frames(y.size, hop_length), point["n_mels"])
+    assert np.abs(ours - reference).max() <= LOG_MEL_TOLERANCE_DB

@@ -5,6 +5,10 @@ inside functions too, the only circle left is the model registry's (``registry``
 imports ``_all`` at call time to register every model, whose modules import the
 registry), inside :mod:`keras_ser.models`; the test fails on any other, such as the
 old ``experiment`` / ``fusion`` / ``reports`` circle.
+
+The layering of the packages is checked too: :mod:`keras_ser.frontend` reaches none of
+``experiments``, ``extraction`` and ``models`` (through any chain of imports, even inside
+functions), and :mod:`keras_ser.data` imports neither TensorFlow nor Keras at module level.
 """
 
 import ast
@@ -43,22 +47,26 @@ def _imported(node, module, is_package, modules):
     return found
 
 
+def _import_nodes(path, module_level_only):
+    """The ``import`` statements of a file: at module level (under top-level if/try too), or all."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    if not module_level_only:
+        return [n for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom))]
+    nodes, stack = [], list(tree.body)
+    while stack:
+        node = stack.pop()
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            nodes.append(node)
+        elif isinstance(node, (ast.If, ast.Try)):
+            stack.extend(ast.iter_child_nodes(node))
+    return nodes
+
+
 def _graph(module_level_only):
     modules = _modules()
     graph = {}
     for name, path in modules.items():
-        tree = ast.parse(path.read_text(), filename=str(path))
-        if module_level_only:
-            # Statements at module level, including those under top-level if/try blocks.
-            nodes, stack = [], list(tree.body)
-            while stack:
-                node = stack.pop()
-                if isinstance(node, (ast.Import, ast.ImportFrom)):
-                    nodes.append(node)
-                elif isinstance(node, (ast.If, ast.Try)):
-                    stack.extend(ast.iter_child_nodes(node))
-        else:
-            nodes = [n for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom))]
+        nodes = _import_nodes(path, module_level_only)
         is_package = path.name == "__init__.py"
         graph[name] = {target for node in nodes for target in _imported(node, name, is_package, modules)
                        if target != name}
@@ -115,3 +123,53 @@ def test_no_module_level_import_circles():
 def test_no_import_circle_outside_the_model_registry_even_inside_functions():
     circles = _circles(_graph(module_level_only=False))
     assert [c for c in circles if not all(m.startswith("keras_ser.models.") for m in c)] == []
+
+
+def _reachable(graph, start):
+    """Every keras_ser module that importing ``start`` can load (a module loads its parent packages too)."""
+    seen, stack = set(), [start]
+    while stack:
+        name = stack.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        parents = [name.rsplit(".", k)[0] for k in range(1, name.count("."))]
+        stack.extend(m for m in [*graph.get(name, ()), *parents] if m in graph)
+    return seen - {start}
+
+
+def _third_party_imports(path):
+    """Top-level names of the non-keras_ser packages a file imports at module level."""
+    names = set()
+    for node in _import_nodes(path, module_level_only=True):
+        if isinstance(node, ast.Import):
+            names.update(alias.name.split(".")[0] for alias in node.names)
+        elif not node.level:
+            names.add(node.module.split(".")[0])
+    return names - {"keras_ser"}
+
+
+def test_the_layering_checks_see_imports():
+    graph = _graph(module_level_only=False)
+    assert "keras_ser.frontend.ops" in _reachable(graph, "keras_ser.frontend.layers")
+    assert "keras_ser.frontend" in _reachable(graph, "keras_ser.frontend.ops")  # the parent package
+    assert "keras_ser.models.backbones" in _reachable(graph, "keras_ser.extraction.deep_spectrum")
+    assert {"tensorflow", "keras"} <= _third_party_imports(ROOT / "frontend" / "layers.py")
+
+
+def test_frontend_imports_no_experiments_extraction_or_models():
+    graph = _graph(module_level_only=False)
+    frontend = [name for name in graph if name == "keras_ser.frontend" or name.startswith("keras_ser.frontend.")]
+    assert len(frontend) > 1
+    for name in frontend:
+        above = sorted(m for m in _reachable(graph, name)
+                       if m.split(".")[1] in ("experiments", "extraction", "models"))
+        assert above == [], f"{name} imports {above}"
+
+
+def test_data_imports_neither_tensorflow_nor_keras():
+    paths = sorted((ROOT / "data").rglob("*.py"))
+    assert paths
+    heavy = {str(path.relative_to(ROOT)): sorted(_third_party_imports(path) & {"tensorflow", "keras"})
+             for path in paths}
+    assert {name: found for name, found in heavy.items() if found} == {}

@@ -9,7 +9,7 @@ label (Sec. 3.1), and an utterance-level path that averages the segment scores
   (2), Table 2), with VGG-16 and ResNet-50 alternatives (Table 5);
 * 3D CNN on 4 stacked log-mel segments (Sec. 2.2 (3), Table 3; video lengths of Table 6).
 
-Inputs follow the ``keras_ser.features.FrontEnd`` presets, one segment per example:
+Inputs follow the ``keras_ser.frontend.FrontEnd`` presets, one segment per example:
 ``zhang2021_1d`` -> ``(625, 1)``; ``zhang2021_2d`` -> ``(227, 227, 3)`` images in [0, 255]
 (the resize and scaling happen in the front end); ``zhang2021_3d`` -> ``(64, 64, 4, 3)``
 (mel, time, segment, channel). The ``*_utterance`` models take ``[batch, segments, ...]``.

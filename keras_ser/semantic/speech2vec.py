@@ -7,7 +7,7 @@ module is the skip-gram variant of Chung and Glass (Sec. 2):
 - **Segments.** Every word of an utterance, cut by its word timings, is a sequence of
   13 MFCCs computed with 25 ms windows every 10 ms (Chung and Glass Sec. 3, their
   front end). :func:`mfcc` computes them with the project's TensorFlow log-mel
-  (:func:`keras_ser.features.log_mel`) and a type-II orthonormal DCT, as
+  (:func:`keras_ser.frontend.log_mel`) and a type-II orthonormal DCT, as
   ``librosa.feature.mfcc`` does; the tests compare the two.
 - **Encoder.** A bidirectional LSTM reads a segment's MFCCs (padding masked); its two
   final states, concatenated, are projected linearly to the word vector ``z``.
@@ -64,7 +64,7 @@ import tensorflow as tf
 
 from keras_ser import audio
 from keras_ser.errors import DataError, ParameterError
-from keras_ser.frontend import ops as features
+from keras_ser.frontend import log_mel
 from keras_ser.semantic.word2vec import DEFAULT_DIM
 
 #: Chung and Glass's front end (Sec. 3: 13 MFCCs, 25 ms windows, 10 ms hop); the
@@ -78,7 +78,7 @@ def mfcc(waveform, sample_rate=16000, n_mfcc=13, n_mels=40, win_ms=25.0, hop_ms=
          window="hamming", htk=True, fmin=0.0, fmax=None, top_db=80.0):
     """MFCCs ``[batch, samples] -> [batch, frames, n_mfcc]`` float32 (Chung and Glass Sec. 3).
 
-    The dB log-mel spectrogram of :func:`keras_ser.features.log_mel` (centred frames,
+    The dB log-mel spectrogram of :func:`keras_ser.frontend.log_mel` (centred frames,
     frame ``t`` centred on sample ``t * hop``), then the orthonormal type-II DCT over
     the mel bands, first ``n_mfcc`` coefficients: ``librosa.feature.mfcc`` with
     ``n_fft = win_length``, ``center=True``, ``pad_mode="constant"``, ``htk=True``,
@@ -91,9 +91,9 @@ def mfcc(waveform, sample_rate=16000, n_mfcc=13, n_mels=40, win_ms=25.0, hop_ms=
     """
     if not isinstance(n_mfcc, (int, np.integer)) or not 1 <= n_mfcc <= n_mels:
         raise ParameterError(f"n_mfcc must be an integer in [1, n_mels={n_mels}], got {n_mfcc!r}")
-    log_mel = features.log_mel(waveform, sample_rate=sample_rate, n_mels=n_mels, fmin=fmin, fmax=fmax, htk=htk,
-                               win_ms=win_ms, hop_ms=hop_ms, n_fft=n_fft, window=window, log="db", top_db=top_db)
-    return tf.signal.dct(log_mel, type=2, norm="ortho")[..., :n_mfcc]
+    spectrogram = log_mel(waveform, sample_rate=sample_rate, n_mels=n_mels, fmin=fmin, fmax=fmax, htk=htk,
+                          win_ms=win_ms, hop_ms=hop_ms, n_fft=n_fft, window=window, log="db", top_db=top_db)
+    return tf.signal.dct(spectrogram, type=2, norm="ortho")[..., :n_mfcc]
 
 
 @dataclasses.dataclass(frozen=True)

@@ -4,7 +4,7 @@ Everything here works on one mono utterance as a float32 NumPy array. The
 TensorFlow front end (:mod:`keras_ser.frontend`) starts from the output of
 :func:`load`.
 
-Bad input handling of :func:`load` (issue 2, Sec. 7):
+Bad input handling of :func:`load`:
 
 ============================  ===============================================
 input                         handling

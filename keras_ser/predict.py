@@ -4,7 +4,7 @@ Command line::
 
     python -m keras_ser.predict RUN_OR_MODEL_DIR file.wav [file.wav ...] [--fold NAME] [--json] [--adapt-speaker]
 
-A MODEL DIR (contract D) holds ``model.keras`` (taking the front-end output),
+A MODEL DIR holds ``model.keras`` (taking the front-end output),
 ``frontend.json`` (``FrontEnd.get_config()``), ``labels.json`` (output order) and
 ``meta.json`` (``"pooling": "none" | "mean_segments"``). The prediction chain is
 ``audio.load(path, sr=front end rate) -> FrontEnd -> model -> pooling``; with
@@ -132,7 +132,7 @@ class Predictor:
     Parameters
     ----------
     model_dir : str or path-like
-        A MODEL DIR (contract D).
+        A MODEL DIR (see the module docstring).
 
     Attributes
     ----------

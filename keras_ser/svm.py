@@ -69,7 +69,7 @@ What the papers leave open, and the choice made here (all are parameters):
   rule of zhao2019 eq. 11).
 
 :func:`run_fold` is the entry point the experiment runner calls for recipes whose
-``[experiment] kind = "features_svm"`` (contract E).
+``[experiment] kind = "features_svm"``.
 """
 
 import hashlib
@@ -654,7 +654,7 @@ def stored_embeddings(run_dir, fold, layer="embedding"):
 def run_fold(config, fold, label_names, work_dir):
     """Extract (cached), standardise, tune on validation speakers, and predict one fold.
 
-    This is contract E: the experiment runner calls it for every fold of a recipe
+    The experiment runner calls it for every fold of a recipe
     whose ``[experiment] kind = "features_svm"``.
 
     Parameters

@@ -20,7 +20,7 @@ def _peak_hz(y, sr):
 
 @pytest.fixture
 def broken_corpus(tmp_path):
-    """The bad-input corpus of issue 2 Sec. 7, written fresh for every test."""
+    """The bad-input corpus, written fresh for every test."""
     files = {}
     good = tmp_path / "good.wav"
     soundfile.write(good, _sine(440, 16000), 16000, subtype="PCM_16")
@@ -133,7 +133,7 @@ def _noise(sr=16000, seconds=0.5, rms=0.1, seed=0):
 
 @pytest.mark.parametrize("amplitude", [1e-9, 1e-5, 10 ** (audio.SILENCE_FLOOR_DBFS / 20) * 0.9])
 def test_near_silent_file_is_rejected_below_the_energy_floor(tmp_path, amplitude):
-    # 1e-9 used to give the same features as an all-zero file and a confident emotion (issue 14, defect 2).
+    # 1e-9 used to give the same features as an all-zero file and a confident emotion.
     path = tmp_path / "near silent.wav"
     soundfile.write(path, _noise(rms=amplitude), 16000, subtype="FLOAT")
     with pytest.raises(DataError, match=r"silent: RMS .* dBFS is below the silence floor") as info:
@@ -151,7 +151,7 @@ def test_quiet_file_just_above_the_floor_loads(tmp_path):
 
 
 def test_out_of_range_float_file_is_peak_normalised_with_a_warning(tmp_path):
-    # Float WAVs at integer scale (about +-4e6) overflowed openSMILE's int16 cast (issue 14, defect 3).
+    # Float WAVs at integer scale (about +-4e6) overflowed openSMILE's int16 cast.
     path = tmp_path / "loud_float.wav"
     clean = _noise(rms=0.2)
     clean /= np.max(np.abs(clean))

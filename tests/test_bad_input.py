@@ -1,4 +1,4 @@
-"""The bad-input suite of issue 14: every kind of bad input through every consumer.
+"""The bad-input suite: every kind of bad input through every consumer.
 
 The corpus is generated in ``tmp_path``. Each file kind goes through
 ``audio.load``, the extractors (eGeMAPS, ComParE, log-Mel, and the deep-spectrum

@@ -161,7 +161,7 @@ def _wav(path, seconds, sr=16000, rms=0.1, seed=0):
 
 @pytest.mark.parametrize("name", ["egemaps", "compare"])
 def test_opensmile_refuses_input_shorter_than_its_minimum(tmp_path, name):
-    # A 30 ms file used to give a row of NaN and exit 0 (issue 14, defect 1).
+    # A 30 ms file used to give a row of NaN and exit 0.
     short = _wav(tmp_path / "thirty ms.wav", 0.030)
     extractor = extraction.get_extractor(name)
     assert extraction.minimum_duration(extractor) == pytest.approx(0.061)

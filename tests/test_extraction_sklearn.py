@@ -77,7 +77,7 @@ def test_bad_inputs():
 
 
 def _save_embedding_model(path):
-    """A MODEL DIR (contract D) whose model has a 3-d ``embedding`` layer."""
+    """A MODEL DIR whose model has a 3-d ``embedding`` layer."""
     import json
 
     from keras_ser.frontend import FrontEnd

@@ -39,7 +39,7 @@ def test_resume_skips_finished_folds_and_is_deterministic(tmp_path, emodb_dir):
     a, b = _fold_metrics(resumed, "speaker_03"), _fold_metrics(straight, "speaker_03")
     assert a["scores"] == b["scores"], "same seed must give the same metrics"
 
-    # Run-directory layout of contract D.
+    # Run-directory layout (keras_ser.experiments.run_dir).
     for name in ("config.json", "labels.json", "results.json", "results.md", "confusion.png", "curves.png"):
         assert (resumed / name).is_file(), name
     fold_dir = resumed / "folds" / "speaker_08"

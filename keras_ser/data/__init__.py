@@ -1,4 +1,4 @@
-"""Corpora and speaker-independent splits (contract B).
+"""Corpora and speaker-independent splits.
 
 Importable without TensorFlow: only the EMO-DB download imports Keras.
 

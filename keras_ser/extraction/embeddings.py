@@ -22,7 +22,7 @@ from keras_ser.experiments.run_dir import resolve_model_dir
 class EmbeddingExtractor:
     """The deep-spectrum representation of a trained network (zhao2019 Sec. IV, Table 7).
 
-    Loads a MODEL DIR (contract D: ``model.keras``, ``frontend.json``, ``meta.json``),
+    Loads a MODEL DIR (``model.keras``, ``frontend.json``, ``meta.json``, see :mod:`keras_ser.predict`),
     runs ``waveform -> FrontEnd -> model`` and returns the output of the layer named
     ``layer`` (``"embedding"`` in the models of zhao2019). A time-distributed embedding
     ``[b, t, d]`` is averaged over time; with ``meta["pooling"] == "mean_segments"``

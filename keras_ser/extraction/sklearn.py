@@ -200,7 +200,7 @@ class Embedding(_ExtractorTransformer):
     Parameters
     ----------
     run_dir : path-like
-        MODEL DIR or RUN_DIR (contract D).
+        MODEL DIR or RUN_DIR (see :mod:`keras_ser.predict`).
     fold : str, optional
         Fold of a multi-fold run.
     layer : str

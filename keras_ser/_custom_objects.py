@@ -11,7 +11,7 @@ custom object at the first moment Keras is loaded:
 - otherwise right after ``import keras`` (or ``import tensorflow``, which imports Keras)
   completes, through an import hook that watches those two modules and keras_ser's own.
 
-Registration imports keras_ser's layer and model modules, so it waits until no watched
+Registration imports keras_ser's layer and front-end modules, so it waits until no watched
 module is still executing: Keras imported from inside one of them (or from inside
 TensorFlow) is registered when the outermost of them has finished.
 """
@@ -21,8 +21,8 @@ import importlib.abc
 import sys
 import threading
 
-#: Modules whose import registers custom objects (``models._all`` imports every model module).
-MODULES = ("keras_ser.layers", "keras_ser.frontend.layers", "keras_ser.models._all", "keras_ser.ccc")
+#: Modules whose import registers custom objects (every model's layers live in ``keras_ser.layers``).
+MODULES = ("keras_ser.layers", "keras_ser.frontend.layers", "keras_ser.ccc")
 
 _lock = threading.RLock()
 _state = {"executing": 0, "done": False, "registering": False}

@@ -69,9 +69,6 @@ def _register_custom_objects():
     # modules registers them before deserialisation.
     import keras_ser.frontend.layers  # noqa: F401
     import keras_ser.layers  # noqa: F401
-    from keras_ser import models
-
-    models.available()
 
 
 def pooled_probabilities(frontend, model, waveform, pooling):

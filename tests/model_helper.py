@@ -1,9 +1,13 @@
 """The one test helper every model test calls (keras-hub's pattern).
 
 ``run_model_test`` builds a registered model with tiny overrides and checks, in
-order: the output shape, the parameter count (when a hand count is given), that
-a few training steps on a tiny batch lower the loss, that a ``.keras`` save and
-reload gives identical outputs, that the model built in mixed bfloat16 (the
+order: the registry's model contract (the model is named by its registry name, the
+layer ``"predictions"`` produces its output, a layer ``"embedding"`` exists), the
+output shape, the parameter count (when a hand count is given), that a
+``get_config`` / ``from_config`` clone with the same weights computes the same outputs,
+that a few training steps on a tiny batch lower the loss, that a ``.keras`` save and
+reload gives identical outputs, that ``predict`` on a ``tf.data`` batch gives the
+outputs of a direct call, that the model built in mixed bfloat16 (the
 ``train.precision`` path) computes the same function with float32 outputs, trains
 a step and survives a ``.keras`` round trip, and (optionally) that padding a
 variable-length input does not change a named masked layer's output.
@@ -29,12 +33,12 @@ def register_tiny_logmel_model():
 
     if TINY_LOGMEL_MODEL not in registry._REGISTRY:
         @registry.register(TINY_LOGMEL_MODEL, paper="test", table="-", input="40x500 log-mel")
-        def _tiny(num_classes=7, units=8):
+        def _tiny(num_classes=7, units=8, name=TINY_LOGMEL_MODEL):
             return keras.Sequential([
                 keras.Input((500, 40)), keras.layers.GlobalAveragePooling1D(),
                 keras.layers.Dense(units, activation="relu", name="embedding"),
-                keras.layers.Dense(num_classes, activation="softmax"),
-            ])
+                keras.layers.Dense(num_classes, activation="softmax", name="predictions"),
+            ], name=name)
     return TINY_LOGMEL_MODEL
 
 
@@ -55,8 +59,38 @@ def _check_keras_round_trip(model, path, input_data):
     """Save ``model`` as ``.keras`` at ``path``, reload it and require identical outputs."""
     model.save(path)
     reloaded = keras.models.load_model(path)
+    assert reloaded.name == model.name
     for a, b in zip(_flat(model(input_data, training=False)), _flat(reloaded(input_data, training=False))):
         np.testing.assert_allclose(a, b, rtol=0, atol=1e-6)
+
+
+def check_model_contract(name, model):
+    """The registry's contract: named ``name``; layer ``"predictions"`` makes the output; ``"embedding"`` exists."""
+    assert model.name == name, f"{name}: the model is named {model.name!r}"
+    layers = {layer.name: layer for layer in model.layers}
+    assert "predictions" in layers, f"{name}: no layer 'predictions'"
+    assert len(model.outputs) == 1 and model.outputs[0]._keras_history.operation is layers["predictions"], (
+        f"{name}: the model output is not the output of its layer 'predictions'")
+    assert "embedding" in layers, f"{name}: no layer 'embedding'"
+
+
+def _check_config_round_trip(model, input_data):
+    """A ``from_config`` clone of ``model`` given its weights computes the same outputs."""
+    clone = type(model).from_config(model.get_config())
+    assert clone.name == model.name and [layer.name for layer in clone.layers] == [layer.name for layer in model.layers]
+    clone.set_weights(model.get_weights())
+    for a, b in zip(_flat(model(input_data, training=False)), _flat(clone(input_data, training=False))):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-6)
+
+
+def _check_dataset_predict(model, input_data):
+    """``predict`` on a ``tf.data`` batch gives the outputs of a direct call."""
+    features = tuple(input_data) if isinstance(input_data, list) else input_data
+    batch = len(tf.nest.flatten(input_data)[0])
+    dataset = tf.data.Dataset.from_tensor_slices((features,)).batch(batch)
+    predicted = model.predict(dataset, verbose=0)
+    for a, b in zip(_flat(predicted), _flat(model(input_data, training=False))):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
 
 
 def _flat(outputs):
@@ -76,7 +110,7 @@ def run_model_test(
     train_steps=5,
     learning_rate=1e-3,
     padding=None,
-    tmp_path=None,
+    tmp_path,
 ):
     """Build ``name`` from the registry and run the shared checks.
 
@@ -98,7 +132,7 @@ def run_model_test(
         ``{"layer": layer_name, "padded_input": same_as_input_data_but_padded}``.
         The named layer's output must be the same for both inputs (to 1e-5).
     tmp_path : pathlib.Path
-        Where the ``.keras`` file is written (pytest's ``tmp_path``).
+        Where the ``.keras`` files are written (pytest's ``tmp_path``).
 
     Returns
     -------
@@ -108,6 +142,7 @@ def run_model_test(
     keras.utils.set_random_seed(0)
     model = models.build(name, num_classes=num_classes, **(overrides or {}))
     assert isinstance(model, keras.Model)
+    check_model_contract(name, model)
 
     outputs = _flat(model(input_data, training=False))
     shapes = expected_output_shape if isinstance(expected_output_shape, list) else [expected_output_shape]
@@ -120,6 +155,8 @@ def run_model_test(
             f"{name}: {model.count_params()} parameters, hand count {expected_params}"
         )
 
+    _check_config_round_trip(model, input_data)
+
     # XLA compilation of the recurrent loops costs more than it saves on tiny CPU batches.
     model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=loss, jit_compile=False)
     before = float(model.evaluate(input_data, targets, verbose=0, return_dict=True)["loss"])
@@ -128,14 +165,15 @@ def run_model_test(
     after = float(model.evaluate(input_data, targets, verbose=0, return_dict=True)["loss"])
     assert np.isfinite(after) and after < before, f"{name}: loss {before:.4f} -> {after:.4f}"
 
-    if tmp_path is not None:
-        _check_keras_round_trip(model, tmp_path / f"{name}.keras", input_data)
+    _check_keras_round_trip(model, tmp_path / f"{name}.keras", input_data)
+    _check_dataset_predict(model, input_data)
 
     _check_mixed_precision(name, model, overrides, num_classes, input_data, targets, loss, tmp_path)
 
     if padding is not None:
         probe = keras.Model(model.inputs, model.get_layer(padding["layer"]).output)
-        for a, b in zip(_flat(probe(input_data, training=False)), _flat(probe(padding["padded_input"], training=False))):
+        padded = probe(padding["padded_input"], training=False)
+        for a, b in zip(_flat(probe(input_data, training=False)), _flat(padded)):
             np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
     return model
 
@@ -146,6 +184,7 @@ def _check_mixed_precision(name, model, overrides, num_classes, input_data, targ
     mixed = build_in_precision(lambda: models.build(name, num_classes=num_classes, **(overrides or {})),
                                "mixed_bfloat16")
     assert keras.mixed_precision.global_policy().name == "float32", "build_in_precision leaked its policy"
+    check_model_contract(name, mixed)
     assert [w.shape for w in mixed.weights] == [w.shape for w in model.weights]
     mixed.set_weights(model.get_weights())
     expected = _flat(model(input_data, training=False))
@@ -158,5 +197,4 @@ def _check_mixed_precision(name, model, overrides, num_classes, input_data, targ
     batch = len(tf.nest.flatten(input_data)[0])
     history = mixed.fit(input_data, targets, epochs=1, batch_size=batch, verbose=0, shuffle=False)
     assert np.isfinite(history.history["loss"][-1]), f"{name}: non-finite mixed-precision loss"
-    if tmp_path is not None:
-        _check_keras_round_trip(mixed, tmp_path / f"{name}_mixed_bfloat16.keras", input_data)
+    _check_keras_round_trip(mixed, tmp_path / f"{name}_mixed_bfloat16.keras", input_data)

@@ -16,8 +16,15 @@ import pytest
 from numpy.lib.stride_tricks import sliding_window_view
 
 from keras_ser.errors import DataError, ParameterError
+from keras_ser.layers.image import (
+    CAFFE_BGR_MEAN,
+    TORCH_RGB_MEAN,
+    TORCH_RGB_STD,
+    GroupedConv2D,
+    LocalResponseNormalization,
+)
 from keras_ser.models import backbones
-from keras_ser.models.backbones import GroupedConv2D, LocalResponseNormalization, alexnet, fc7_model
+from keras_ser.models.backbones import alexnet, fc7_model
 
 CAFFE_SHAPES = {
     "conv1": (11, 11, 3, 96),
@@ -67,7 +74,7 @@ def _maxpool_hwc(x):
 
 def caffe_alexnet_reference(image_rgb, params, upto="fc8"):
     """bvlc_alexnet forward (deploy.prototxt order) on one RGB [0, 255] HWC image."""
-    x = image_rgb[..., ::-1].astype(np.float64) - np.array(backbones.CAFFE_BGR_MEAN)
+    x = image_rgb[..., ::-1].astype(np.float64) - np.array(CAFFE_BGR_MEAN)
     x = _maxpool_hwc(_lrn_hwc(_relu(_conv_hwc(x, *params["conv1"], stride=4))))
     x = _maxpool_hwc(_lrn_hwc(_relu(_conv_hwc(x, *params["conv2"], pad=2, groups=2))))
     x = _relu(_conv_hwc(x, *params["conv3"], pad=1))
@@ -108,7 +115,7 @@ def _adaptive_avg_chw(x, out=6):
 
 def torchvision_alexnet_reference(image_rgb, state, upto="fc8"):
     """torchvision.models.alexnet forward (eval mode) on one RGB [0, 255] HWC image."""
-    x = (image_rgb / 255.0 - np.array(backbones.TORCH_RGB_MEAN)) / np.array(backbones.TORCH_RGB_STD)
+    x = (image_rgb / 255.0 - np.array(TORCH_RGB_MEAN)) / np.array(TORCH_RGB_STD)
     x = x.transpose(2, 0, 1)
 
     def p(key):
@@ -205,6 +212,8 @@ def test_bvlc_loader_matches_numpy_caffe_forward(tmp_path):
     reference = caffe_alexnet_reference(image, params, upto="fc7")
     assert np.count_nonzero(reference) > 100
     _assert_close(fc7, reference)
+    # The file's fc8 is the model's classifier "predictions".
+    np.testing.assert_array_equal(model.get_layer("predictions").kernel.numpy(), params["fc8"][0])
     probabilities = np.asarray(model(image[None], training=False))[0]
     _assert_close(probabilities, caffe_alexnet_reference(image, params))
 
@@ -225,7 +234,8 @@ def test_fine_tuning_head_is_not_loaded():
     model = alexnet(7, input_shape=(67, 67, 3), filters=filters, fc_units=fc_units, weights=params)
     for name in ("conv2", "conv4", "fc6", "fc7"):
         np.testing.assert_array_equal(model.get_layer(name).kernel.numpy(), params[name][0])
-    assert model.get_layer("fc8").kernel.shape == (8, 7)
+    # The source's fc8 (1000 classes) does not fit the 7-class classifier, which stays fresh.
+    assert model.get_layer("predictions").kernel.shape == (8, 7)
     image = np.random.default_rng(7).uniform(0, 255, (67, 67, 3)).astype("float32")
     probe = keras.Model(model.inputs, model.get_layer("fc7").output)
     _assert_close(np.asarray(probe(image[None]))[0], caffe_alexnet_reference(image, params, upto="fc7"))

@@ -10,7 +10,7 @@ import tensorflow as tf
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "benchmarks"))
 from flop_count import forward_flops, training_flops  # noqa: E402
 
-from keras_ser.models.backbones import GroupedConv2D  # noqa: E402
+from keras_ser.layers import GroupedConv2D  # noqa: E402
 
 
 def _profiler_flops(model, shape):

@@ -63,12 +63,13 @@ TINY_MASKED = "test_tiny_masked_gap"
 
 if TINY_MASKED not in registry._REGISTRY:
     @registry.register(TINY_MASKED, paper="test", table="-", input="frames x 120 (zhao2018)")
-    def _tiny_masked(num_classes=7, mask_value=0.0):
+    def _tiny_masked(num_classes=7, mask_value=0.0, name=TINY_MASKED):
         # A stand-in for zhao2018's masked network, small enough for a CPU test.
         return keras.Sequential([
-            keras.Input((None, 120)), keras.layers.Masking(mask_value), keras.layers.GlobalAveragePooling1D(),
-            keras.layers.Dense(num_classes, activation="softmax"),
-        ])
+            keras.Input((None, 120)), keras.layers.Masking(mask_value),
+            keras.layers.GlobalAveragePooling1D(name="embedding"),
+            keras.layers.Dense(num_classes, activation="softmax", name="predictions"),
+        ], name=name)
 
 
 def test_max_seconds_caps_the_padded_length_in_training_and_in_the_saved_front_end(tmp_path, emodb_dir,

@@ -220,8 +220,8 @@ def test_separate_schedule_trains_the_encoder_first_then_only_the_dnn(monkeypatc
     # Sec. 3.2: the BLSTM-Attention model at batch 128, lr 1e-4; then the DNN at batch 16, lr 5e-6.
     assert first["settings"] == (1e-4, 128, 2) and second["settings"] == (5e-6, 16, 2)
     assert {"blstm", "attention", "encoder_softmax"} <= set(first["trainable"])
-    assert not {"dnn1", "softmax"} & set(first["trainable"])
-    assert second["trainable"] == ["dnn1", "softmax"]
+    assert not {"dnn1", "predictions"} & set(first["trainable"])
+    assert second["trainable"] == ["dnn1", "predictions"]
     # The frozen encoder keeps the weights its own training gave it; the DNN moved.
     for name in ("blstm", "attention"):
         for a, b in zip(first["after"][name], second["after"][name]):
@@ -234,14 +234,14 @@ def test_joint_schedule_trains_the_whole_stage_2_network_once(monkeypatch, tmp_p
     _, head, fits, (_, _, _, encoder) = _stage2(["encoder.schedule=joint"], monkeypatch, tmp_path)
     assert encoder is None and len(fits) == 1
     assert fits[0]["model"] == "zhang2021_dcnn_blstmwa" and fits[0]["settings"] == (5e-6, 16, 2)
-    assert {"blstm", "attention", "dnn1", "softmax"} <= set(fits[0]["trainable"])
+    assert {"blstm", "attention", "dnn1", "predictions"} <= set(fits[0]["trainable"])
 
 
 def test_encoder_layer_must_exist_and_leave_a_dnn_to_train(monkeypatch, tmp_path):
     with pytest.raises(ParameterError, match=r"encoder\.layer='nope'.*no such layer"):
         _stage2(["encoder.layer=nope"], monkeypatch, tmp_path)
-    with pytest.raises(ParameterError, match=r"encoder\.layer='softmax'.*nothing is left"):
-        _stage2(["encoder.layer=softmax"], monkeypatch, tmp_path)
+    with pytest.raises(ParameterError, match=r"encoder\.layer='predictions'.*nothing is left"):
+        _stage2(["encoder.layer=predictions"], monkeypatch, tmp_path)
     with pytest.raises(ParameterError, match=r"schedule must be one of"):
         load_recipe("zhang2021_dcnn_blstmwa", ["encoder.schedule=both"])
     with pytest.raises(ParameterError, match=r"\[encoder\] trains the stage-2 network"):

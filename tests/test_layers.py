@@ -1,4 +1,5 @@
-"""keras_ser.layers against small NumPy reimplementations of the papers' equations."""
+"""keras_ser.layers against small NumPy reimplementations of the papers' equations, and every
+custom layer through the shared layer helper (tests/layer_helper.py)."""
 
 import numpy as np
 import keras
@@ -10,12 +11,21 @@ from keras_ser.layers import (
     ApplyPaddingMask,
     AttentionPooling,
     CellStateLSTMCell,
+    CycleChannels,
     DimensionShuffle,
+    DisentangledAttentionFusion,
+    FoldSegments,
+    GroupedConv2D,
+    ImagePreprocessing,
+    LocalResponseNormalization,
     MaskedGlobalPooling,
     MaskedMaxPooling2D,
     PaddingMask,
     ScaledAttentionPooling,
+    ScaledDotAttentionFusion,
+    UnfoldSegments,
 )
+from layer_helper import run_layer_test
 
 RNG = np.random.default_rng(0)
 
@@ -26,14 +36,14 @@ def _softmax(z):
 
 
 def _np_linear_attention(x, w, length):
-    """000 eqs. 5-6 for one sequence of ``length`` real steps."""
+    """zhao2019 eqs. 5-6 for one sequence of ``length`` real steps."""
     x = x[:length]
     alpha = _softmax(x @ w)
     return alpha @ x, alpha
 
 
 def _np_scaled_attention(grid, w, b, u, lam, valid_t):
-    """000 eqs. 7-10 for one [T, F, C] grid whose first ``valid_t`` frames are real."""
+    """zhao2019 eqs. 7-10 for one [T, F, C] grid whose first ``valid_t`` frames are real."""
     annotations = grid[:valid_t].reshape(-1, grid.shape[-1])
     e = np.tanh(annotations @ w + b) @ u
     alpha = _softmax(lam * e)
@@ -278,3 +288,69 @@ class TestMasking:
     def test_rejects_bad_settings(self, make):
         with pytest.raises(ParameterError):
             make()
+
+
+# ------------------------------------------------------------------------------ shared layer test
+def _floats(*shape):
+    return np.random.default_rng(sum(shape)).normal(size=shape).astype("float32")
+
+
+def _lengths_mask(steps, lengths):
+    return np.arange(steps)[None, :] < np.asarray(lengths)[:, None]
+
+
+#: Every custom layer of keras_ser.layers: (class, fresh layer, tiny input).
+LAYER_CASES = [
+    (AttentionPooling, lambda: AttentionPooling(), lambda: _floats(2, 5, 4)),
+    (ScaledAttentionPooling, lambda: ScaledAttentionPooling(units=3, scale=0.5), lambda: _floats(2, 4, 3, 5)),
+    (BLSTM, lambda: BLSTM(3, states="cell", output_units=4), lambda: _floats(2, 5, 4)),
+    (CellStateLSTMCell, lambda: keras.layers.RNN(CellStateLSTMCell(3), return_sequences=True),
+     lambda: _floats(2, 5, 4)),
+    (DimensionShuffle, lambda: DimensionShuffle(num_frames=4), lambda: _floats(2, 5, 3)),
+    (PaddingMask, lambda: PaddingMask(0.0),
+     lambda: np.concatenate([_floats(2, 3, 4), np.zeros((2, 2, 4), "float32")], 1)),
+    (ApplyPaddingMask, lambda: ApplyPaddingMask(), lambda: [_floats(2, 3, 2, 2), _lengths_mask(3, [3, 1])]),
+    (MaskedMaxPooling2D, lambda: MaskedMaxPooling2D((2, 2)), lambda: [_floats(2, 6, 4, 2), _lengths_mask(6, [6, 3])]),
+    (MaskedGlobalPooling, lambda: MaskedGlobalPooling("average"),
+     lambda: [_floats(2, 5, 3), _lengths_mask(5, [5, 2])]),
+    (DisentangledAttentionFusion, lambda: DisentangledAttentionFusion(units=6, branch_units=4),
+     lambda: [_floats(2, 5, 7), _floats(2, 5, 11)]),
+    (ScaledDotAttentionFusion, lambda: ScaledDotAttentionFusion(), lambda: [_floats(3, 4, 6), _floats(3, 4, 6)]),
+    (FoldSegments, lambda: FoldSegments(), lambda: _floats(2, 3, 5, 1)),
+    (UnfoldSegments, lambda: UnfoldSegments(), lambda: [_floats(6, 4), _floats(2, 3, 5)]),
+    (CycleChannels, lambda: CycleChannels(3), lambda: _floats(1, 2, 2, 2)),
+    (LocalResponseNormalization, lambda: LocalResponseNormalization(), lambda: np.abs(_floats(1, 2, 2, 8)) * 30),
+    (GroupedConv2D, lambda: GroupedConv2D(8, 3, groups=2, padding="same"), lambda: _floats(1, 5, 5, 4)),
+    (ImagePreprocessing, lambda: ImagePreprocessing("torch"),
+     lambda: np.random.default_rng(0).uniform(0, 255, (1, 2, 2, 3)).astype("float32")),
+]
+
+
+@pytest.mark.parametrize("cls, make, inputs", LAYER_CASES, ids=[case[0].__name__ for case in LAYER_CASES])
+def test_layer_contract(cls, make, inputs, tmp_path):
+    layer = make()
+    run_layer_test(layer, inputs(), tmp_path=tmp_path, registered_class=cls)
+
+
+def test_every_custom_layer_runs_the_shared_layer_test():
+    import keras_ser.layers
+
+    registered = {obj for obj in keras.saving.get_custom_objects().values()
+                  if isinstance(obj, type) and issubclass(obj, keras.layers.Layer)
+                  and obj.__module__.startswith("keras_ser.layers.")}
+    assert {cls for cls in vars(keras_ser.layers).values() if isinstance(cls, type)} <= registered
+    assert registered == {case[0] for case in LAYER_CASES}
+
+
+def test_fold_and_unfold_are_inverse():
+    x = _floats(2, 3, 5, 1)
+    folded = np.asarray(FoldSegments()(x))
+    np.testing.assert_array_equal(folded, x.reshape(6, 5, 1))
+    np.testing.assert_array_equal(np.asarray(UnfoldSegments()([folded, x])), x)
+
+
+def test_cycle_channels_repeats_cyclically():
+    x = _floats(1, 2, 2, 2)
+    np.testing.assert_array_equal(np.asarray(CycleChannels(3)(x)), x[..., [0, 1, 0]])
+    with pytest.raises(ParameterError, match="CycleChannels"):
+        CycleChannels(0)

@@ -95,7 +95,7 @@ def test_002_defaults():
     baseline = models.build("zhang2021_2cnn_lstm", num_classes=7)
     assert baseline.get_layer("conv1").kernel.shape == (5, 5, 3, 16)
     assert baseline.get_layer("conv2").kernel.shape == (5, 5, 16, 32)
-    assert baseline.get_layer("lstm").units == 512 and baseline.get_layer("lstm").dropout == 0.5
+    assert baseline.get_layer("embedding").units == 512 and baseline.get_layer("embedding").dropout == 0.5
 
 
 def test_003_settings():
@@ -107,7 +107,7 @@ def test_003_settings():
     assert paper.get_layer("paralinguistic").output.shape == (None, None, 8 * 125)
     assert code.get_layer("paralinguistic").output.shape == (None, None, 8 * 250)
     assert paper.get_layer("fusion").units == code.get_layer("fusion").units == 1024
-    assert paper.get_layer("lstm").units == code.get_layer("lstm").units == 256
+    assert paper.get_layer("embedding").units == code.get_layer("embedding").units == 256
     assert code.get_layer("fusion").branch_units == 512
     with pytest.raises(ParameterError):
         models.build("tzirakis2021_semantic", fusion="sum")
@@ -132,11 +132,14 @@ def test_multicnn_1d_utterance_masks_padding_segments(tmp_path):
     model = run_model_test(
         "zhang2021_multicnn_1d_utterance", input_data=x, targets=_sparse_targets(2, 3),
         expected_output_shape=(2, 3), overrides=overrides, num_classes=3, tmp_path=tmp_path,
-        padding={"layer": "segment_mean", "padded_input": padded},
+        padding={"layer": "predictions", "padded_input": padded},
     )
     # The utterance score is the mean of the segment model's scores (zhang2021_multicnn Sec. 2.3).
-    segment_model = model.get_layer("zhang2021_cnn1d_125")
-    per_segment = np.asarray(segment_model(x.reshape(6, 125, 1), training=False)).reshape(2, 3, 3)
+    segment_embeddings = np.asarray(model.get_layer("zhang2021_cnn1d_125")(x.reshape(6, 125, 1), training=False))
+    segment_embeddings = segment_embeddings.reshape(2, 3, 6)
+    per_segment = np.asarray(model.get_layer("segment_classifier")(segment_embeddings))
+    embedding = keras.Model(model.inputs, model.get_layer("embedding").output)
+    np.testing.assert_allclose(np.asarray(embedding(x)), segment_embeddings, rtol=1e-6, atol=1e-6)
     np.testing.assert_allclose(np.asarray(model(padded, training=False)), per_segment.mean(1), rtol=1e-5, atol=1e-6)
 
 
@@ -160,7 +163,7 @@ def test_multicnn_2d_utterance(tmp_path):
     run_model_test(
         "zhang2021_multicnn_2d_utterance", input_data=x, targets=_sparse_targets(2, 3), expected_output_shape=(2, 3),
         overrides=overrides, num_classes=3, tmp_path=tmp_path, train_steps=5, learning_rate=1e-4,
-        padding={"layer": "segment_mean", "padded_input": padded},
+        padding={"layer": "predictions", "padded_input": padded},
     )
 
 
@@ -208,7 +211,7 @@ def test_multicnn_3d_utterance(tmp_path):
     run_model_test(
         "zhang2021_multicnn_3d_utterance", input_data=x, targets=_sparse_targets(2, 3), expected_output_shape=(2, 3),
         overrides=overrides, num_classes=3, tmp_path=tmp_path,
-        padding={"layer": "segment_mean", "padded_input": padded},
+        padding={"layer": "predictions", "padded_input": padded},
     )
 
 
@@ -252,7 +255,7 @@ def test_2cnn_lstm(tmp_path):
     )
 
 
-_SMALL_003 = dict(frame_length=250, semantic_dim=5, filters=(2, 3, 4), units=6, lstm_units=4)
+_SMALL_TZIRAKIS = dict(frame_length=250, semantic_dim=5, filters=(2, 3, 4), units=6, lstm_units=4)
 
 
 def _semantic_inputs(batch=2, frames=3):
@@ -269,7 +272,7 @@ def _cnn_params(filters=(2, 3, 4), kernels=(8, 6, 6)):
 def test_semantic_fusion_models(name, tmp_path):
     audio, words = _semantic_inputs()
     targets = _rng().uniform(-1, 1, (2, 3, 3)).astype("float32")
-    overrides = dict(_SMALL_003)
+    overrides = dict(_SMALL_TZIRAKIS)
     d_p = 4  # 250 -> 25 -> 5 -> 1 position x 4 channels
     branch = 6
     if name.endswith("concat"):
@@ -301,7 +304,7 @@ def test_single_modality_models(name, tmp_path):
     else:
         data, expected = audio, _cnn_params() + _lstm(4, 4) + _dense(4, 3)
     run_model_test(
-        name, input_data=data, targets=targets, expected_output_shape=(2, 3, 3), overrides=dict(_SMALL_003),
+        name, input_data=data, targets=targets, expected_output_shape=(2, 3, 3), overrides=dict(_SMALL_TZIRAKIS),
         expected_params=expected, loss="mse", tmp_path=tmp_path,
     )
 

@@ -138,6 +138,7 @@ def test_zhao2019_mel_band_variants(name, tmp_path):
         name, input_data=x, targets=_targets(), expected_output_shape=(len(LENGTHS), NUM_CLASSES),
         overrides=dict(Z19, use_rnn=False), num_classes=NUM_CLASSES,
         expected_params=count_zhao2019(n_mels, rnn=False), padding={"layer": "embedding", "padded_input": more},
+        tmp_path=tmp_path,
     )
     assert model.input_shape == (None, None, n_mels)
     paper_size = models.build(name, num_classes=NUM_CLASSES)

@@ -16,8 +16,7 @@ import pytest
 
 import keras_ser
 from keras_ser.frontend import FrontEnd
-from keras_ser.layers import AttentionPooling
-from keras_ser.models.multicnn import FoldSegments, UnfoldSegments
+from keras_ser.layers import AttentionPooling, FoldSegments, UnfoldSegments
 
 ROOT = pathlib.Path(keras_ser.__file__).parent.parent
 

@@ -120,15 +120,17 @@ def pad_stack(features, pad_value=0.0):
     return out
 
 
-def penultimate(model, prefer="fc7"):
-    """Sub-model giving the named layer's output, else the input of the final Dense."""
-    names = {layer.name for layer in model.layers}
-    if prefer in names:
-        return keras.Model(model.inputs, model.get_layer(prefer).output)
-    dense = [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)]
-    if not dense:
-        raise ParameterError(f"model {model.name!r} has no Dense layer to take features from")
-    return keras.Model(model.inputs, dense[-1].input)
+def penultimate(model):
+    """Sub-model giving ``model``'s layer ``"embedding"`` (the registry's model contract).
+
+    Raises
+    ------
+    ParameterError
+        If ``model`` has no layer named ``"embedding"``.
+    """
+    if "embedding" not in {layer.name for layer in model.layers}:
+        raise ParameterError(f"model {model.name!r} has no layer named 'embedding' to take features from")
+    return keras.Model(model.inputs, model.get_layer("embedding").output)
 
 
 def model_kwargs(model_table, frontend):
@@ -293,7 +295,7 @@ def run_neural_fold(recipe, fold, label_names, fold_dir, store, strategy):
 
     embeddings = None
     if experiment["save_features"]:
-        extractor = penultimate(model, prefer="embedding")
+        extractor = penultimate(model)
         embeddings = {}
         for part, utts in (("train", list(fold.train)), ("validation", val_utts), ("test", test_utts)):
             if not utts:

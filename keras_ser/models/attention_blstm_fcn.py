@@ -31,14 +31,8 @@ from keras_ser.layers import (
     PaddingMask,
     ScaledAttentionPooling,
 )
-from keras_ser.models.registry import register
 
 __all__ = ["zhao2018_attention_blstm_fcn", "zhao2019_attention_blstm_fcn"]
-
-_P000 = "zhao2019 Zhao et al. 2019, IEEE Access"
-_P004 = "zhao2018 Zhao et al. 2018, Interspeech"
-_IN000 = "[500, 40] log-mel (frames, bands): FrontEnd preset 'zhao2019'"
-_IN004 = "[frames, 120] log-mel + deltas (FrontEnd preset 'zhao2018', substitute for zhao2018's 743 YAAFE features)"
 
 
 def _check_positive_int(value, what, allow_none=False):
@@ -103,26 +97,6 @@ def _embedding(vectors):
     return keras.layers.Concatenate(name="embedding")(vectors)
 
 
-@register("zhao2019_attention_blstm_fcn", paper=_P000, input=_IN000,
-          table="Table 5, Attention- Two-layer BLSTM-FCN; Table 6, 40 mel bands")
-@register("zhao2019_attention_blstm_fcn_1layer", paper=_P000, input=_IN000,
-          table="Table 5, Attention- One-layer BLSTM-FCN", rnn_layers=1)
-@register("zhao2019_attention_blstm_fcn_3layer", paper=_P000, input=_IN000,
-          table="Table 5, Attention- Three-layer BLSTM-FCN", rnn_layers=3)
-@register("zhao2019_attention_blstm_fcn_mel30", paper=_P000, input=_IN000.replace("40]", "30]"),
-          table="Table 6, 30 mel bands", n_mels=30)
-@register("zhao2019_attention_blstm_fcn_mel60", paper=_P000, input=_IN000.replace("40]", "60]"),
-          table="Table 6, 60 mel bands", n_mels=60)
-@register("zhao2019_attention_blstm_fcn_mel80", paper=_P000, input=_IN000.replace("40]", "80]"),
-          table="Table 6, 80 mel bands", n_mels=80)
-@register("zhao2019_attention_blstm_fcn_mel100", paper=_P000, input=_IN000.replace("40]", "100]"),
-          table="Table 6, 100 mel bands", n_mels=100)
-@register("zhao2019_fcn", paper=_P000, input=_IN000, table="Table 5, FCNs",
-          use_rnn=False, fcn_pooling="average")
-@register("zhao2019_attention_fcn", paper=_P000, input=_IN000, table="Table 5, Attention-FCN", use_rnn=False)
-@register("zhao2019_attention_lstm", paper=_P000, input=_IN000, table="Table 5, Attention-LSTM",
-          use_fcn=False, bidirectional=False)
-@register("zhao2019_attention_blstm", paper=_P000, input=_IN000, table="Table 5, Attention-BLSTM", use_fcn=False)
 def zhao2019_attention_blstm_fcn(
     num_classes=4,
     *,
@@ -274,18 +248,6 @@ def zhao2019_attention_blstm_fcn(
     return keras.Model(inputs, outputs, name=name)
 
 
-@register("zhao2018_attention_blstm_fcn", paper=_P004, input=_IN004,
-          table="Table 2, Attention-BLSTM-FCN; Table 3, attention-pooling; Table 4")
-@register("zhao2018_blstm_fcn_max_pooling", paper=_P004, input=_IN004,
-          table="Table 3, global max-pooling", rnn_pooling="max")
-@register("zhao2018_blstm_fcn_average_pooling", paper=_P004, input=_IN004,
-          table="Table 3, global average-pooling", rnn_pooling="average")
-@register("zhao2018_attention_lstm_fcn", paper=_P004, input=_IN004,
-          table="Sec. 5.2, Attention-LSTM-FCN (compared in the text)", bidirectional=False)
-@register("zhao2018_fcn", paper=_P004, input=_IN004, table="Table 2, FCNs", use_rnn=False)
-@register("zhao2018_attention_lstm", paper=_P004, input=_IN004, table="Table 2, Attention-LSTM",
-          use_fcn=False, bidirectional=False)
-@register("zhao2018_attention_blstm", paper=_P004, input=_IN004, table="Table 2, Attention-BLSTM", use_fcn=False)
 def zhao2018_attention_blstm_fcn(
     num_classes=4,
     *,

@@ -1,4 +1,4 @@
-"""002: DCNN-BLSTMwA (Zhang, Gou, Shang, Shen, Wu, Dai, Frontiers in Physiology 2021).
+"""zhang2021_dcnn: DCNN-BLSTMwA (Zhang, Gou, Shang, Shen, Wu, Dai, Frontiers in Physiology 2021).
 
 Two stages (Sec. 2.3-2.5, 3.2):
 
@@ -11,6 +11,11 @@ Two stages (Sec. 2.3-2.5, 3.2):
    Table 3's DCNN-BLSTM drops the attention.
 
 The 2-CNN-LSTM baseline of Tables 5-6 is :func:`zhang2021_2cnn_lstm`.
+
+Every model ends in the softmax layer ``"predictions"``, whose input is the layer
+``"embedding"``: the dropout after fc7 for the DCNN, the last DNN layer for stage 2 (the
+attention vector ``Z`` is the layer ``"attention"``, the BLSTM output ``"blstm"``), the
+LSTM for 2-CNN-LSTM.
 """
 
 import keras
@@ -18,12 +23,9 @@ import keras
 from keras_ser.errors import ParameterError
 from keras_ser.layers import AttentionPooling
 from keras_ser.models.multicnn import zhang2021_cnn2d
-from keras_ser.models.registry import register
-
-PAPER = "zhang2021_dcnn Zhang, Gou, Shang, Shen, Wu, Dai. Frontiers in Physiology 12, 2021"
 
 
-def zhang2021_dcnn(num_classes=7, *, channels=3, image_size=227, weights=None, **alexnet_kwargs):
+def zhang2021_dcnn(num_classes=7, *, channels=3, image_size=227, weights=None, name=None, **alexnet_kwargs):
     """Stage 1: AlexNet fine-tuned on C-channel log-mel segment images (zhang2021_dcnn Sec. 2.4.1, Table 1).
 
     Conv1 96 11x11/4, max-pooling 3x3/2 after c1, c2, c5, conv2 256 5x5, conv3/4 384 3x3,
@@ -43,14 +45,16 @@ def zhang2021_dcnn(num_classes=7, *, channels=3, image_size=227, weights=None, *
         ``"imagenet"`` (the recipes' default) is Table 4's "with pre-training" and needs
         ``bvlc_alexnet.npy`` in Keras' model cache; ``None`` / ``"none"`` is Table 4's
         "without pre-training" (random start).
+    name : str, optional
+        Model name (``zhang2021_dcnn_c<channels>`` by default).
     **alexnet_kwargs
         ``filters``, ``fc_units``, ``dropout``, ``backbone_size`` (small values for tests).
 
     Returns
     -------
     keras.Model
-        ``[batch, 227, 227, C]`` in [0, 255] -> softmax; layer ``fc7`` gives the segment
-        features of stage 2.
+        ``[batch, 227, 227, C]`` in [0, 255] -> softmax ``"predictions"``; layer ``fc7``
+        gives the segment features of stage 2, ``"embedding"`` is the dropout after it.
 
     Examples
     --------
@@ -63,7 +67,7 @@ def zhang2021_dcnn(num_classes=7, *, channels=3, image_size=227, weights=None, *
         image_size=image_size,
         channels=channels,
         weights=weights,
-        name=f"zhang2021_dcnn_c{channels}",
+        name=name or f"zhang2021_dcnn_c{channels}",
         **alexnet_kwargs,
     )
 
@@ -77,6 +81,7 @@ def zhang2021_blstm_attention_dnn(
     attention=True,
     dnn_units=(512, 256, 256),
     dropout=0.5,
+    name=None,
 ):
     """Stage 2: fc7 sequence -> BLSTM -> attention -> DNN -> softmax (zhang2021_dcnn Sec. 2.4.2-2.5).
 
@@ -103,12 +108,17 @@ def zhang2021_blstm_attention_dnn(
     dnn_units : sequence of int, default (512, 256, 256)
     dropout : float, default 0.5
         After the first DNN layer.
+    name : str, optional
+        Model name (``zhang2021_dcnn_blstmwa``, or ``zhang2021_dcnn_blstm`` without
+        attention, by default).
 
     Returns
     -------
     keras.Model
-        ``[batch, segments, feature_dim] -> [batch, num_classes]``. The utterance feature
-        ``Z`` is the output of layer ``"attention"`` (or of ``"blstm"`` without attention).
+        ``[batch, segments, feature_dim] -> [batch, num_classes]`` softmax ``"predictions"``.
+        The utterance feature ``Z`` is the output of layer ``"attention"`` (or of ``"blstm"``
+        without attention); ``"embedding"`` is the classifier's input, the last DNN layer
+        (the dropout after it when the DNN has one layer).
 
     Examples
     --------
@@ -125,13 +135,16 @@ def zhang2021_blstm_attention_dnn(
     )(x)
     if attention:
         x = AttentionPooling(name="attention")(x)
+    # The classifier's input is the layer "embedding": the last DNN layer, or the dropout
+    # after the first when it is the only one.
     for index, units in enumerate(dnn_units, start=1):
-        x = keras.layers.Dense(units, activation="relu", name=f"dnn{index}")(x)
+        final = index == len(dnn_units)
+        x = keras.layers.Dense(units, activation="relu", name="embedding" if final and index > 1 else f"dnn{index}")(x)
         if index == 1:
-            x = keras.layers.Dropout(dropout, name="dnn_dropout")(x)
-    outputs = keras.layers.Dense(num_classes, activation="softmax", name="softmax")(x)
-    name = "zhang2021_dcnn_blstmwa" if attention else "zhang2021_dcnn_blstm"
-    return keras.Model(inputs, outputs, name=name)
+            x = keras.layers.Dropout(dropout, name="embedding" if final else "dnn_dropout")(x)
+    outputs = keras.layers.Dense(num_classes, activation="softmax", name="predictions")(x)
+    default_name = "zhang2021_dcnn_blstmwa" if attention else "zhang2021_dcnn_blstm"
+    return keras.Model(inputs, outputs, name=name or default_name)
 
 
 def zhang2021_2cnn_lstm(
@@ -146,6 +159,7 @@ def zhang2021_2cnn_lstm(
     lstm_units=512,
     dropout=0.5,
     mel_first=False,
+    name="zhang2021_2cnn_lstm",
 ):
     """The 2-CNN-LSTM baseline of zhang2021_dcnn (Sec. 3.3 (6), Tables 5-6).
 
@@ -166,10 +180,13 @@ def zhang2021_2cnn_lstm(
     mel_first : bool, default False
         Take ``[n_mels, num_frames, channels]`` instead (the (mel, time, channel) layout of
         keras_ser's ``mel_segments`` front ends, which the recipe uses) and transpose it.
+    name : str, default "zhang2021_2cnn_lstm"
+        Model name.
 
     Returns
     -------
     keras.Model
+        Softmax ``"predictions"`` on the LSTM's last state, the layer ``"embedding"``.
 
     Examples
     --------
@@ -189,35 +206,7 @@ def zhang2021_2cnn_lstm(
     if bands is None or bands < 1 or (steps is not None and steps < 1):
         raise ParameterError(f"input ({num_frames}, {n_mels}) is too small for {len(filters)} poolings")
     x = keras.layers.Reshape((steps if steps is not None else -1, bands * maps), name="to_sequence")(x)
-    x = keras.layers.LSTM(lstm_units, dropout=dropout, name="lstm")(x)
-    outputs = keras.layers.Dense(num_classes, activation="softmax", name="softmax")(x)
-    return keras.Model(inputs, outputs, name="zhang2021_2cnn_lstm")
+    x = keras.layers.LSTM(lstm_units, dropout=dropout, name="embedding")(x)
+    outputs = keras.layers.Dense(num_classes, activation="softmax", name="predictions")(x)
+    return keras.Model(inputs, outputs, name=name)
 
-
-for _channels in (1, 2, 3):
-    register(
-        "zhang2021_dcnn" if _channels == 3 else f"zhang2021_dcnn_c{_channels}",
-        paper=PAPER,
-        table=f"Sec. 2.4.1; Table 1, C={_channels} (stage 1, segment-level DCNN)",
-        input=f"64x64x{_channels} log-mel segment resized to 227x227x{_channels}, [0, 255]",
-        channels=_channels,
-    )(zhang2021_dcnn)
-register(
-    "zhang2021_dcnn_blstmwa",
-    paper=PAPER,
-    table="Sec. 2.4.2-2.5; Table 3, DCNN-BLSTMwA (stage 2)",
-    input="sequence of AlexNet fc7 segment features, [segments, 4096]",
-)(zhang2021_blstm_attention_dnn)
-register(
-    "zhang2021_dcnn_blstm",
-    paper=PAPER,
-    table="Table 3, DCNN-BLSTM without attention (stage 2)",
-    input="sequence of AlexNet fc7 segment features, [segments, 4096]",
-    attention=False,
-)(zhang2021_blstm_attention_dnn)
-register(
-    "zhang2021_2cnn_lstm",
-    paper=PAPER,
-    table="Tables 5-6, baseline 2-CNN-LSTM",
-    input="3-channel log-mel of a 3 s utterance, [300, 64, 3]",
-)(zhang2021_2cnn_lstm)

@@ -1,4 +1,4 @@
-"""001: multi-CNN spontaneous SER (Zhang, Tao, Chuang, Zhao, Speech Communication 2021).
+"""zhang2021_multicnn: multi-CNN spontaneous SER (Zhang, Tao, Chuang, Zhao, Speech Communication 2021).
 
 Three segment-level classifiers, each trained on segments that carry their utterance's
 label (Sec. 3.1), and an utterance-level path that averages the segment scores
@@ -16,94 +16,25 @@ Inputs follow the ``keras_ser.frontend.FrontEnd`` presets, one segment per examp
 
 Score-level fusion (eq. 1) of the three utterance-level scores is done on predictions,
 outside these models.
+
+Every model ends in the softmax layer ``"predictions"``; the layer ``"embedding"`` is the
+input of that classifier (the dropout after the last fully connected layer, equal to that
+layer's activations at inference: FC6 of the 1D CNN, fc7 of AlexNet / VGG, the pooled
+features of ResNet-50, FC4 of the 3D CNN). The utterance-level models average the segment
+scores into ``"predictions"``; their ``"embedding"`` holds the segment embeddings,
+``[batch, segments, d]`` (:func:`segment_average`).
 """
 
 import keras
-from keras import ops
 
 from keras_ser.errors import DataError, ParameterError
-from keras_ser.layers import MaskedGlobalPooling, PaddingMask
+from keras_ser.layers import CycleChannels, FoldSegments, MaskedGlobalPooling, PaddingMask, UnfoldSegments
 from keras_ser.models.backbones import resolve_weights
 from keras_ser.models.backbones.alexnet import alexnet_layers, load_bvlc_alexnet_weights
-from keras_ser.models.backbones.vgg import resnet50, vgg
-from keras_ser.models.registry import register
-
-PAPER = "zhang2021_multicnn Zhang, Tao, Chuang, Zhao. Speech Communication 127, 2021"
+from keras_ser.models.backbones.vgg import resnet50_layers, vgg_layers
 
 #: Table 4: sample length -> number of convolution layers.
 CONV_LAYERS_FOR_LENGTH = {125: 3, 625: 4, 3125: 5, 15625: 6}
-
-
-# --------------------------------------------------------------------------- segment folding
-@keras.saving.register_keras_serializable(package="keras_ser")
-class FoldSegments(keras.layers.Layer):
-    """``[batch, segments, *shape] -> [batch * segments, *shape]``, to run a segment model once.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> FoldSegments()(np.zeros((2, 3, 5, 1), "float32")).shape
-    TensorShape([6, 5, 1])
-    """
-
-    def call(self, inputs):
-        return ops.reshape(inputs, (-1,) + tuple(inputs.shape[2:]))
-
-    def compute_output_spec(self, inputs):
-        batch = None if inputs.shape[0] is None or inputs.shape[1] is None else inputs.shape[0] * inputs.shape[1]
-        return keras.KerasTensor((batch,) + tuple(inputs.shape[2:]), dtype=inputs.dtype)
-
-
-@keras.saving.register_keras_serializable(package="keras_ser")
-class UnfoldSegments(keras.layers.Layer):
-    """``[folded [batch * segments, *out], original [batch, segments, ...]] -> [batch, segments, *out]``.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> UnfoldSegments()([np.zeros((6, 4), "float32"), np.zeros((2, 3, 5), "float32")]).shape
-    TensorShape([2, 3, 4])
-    """
-
-    def call(self, inputs):
-        folded, original = inputs
-        shape = ops.shape(original)
-        return ops.reshape(folded, (shape[0], shape[1]) + tuple(folded.shape[1:]))
-
-    def compute_output_spec(self, inputs):
-        folded, original = inputs
-        return keras.KerasTensor(tuple(original.shape[:2]) + tuple(folded.shape[1:]), dtype=folded.dtype)
-
-
-@keras.saving.register_keras_serializable(package="keras_ser")
-class CycleChannels(keras.layers.Layer):
-    """Repeat the channels of ``[..., C]`` cyclically up to ``channels`` (e.g. 1 -> 3, 2 -> 3).
-
-    Lets a 1- or 2-channel log-mel image (zhang2021_dcnn Table 1) enter a backbone whose conv1 was
-    pre-trained on 3 channels: channel ``i`` of the output is input channel ``i % C``.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> CycleChannels(3)(np.zeros((1, 2, 2, 2), "float32")).shape
-    TensorShape([1, 2, 2, 3])
-    """
-
-    def __init__(self, channels=3, **kwargs):
-        super().__init__(**kwargs)
-        self.channels = int(channels)
-
-    def call(self, inputs):
-        have = inputs.shape[-1]
-        return ops.take(inputs, [i % have for i in range(self.channels)], axis=-1)
-
-    def compute_output_shape(self, input_shape):
-        return tuple(input_shape[:-1]) + (self.channels,)
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(channels=self.channels)
-        return config
 
 
 def segment_average(segment_model, *, name=None):
@@ -112,15 +43,20 @@ def segment_average(segment_model, *, name=None):
     Parameters
     ----------
     segment_model : keras.Model
-        Maps one segment ``shape`` to class scores ``[C]``.
+        Maps one segment ``shape`` to class scores ``[C]`` (layer ``"predictions"``, a
+        ``Dense`` on the layer ``"embedding"``).
     name : str, optional
+        Model name (``<segment model>_utterance`` by default).
 
     Returns
     -------
     keras.Model
         ``[batch, segments, *shape] -> [batch, C]``: the mean of the segment scores over
-        the segments that are not all-zero padding (layer ``"segment_mean"``), so utterances
-        with different segment counts can share a batch.
+        the segments that are not all-zero padding (layer ``"predictions"``), so utterances
+        with different segment counts can share a batch. The segment model runs as two
+        nested models with its weights: up to its embedding (named as the segment model),
+        whose ``[batch, segments, d]`` output is the layer ``"embedding"``, and its
+        classifier (``"segment_classifier"``).
 
     Examples
     --------
@@ -130,13 +66,32 @@ def segment_average(segment_model, *, name=None):
     """
     segments = keras.Input((None,) + tuple(segment_model.input.shape[1:]), name="segments")
     mask = PaddingMask(name="segment_mask")(segments)
-    scores = segment_model(FoldSegments(name="fold_segments")(segments))
-    scores = UnfoldSegments(name="unfold_segments")([scores, segments])
-    mean = MaskedGlobalPooling("average", name="segment_mean")([scores, mask])
+    segment_embedding = segment_model.get_layer("embedding").output
+    encoder = keras.Model(segment_model.inputs, segment_embedding, name=segment_model.name)
+    embedded = keras.Input((None,) + tuple(segment_embedding.shape[1:]), name="segment_embeddings")
+    classifier = keras.Model(embedded, segment_model.get_layer("predictions")(embedded), name="segment_classifier")
+    x = encoder(FoldSegments(name="fold_segments")(segments))
+    x = UnfoldSegments(name="embedding")([x, segments])
+    scores = classifier(x)
+    mean = MaskedGlobalPooling("average", name="predictions")([scores, mask])
     return keras.Model(segments, mean, name=name or f"{segment_model.name}_utterance")
 
 
 # --------------------------------------------------------------------------- 1D CNN
+def _fc_head(x, fc_units, dropout, num_classes, *, first):
+    """FC layers ``fc<first>``, ... with ReLU and dropout, then the softmax ``"predictions"``.
+
+    The dropout after the last FC layer, the classifier's input, is the layer ``"embedding"``.
+    """
+    if not fc_units:
+        raise ParameterError("fc_units needs at least one layer width")
+    for offset, units in enumerate(fc_units):
+        x = keras.layers.Dense(units, activation="relu", name=f"fc{first + offset}")(x)
+        last = offset == len(fc_units) - 1
+        x = keras.layers.Dropout(dropout, name="embedding" if last else f"drop{first + offset}")(x)
+    return keras.layers.Dense(num_classes, activation="softmax", name="predictions")(x)
+
+
 def _check_positive(name, values):
     for value in values:
         if int(value) != value or value < 1:
@@ -153,6 +108,7 @@ def zhang2021_cnn1d(
     pool_size=5,
     fc_units=(2048, 1024),
     dropout=0.5,
+    name=None,
 ):
     """1D CNN on raw-wave segments (zhang2021_multicnn Sec. 2.2 (1), Table 1, Table 4).
 
@@ -190,11 +146,14 @@ def zhang2021_cnn1d(
     pool_size : int, default 5
     fc_units : (int, int), default (2048, 1024)
     dropout : float, default 0.5
+    name : str, optional
+        Model name (``zhang2021_cnn1d_<segment_length>`` by default).
 
     Returns
     -------
     keras.Model
-        ``[batch, segment_length, 1] -> [batch, num_classes]`` softmax.
+        ``[batch, segment_length, 1] -> [batch, num_classes]`` softmax ``"predictions"``;
+        ``"embedding"`` is the dropout after the last FC layer (FC6 for Table 1).
 
     Examples
     --------
@@ -239,12 +198,8 @@ def zhang2021_cnn1d(
         if index < num_conv:
             x = keras.layers.MaxPooling1D(pool_size, strides=pool_size, name=f"pool{index}")(x)
     x = keras.layers.Flatten(name="flatten")(x)
-    first_fc = num_conv + 1
-    for offset, units in enumerate(fc_units):
-        x = keras.layers.Dense(units, activation="relu", name=f"fc{first_fc + offset}")(x)
-        x = keras.layers.Dropout(dropout, name=f"drop{first_fc + offset}")(x)
-    outputs = keras.layers.Dense(num_classes, activation="softmax", name="softmax")(x)
-    return keras.Model(inputs, outputs, name=f"zhang2021_cnn1d_{segment_length}")
+    outputs = _fc_head(x, fc_units, dropout, num_classes, first=num_conv + 1)
+    return keras.Model(inputs, outputs, name=name or f"zhang2021_cnn1d_{segment_length}")
 
 
 # --------------------------------------------------------------------------- 2D CNN
@@ -287,16 +242,19 @@ def zhang2021_cnn2d(
         ``keras.applications``); a path loads that file; ``None`` / ``"none"`` start from
         random weights (:func:`keras_ser.models.backbones.resolve_weights`).
     filters, fc_units, dropout
-        AlexNet widths (Table 2 by default) and the dropout of fc6/fc7.
+        AlexNet widths (Table 2 by default; VGG's fresh fc6/fc7 for a backbone size other
+        than 224) and the dropout of fc6/fc7 (and before the classifier).
     name : str, optional
         Model name (``zhang2021_cnn2d_<backbone>`` by default).
 
     Returns
     -------
     keras.Model
-        ``[batch, image_size, image_size, channels]`` in [0, 255] -> softmax. The AlexNet
-        model has layers ``conv1`` ... ``fc7`` (``fc7`` = the 4096-d segment feature used by
-        feature-level fusion, Sec. 3.4.4, and by zhang2021_dcnn) and ``fc8``.
+        ``[batch, image_size, image_size, channels]`` in [0, 255] -> softmax
+        ``"predictions"`` (the fresh classifier replacing ImageNet's fc8), whose input, the
+        dropout after fc7 (after the pooled features for ResNet-50), is ``"embedding"``.
+        The AlexNet model has layers ``conv1`` ... ``fc7`` (``fc7`` = the 4096-d segment
+        feature used by feature-level fusion, Sec. 3.4.4, and by zhang2021_dcnn).
 
     Examples
     --------
@@ -317,25 +275,22 @@ def zhang2021_cnn2d(
     if image_size != backbone_size:
         x = keras.layers.Resizing(backbone_size, backbone_size, interpolation="bilinear", name="resize")(x)
     weights = resolve_weights(backbone, weights, "model.weights")
-    if backbone == "alexnet":
-        x = alexnet_layers(x, variant="caffe", filters=filters, fc_units=fc_units, dropout=dropout)
-        x = keras.layers.Dropout(dropout, name="drop7")(x)
-        outputs = keras.layers.Dense(num_classes, activation="softmax", name="fc8")(x)
-        model = keras.Model(inputs, outputs, name=name or "zhang2021_cnn2d_alexnet")
-        if weights is not None:
-            load_bvlc_alexnet_weights(model, weights)
-        return model
-    shape = (backbone_size, backbone_size, 3)
     try:
-        if backbone == "vgg16":
-            net = vgg("vgg16", num_classes, input_shape=shape, weights=weights, fc_units=fc_units,
-                      dropout=dropout)
+        if backbone == "alexnet":
+            x = alexnet_layers(x, variant="caffe", filters=filters, fc_units=fc_units, dropout=dropout)
+        elif backbone == "vgg16":
+            x = vgg_layers(x, "vgg16", weights=weights, fc_units=fc_units)
         else:
-            net = resnet50(num_classes, input_shape=shape, weights=weights, dropout=dropout)
+            x = resnet50_layers(x, weights=weights)
     except DataError as error:
         raise DataError(f"model.weights={weights!r}: {error}; or model.weights=\"none\" to train from "
                         "random initialisation (not the paper's setting)") from error
-    return keras.Model(inputs, net(x), name=name or f"zhang2021_cnn2d_{backbone}")
+    x = keras.layers.Dropout(dropout, name="embedding")(x)
+    outputs = keras.layers.Dense(num_classes, activation="softmax", name="predictions")(x)
+    model = keras.Model(inputs, outputs, name=name or f"zhang2021_cnn2d_{backbone}")
+    if backbone == "alexnet" and weights is not None:
+        load_bvlc_alexnet_weights(model, weights)
+    return model
 
 
 # --------------------------------------------------------------------------- 3D CNN
@@ -350,6 +305,7 @@ def zhang2021_cnn3d(
     pool_size=(3, 3),
     fc_units=(256, 256),
     dropout=0.5,
+    name=None,
 ):
     """3D CNN on ``video_length`` stacked log-mel segments (zhang2021_multicnn Sec. 2.2 (3), Tables 3, 6).
 
@@ -369,12 +325,15 @@ def zhang2021_cnn3d(
     channels : int, default 3
     filters, kernel_sizes, pool_size, fc_units, dropout
         Table 3 by default.
+    name : str, optional
+        Model name (``zhang2021_cnn3d_<video_length>`` by default).
 
     Returns
     -------
     keras.Model
         ``[batch, mel, frames, video_length, channels] -> [batch, num_classes]`` softmax
-        (the ``zhang2021_3d`` front-end layout).
+        ``"predictions"`` (the ``zhang2021_3d`` front-end layout); ``"embedding"`` is the
+        dropout after FC4.
 
     Examples
     --------
@@ -396,24 +355,23 @@ def zhang2021_cnn3d(
         x = keras.layers.ReLU(name=f"relu{index}")(x)
         x = keras.layers.MaxPooling3D(pool, strides=pool, name=f"pool{index}")(x)
     x = keras.layers.Flatten(name="flatten")(x)
-    for offset, units in enumerate(fc_units):
-        x = keras.layers.Dense(units, activation="relu", name=f"fc{3 + offset}")(x)
-        x = keras.layers.Dropout(dropout, name=f"drop{3 + offset}")(x)
-    outputs = keras.layers.Dense(num_classes, activation="softmax", name="softmax")(x)
-    return keras.Model(inputs, outputs, name=f"zhang2021_cnn3d_{video_length}")
+    outputs = _fc_head(x, fc_units, dropout, num_classes, first=3)
+    return keras.Model(inputs, outputs, name=name or f"zhang2021_cnn3d_{video_length}")
 
 
 # --------------------------------------------------------------------------- utterance level
 _SEGMENT_BUILDERS = {"1d": zhang2021_cnn1d, "2d": zhang2021_cnn2d, "3d": zhang2021_cnn3d}
 
 
-def zhang2021_multicnn_utterance(num_classes=7, *, branch="1d", **segment_kwargs):
+def zhang2021_multicnn_utterance(num_classes=7, *, branch="1d", name=None, **segment_kwargs):
     """Utterance-level 1D/2D/3D CNN: segment model + average of the segment scores (Sec. 2.3).
 
     Parameters
     ----------
     num_classes : int
     branch : {"1d", "2d", "3d"}
+    name : str, optional
+        Model name (``zhang2021_multicnn_<branch>_utterance`` by default).
     **segment_kwargs
         Passed to :func:`zhang2021_cnn1d` / :func:`zhang2021_cnn2d` / :func:`zhang2021_cnn3d`.
 
@@ -421,7 +379,7 @@ def zhang2021_multicnn_utterance(num_classes=7, *, branch="1d", **segment_kwargs
     -------
     keras.Model
         ``[batch, segments, *segment_shape] -> [batch, num_classes]``; all-zero segments
-        are padding and do not enter the mean.
+        are padding and do not enter the mean (:func:`segment_average`).
 
     Examples
     --------
@@ -431,60 +389,4 @@ def zhang2021_multicnn_utterance(num_classes=7, *, branch="1d", **segment_kwargs
     if branch not in _SEGMENT_BUILDERS:
         raise ParameterError(f"branch must be one of {sorted(_SEGMENT_BUILDERS)}, got {branch!r}")
     segment_model = _SEGMENT_BUILDERS[branch](num_classes, **segment_kwargs)
-    return segment_average(segment_model, name=f"zhang2021_multicnn_{branch}_utterance")
-
-
-# --------------------------------------------------------------------------- registry
-for _length, _layers in CONV_LAYERS_FOR_LENGTH.items():
-    _suffix = "" if _length == 625 else f"_{_length}"
-    register(
-        f"zhang2021_multicnn_1d{_suffix}",
-        paper=PAPER,
-        table=f"Table 1; Table 4, {_length} samples, {_layers} conv",
-        input=f"{_length}-sample raw-wave segment at 22.05 kHz, [{_length}, 1]",
-        segment_length=_length,
-    )(zhang2021_cnn1d)
-
-register(
-    "zhang2021_multicnn_2d",
-    paper=PAPER,
-    table="Table 2; Table 5, AlexNet",
-    input="64x64x3 log-mel segment resized to 227x227x3, [0, 255]",
-)(zhang2021_cnn2d)
-register(
-    "zhang2021_alexnet",
-    paper=PAPER + "; zhang2021_dcnn Sec. 2.4.1",
-    table="zhang2021_multicnn Table 2 (AlexNet fine-tuned on log-mel segments)",
-    input="64x64x3 log-mel segment resized to 227x227x3, [0, 255]",
-)(zhang2021_cnn2d)
-for _backbone, _name in (("vgg16", "VGG-16"), ("resnet50", "ResNet-50")):
-    register(
-        f"zhang2021_multicnn_2d_{_backbone}",
-        paper=PAPER,
-        table=f"Table 5, {_name}",
-        input="64x64x3 log-mel segment resized to 227x227x3 (resized to 224 inside), [0, 255]",
-        backbone=_backbone,
-    )(zhang2021_cnn2d)
-
-for _length in (4, 6, 8, 10):
-    _suffix = "" if _length == 4 else f"_{_length}"
-    register(
-        f"zhang2021_multicnn_3d{_suffix}",
-        paper=PAPER,
-        table=f"Table 3; Table 6, video length {_length}, Conv1 [8, 8, {_length}]",
-        input=f"{_length} stacked 64x64x3 log-mel segments, [64, 64, {_length}, 3]",
-        video_length=_length,
-    )(zhang2021_cnn3d)
-
-for _branch, _what in (
-    ("1d", "[segments, 625, 1] raw-wave segments"),
-    ("2d", "[segments, 227, 227, 3] log-mel images"),
-    ("3d", "[stacks, 64, 64, 4, 3] stacked log-mel segments"),
-):
-    register(
-        f"zhang2021_multicnn_{_branch}_utterance",
-        paper=PAPER,
-        table=f"Sec. 2.3 / Table 7, {_branch.upper()} CNNs (segment scores averaged)",
-        input=_what,
-        branch=_branch,
-    )(zhang2021_multicnn_utterance)
+    return segment_average(segment_model, name=name or f"zhang2021_multicnn_{branch}_utterance")

@@ -2,7 +2,19 @@
 
 Each paper system and each ablation row is registered under a name of the form
 ``<first author><year>_<system>[_<variant>]`` (e.g. ``zhao2019_attention_blstm_fcn``)
-together with the paper, the table/row it reproduces and its input.
+together with the paper, the table/row it reproduces and its input. The registered
+names are data: one ``PRESETS`` table per paper family (:mod:`keras_ser.models.zhao_presets`,
+``multicnn_presets``, ``dcnn_presets``, ``semantic_presets``), registered by one loop. The
+presets modules import the model modules, which do not import the registry.
+
+Every registered model follows one contract:
+
+- ``model.name`` is its registry name;
+- its output layer is named ``"predictions"``;
+- a layer named ``"embedding"`` gives its utterance-level vector, the input of its
+  classifier: per frame for tzirakis2021's regression models (the vector before the output
+  layer), per segment (``[batch, segments, d]``) for the zhang2021_multicnn models that
+  average segment scores. Each builder's docstring says which vector that is.
 
 Examples
 --------
@@ -10,6 +22,8 @@ Examples
 >>> "zhao2019_attention_blstm_fcn" in models.available()
 True
 >>> model = models.build("zhao2019_attention_blstm_fcn", num_classes=7)
+>>> model.name, model.get_layer("predictions").output.shape
+('zhao2019_attention_blstm_fcn', (None, 7))
 """
 
 import dataclasses
@@ -26,13 +40,13 @@ class ModelInfo:
     name : str
         Registry name.
     paper : str
-        Paper file id and short citation, e.g. ``"zhao2019 Zhao et al. 2019"``.
+        Paper key and short citation, e.g. ``"zhao2019 Zhao et al. 2019, IEEE Access"``.
     table : str
         Table and row (or section) reproduced, e.g. ``"Table 5, Attention-BLSTM-FCN"``.
     input : str
-        Input description at the paper defaults, e.g. ``"40x500 log-mel"``.
+        Input description at the paper defaults, e.g. ``"[500, 40] log-mel"``.
     builder : callable
-        ``builder(num_classes=..., **overrides) -> keras.Model``.
+        ``builder(num_classes=..., name=..., **overrides) -> keras.Model``.
     default_kwargs : dict
         Keyword arguments the name binds (e.g. ``{"n_mels": 60}`` for a Table 6 row).
     """
@@ -46,28 +60,41 @@ class ModelInfo:
 
 
 _REGISTRY = {}
+_loaded = []
+
+
+def _add(entry):
+    if entry.name in _REGISTRY:
+        raise ParameterError(f"model name {entry.name!r} is registered twice")
+    _REGISTRY[entry.name] = entry
 
 
 def register(name, *, paper, table, input, **default_kwargs):
-    """Decorator registering ``builder`` under ``name``.
+    """Decorator registering ``builder`` under ``name`` (for networks outside the presets tables).
 
-    The same builder may be registered several times under different names with
-    different bound ``default_kwargs`` (one name per ablation row).
+    ``builder`` must take ``num_classes`` and ``name`` keyword arguments and follow the
+    contract of the module docstring.
     """
 
     def decorator(builder):
-        if name in _REGISTRY:
-            raise ParameterError(f"model name {name!r} is registered twice")
-        _REGISTRY[name] = ModelInfo(name, paper, table, input, builder, dict(default_kwargs))
+        _add(ModelInfo(name, paper, table, input, builder, dict(default_kwargs)))
         return builder
 
     return decorator
 
 
 def _load_all():
-    # Importing the model modules fills the registry; done lazily so that the
-    # registry itself imports without TensorFlow.
-    from keras_ser.models import _all  # noqa: F401
+    # Importing the presets modules (which import the model modules) is done lazily, so
+    # that the registry itself imports without TensorFlow.
+    if _loaded:
+        return
+    from keras_ser.models import dcnn_presets, multicnn_presets, semantic_presets, zhao_presets
+
+    for module in (zhao_presets, multicnn_presets, dcnn_presets, semantic_presets):
+        for name, preset in module.PRESETS.items():
+            _add(ModelInfo(name, preset["paper"], preset["table"], preset["input"], preset["builder"],
+                           dict(preset.get("overrides", {}))))
+    _loaded.append(True)
 
 
 def available():
@@ -93,7 +120,7 @@ def build(name, num_classes=None, **overrides):
     Parameters
     ----------
     name : str
-        A name from :func:`available`.
+        A name from :func:`available`; the model is named by it.
     num_classes : int, optional
         Number of output classes (ignored by regression models, which take
         ``num_outputs`` in ``overrides``).
@@ -109,4 +136,30 @@ def build(name, num_classes=None, **overrides):
     kwargs.update(overrides)
     if num_classes is not None:
         kwargs["num_classes"] = num_classes
-    return entry.builder(**kwargs)
+    return entry.builder(name=name, **kwargs)
+
+
+def _builder_path(builder):
+    return f"{builder.__module__}.{builder.__qualname__}"
+
+
+def models_table():
+    """The Markdown table of registered models that README's "Models" section holds.
+
+    Returns
+    -------
+    str
+        Header and one row per registered model in name order,
+        ``| name | paper | table / row | input | builder (overrides) |``; stand-ins that
+        tests register (paper ``"test"``) are left out.
+    """
+    _load_all()
+    lines = ["| model name | paper | table / row | input | builder |", "| --- | --- | --- | --- | --- |"]
+    for name in sorted(_REGISTRY):
+        entry = _REGISTRY[name]
+        if entry.paper == "test":
+            continue
+        overrides = ", ".join(f"{key}={value!r}" for key, value in entry.default_kwargs.items())
+        builder = f"`{_builder_path(entry.builder)}`" + (f" ({overrides})" if overrides else "")
+        lines.append(f"| `{name}` | {entry.paper} | {entry.table} | {entry.input} | {builder} |")
+    return "\n".join(lines)

@@ -1,4 +1,4 @@
-"""003: semantic + paralinguistic SER (Tzirakis, Nguyen, Zafeiriou, Schuller, ICASSP 2021).
+"""tzirakis2021: semantic + paralinguistic SER (Tzirakis, Nguyen, Zafeiriou, Schuller, ICASSP 2021).
 
 Per 0.1 s frame (SEWA's label rate): a paralinguistic feature from a 1D CNN on the raw
 waveform of the frame (Sec. 3.2, Table 1), a semantic feature = the aligned word vector
@@ -22,12 +22,9 @@ neither ``d_u`` nor the LSTM size; both settings use the code's 1024 and 256.
 import keras
 
 from keras_ser.errors import ParameterError
-from keras_ser.layers import PaddingMask
+from keras_ser.layers import FoldSegments, PaddingMask, UnfoldSegments
 from keras_ser.layers.fusion import DisentangledAttentionFusion
-from keras_ser.models.multicnn import FoldSegments, UnfoldSegments
-from keras_ser.models.registry import register
 
-PAPER = "tzirakis2021 Tzirakis, Nguyen, Zafeiriou, Schuller. ICASSP 2021"
 OUTPUT_NAMES = ("arousal", "valence", "liking")
 
 
@@ -64,6 +61,7 @@ def tzirakis2021_semantic(
     dropout=0.5,
     output_activation="tanh",
     num_classes=None,
+    name=None,
 ):
     """Semantic + paralinguistic network of tzirakis2021 (Sec. 3, Table 1, eqs. 4-7).
 
@@ -110,13 +108,16 @@ def tzirakis2021_semantic(
         goes through dropout and a softmax of ``num_classes`` units (``num_outputs`` and
         ``output_activation`` are then unused). The last state is the usual way to read a
         sequence with a unidirectional LSTM and keeps every layer before it as in the paper.
+    name : str, optional
+        Model name (``tzirakis2021_`` and the modalities' first four letters by default).
 
     Returns
     -------
     keras.Model
         Inputs ``[audio_frames [b, T, frame_length], word_vectors [b, T, semantic_dim]]``
         (only the used modalities), output ``[b, T, num_outputs]``, or ``[b, num_classes]``
-        for a classifier.
+        for a classifier (layer ``"predictions"``); the LSTM, whose output feeds it (per
+        frame, or its last unmasked frame for a classifier), is the layer ``"embedding"``.
 
     Examples
     --------
@@ -159,50 +160,11 @@ def tzirakis2021_semantic(
         # Sec. 5.1: dropout 0.5 "for all layers except the recurrent ones", the fusion included.
         x = keras.layers.Dropout(dropout, name="fusion_dropout")(x)
     classifier = num_classes is not None
-    x = keras.layers.LSTM(lstm_units, return_sequences=not classifier, dropout=dropout, name="lstm")(x, mask=mask)
+    x = keras.layers.LSTM(lstm_units, return_sequences=not classifier, dropout=dropout, name="embedding")(x, mask=mask)
     if classifier:
-        x = keras.layers.Dropout(dropout, name="lstm_dropout")(x)
+        x = keras.layers.Dropout(dropout, name="embedding_dropout")(x)
         outputs = keras.layers.Dense(num_classes, activation="softmax", name="predictions")(x)
     else:
         outputs = keras.layers.Dense(num_outputs, activation=output_activation, name="predictions")(x)
-    return keras.Model(inputs, outputs, name="tzirakis2021_" + "_".join(m[:4] for m in modalities))
+    return keras.Model(inputs, outputs, name=name or "tzirakis2021_" + "_".join(m[:4] for m in modalities))
 
-
-_INPUT = "aligned word vectors [T, 300] + raw-wave frames [T, 2205] at 22.05 kHz (T frames of 0.1 s)"
-register(
-    "tzirakis2021_semantic",
-    paper=PAPER,
-    table="Table 3, disentangled attention; Table 4, proposed (Table 1 CNN)",
-    input=_INPUT,
-)(tzirakis2021_semantic)
-register(
-    "tzirakis2021_semantic_concat",
-    paper=PAPER,
-    table="Table 3, concatenation",
-    input=_INPUT,
-    fusion="concat",
-)(tzirakis2021_semantic)
-register(
-    "tzirakis2021_semantic_code",
-    paper=PAPER,
-    table="authors' public code: last conv 250, d_u 1024, a/v/l 512 with ReLU, LSTM 256",
-    input=_INPUT,
-    filters=(50, 125, 250),
-    branch_units=512,
-    projection_activation="relu",
-    branch_activation="relu",
-)(tzirakis2021_semantic)
-register(
-    "tzirakis2021_semantic_only",
-    paper=PAPER,
-    table="Table 2, Word2Vec / Speech2Vec / aligned Speech2Vec (semantic network alone)",
-    input="word vectors [T, 300], one per 0.1 s frame",
-    modalities=("semantic",),
-)(tzirakis2021_semantic)
-register(
-    "tzirakis2021_paralinguistic",
-    paper=PAPER,
-    table="Table 2, paralinguistic network alone",
-    input="raw-wave frames [T, 2205] at 22.05 kHz",
-    modalities=("paralinguistic",),
-)(tzirakis2021_semantic)

@@ -1,7 +1,8 @@
 """ImageNet backbones: AlexNet (Caffe and torchvision variants), VGG16/19, ResNet50.
 
-:func:`fc7_model` is the common entry point (contract C): a model mapping RGB images in
-[0, 255] to fc7 activations, with the backbone's preprocessing inside.
+:func:`fc7_model` is the common entry point of the deep-spectrum extractors: a model mapping
+RGB images in [0, 255] to fc7 activations, with the backbone's preprocessing inside. Their
+image layers live in :mod:`keras_ser.layers.image`.
 """
 
 import os
@@ -9,12 +10,6 @@ import pathlib
 
 from keras_ser.errors import DataError, ParameterError
 from keras_ser.models.backbones.alexnet import (
-    CAFFE_BGR_MEAN,
-    TORCH_RGB_MEAN,
-    TORCH_RGB_STD,
-    ImagePreprocessing,
-    GroupedConv2D,
-    LocalResponseNormalization,
     alexnet,
     alexnet_layers,
     load_alexnet_weights,
@@ -128,14 +123,8 @@ def fc7_model(name, weights=None):
 
 __all__ = [
     "ALEXNET_IMAGENET_FILE",
-    "CAFFE_BGR_MEAN",
     "FC7_INPUT_SIZE",
     "KERAS_CAFFE_BGR_MEAN",
-    "TORCH_RGB_MEAN",
-    "TORCH_RGB_STD",
-    "ImagePreprocessing",
-    "GroupedConv2D",
-    "LocalResponseNormalization",
     "alexnet",
     "alexnet_layers",
     "fc7_model",

@@ -18,11 +18,16 @@ zhang2021_dcnn Sec. 2.4.1)
     pooling** to 6x6; dropout, fc6 4096, ReLU, dropout, fc7 4096, ReLU, fc8. **No groups and
     no LRN**, dropout *before* fc6/fc7. 61,100,840 parameters with the 1000-class head.
 
+The classifier fc8 is the layer ``predictions`` of the models built here (the output layer
+of every keras_ser model); the weight loaders map the source's ``fc8`` onto it. In the Caffe
+variant the dropout after fc7 is the layer ``embedding`` (the input of the classifier, equal
+to fc7 at inference); torchvision's classifier reads fc7 directly.
+
 Keras ships no ImageNet AlexNet, so ``weights="imagenet"`` raises; pass a weight file
 (:func:`load_bvlc_alexnet_weights`, :func:`load_torchvision_alexnet_weights`).
 
 Every model here takes RGB images in [0, 255]; the variant's own preprocessing (channel
-order, mean, std) is the first layer, :class:`ImagePreprocessing`.
+order, mean, std) is the first layer, :class:`keras_ser.layers.ImagePreprocessing`.
 """
 
 import os
@@ -30,16 +35,9 @@ import pickle
 
 import keras
 import numpy as np
-import tensorflow as tf
-from keras import ops
 
 from keras_ser.errors import DataError, ParameterError
-
-#: Per-channel mean (B, G, R) of Caffe's ``ilsvrc_2012_mean.npy``.
-CAFFE_BGR_MEAN = (104.00698793, 116.66876762, 122.67891434)
-#: torchvision's ImageNet normalisation (R, G, B), applied after scaling to [0, 1].
-TORCH_RGB_MEAN = (0.485, 0.456, 0.406)
-TORCH_RGB_STD = (0.229, 0.224, 0.225)
+from keras_ser.layers.image import GroupedConv2D, ImagePreprocessing, LocalResponseNormalization
 
 _CAFFE = dict(
     filters=(96, 256, 384, 384, 256),
@@ -50,7 +48,7 @@ _TORCHVISION = dict(
     groups=(1, 1, 1, 1, 1),
 )
 _KERNELS = (11, 5, 3, 3, 3)
-#: Layer name -> torchvision state-dict prefix.
+#: AlexNet layer name (fc8 is loaded into the layer ``predictions``) -> torchvision state-dict prefix.
 TORCHVISION_KEYS = {
     "conv1": "features.0",
     "conv2": "features.3",
@@ -62,139 +60,8 @@ TORCHVISION_KEYS = {
     "fc8": "classifier.6",
 }
 ALEXNET_LAYERS = ("conv1", "conv2", "conv3", "conv4", "conv5", "fc6", "fc7", "fc8")
-
-
-@keras.saving.register_keras_serializable(package="keras_ser")
-class LocalResponseNormalization(keras.layers.Layer):
-    """Caffe's cross-channel local response normalisation (``LRN``, ``ACROSS_CHANNELS``).
-
-    ``b_c = a_c / (k + alpha / size * sum_{c' in window(c)} a_{c'}^2) ** beta`` with a
-    window of ``size`` channels centred on ``c`` (zero-padded at the ends). Note that
-    Caffe divides ``alpha`` by ``size``, whereas ``tf.nn.local_response_normalization``
-    does not.
-
-    Parameters
-    ----------
-    size : int, default 5
-        Odd number of channels in the window.
-    alpha, beta, k : float
-        Caffe's defaults for AlexNet: 1e-4, 0.75, 1.0.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> LocalResponseNormalization()(np.ones((1, 2, 2, 8), "float32")).shape
-    TensorShape([1, 2, 2, 8])
-    """
-
-    def __init__(self, size=5, alpha=1e-4, beta=0.75, k=1.0, **kwargs):
-        super().__init__(**kwargs)
-        if int(size) != size or size < 1 or size % 2 == 0:
-            raise ParameterError(f"LRN size must be a positive odd integer, got {size!r}")
-        self.size = int(size)
-        self.alpha = float(alpha)
-        self.beta = float(beta)
-        self.k = float(k)
-        self.supports_masking = True
-
-    def call(self, inputs):
-        # TensorFlow's fused LRN kernel (forward and gradient) computes Caffe's formula with
-        # alpha / size; it was 3x faster than a window sum of channel slices in a training
-        # step. float32 inside, whatever the policy: in bfloat16 the sum of squares of
-        # post-ReLU activations rounds badly.
-        outputs = tf.nn.local_response_normalization(
-            ops.cast(inputs, "float32"), depth_radius=self.size // 2, bias=self.k,
-            alpha=self.alpha / self.size, beta=self.beta,
-        )
-        return ops.cast(outputs, inputs.dtype)
-
-    def compute_output_shape(self, input_shape):
-        return input_shape
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(size=self.size, alpha=self.alpha, beta=self.beta, k=self.k)
-        return config
-
-
-@keras.saving.register_keras_serializable(package="keras_ser")
-class GroupedConv2D(keras.layers.Conv2D):
-    """``keras.layers.Conv2D`` whose grouped convolution runs as one convolution per group.
-
-    Same arguments, weights (kernel ``[kh, kw, in_channels / groups, filters]``, bias) and
-    outputs as ``keras.layers.Conv2D(..., groups=g)``, and so the same layout for Caffe's
-    grouped ``bvlc_alexnet`` weights. Keras' TensorFlow backend compiles every grouped
-    convolution with XLA on the CPU, which made the Caffe AlexNet's training step about
-    twice as slow as the ungrouped one although groups halve the FLOPs; slicing the input
-    and kernel channels per group and concatenating the outputs uses the ordinary kernels.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> GroupedConv2D(8, 3, groups=2, padding="same")(np.ones((1, 5, 5, 4), "float32")).shape
-    TensorShape([1, 5, 5, 8])
-    """
-
-    def convolution_op(self, inputs, kernel):
-        if self.groups == 1:
-            return super().convolution_op(inputs, kernel)
-        axis = -1 if self.data_format == "channels_last" else 1
-        parts = zip(ops.split(inputs, self.groups, axis=axis), ops.split(kernel, self.groups, axis=-1))
-        return ops.concatenate([super(GroupedConv2D, self).convolution_op(x, k) for x, k in parts], axis=axis)
-
-
-@keras.saving.register_keras_serializable(package="keras_ser")
-class ImagePreprocessing(keras.layers.Layer):
-    """Map RGB images in [0, 255] to what a pre-trained backbone expects.
-
-    Parameters
-    ----------
-    mode : {"caffe", "torch", "none"}
-        ``"caffe"``: reverse the channels to BGR and subtract ``mean`` (given in BGR
-        order; Caffe AlexNet and Keras' VGG16/19 "caffe" mode). ``"torch"``: divide by
-        255, subtract ``mean`` and divide by ``std`` (RGB order; torchvision models).
-        ``"none"``: identity.
-    mean, std : sequence of 3 floats, optional
-        Defaults: :data:`CAFFE_BGR_MEAN` for caffe, :data:`TORCH_RGB_MEAN` /
-        :data:`TORCH_RGB_STD` for torch.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> ImagePreprocessing("torch")(np.full((1, 1, 1, 3), 255.0, "float32")).shape
-    TensorShape([1, 1, 1, 3])
-    """
-
-    def __init__(self, mode="caffe", mean=None, std=None, **kwargs):
-        super().__init__(**kwargs)
-        if mode not in ("caffe", "torch", "none"):
-            raise ParameterError(f"ImagePreprocessing mode must be caffe|torch|none, got {mode!r}")
-        self.mode = mode
-        if mean is None:
-            mean = {"caffe": CAFFE_BGR_MEAN, "torch": TORCH_RGB_MEAN, "none": (0.0, 0.0, 0.0)}[mode]
-        if std is None:
-            std = TORCH_RGB_STD if mode == "torch" else (1.0, 1.0, 1.0)
-        self.mean = tuple(float(m) for m in mean)
-        self.std = tuple(float(s) for s in std)
-        if len(self.mean) != 3 or len(self.std) != 3:
-            raise ParameterError("ImagePreprocessing mean and std need 3 values")
-
-    def call(self, inputs):
-        mean = ops.convert_to_tensor(np.asarray(self.mean, "float32"), dtype=inputs.dtype)
-        std = ops.convert_to_tensor(np.asarray(self.std, "float32"), dtype=inputs.dtype)
-        if self.mode == "caffe":
-            return ops.flip(inputs, axis=-1) - mean
-        if self.mode == "torch":
-            return (inputs / 255.0 - mean) / std
-        return inputs
-
-    def compute_output_shape(self, input_shape):
-        return input_shape
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(mode=self.mode, mean=list(self.mean), std=list(self.std))
-        return config
+#: Model layer that a weight file's classifier ``fc8`` is loaded into.
+HEAD_LAYER = "predictions"
 
 
 def _check_variant(variant):
@@ -297,8 +164,9 @@ def alexnet(
     Parameters
     ----------
     num_classes : int, default 1000
-        Width of the softmax layer ``fc8``. With a pre-trained file and ``num_classes !=
-        1000`` fc8 is left freshly initialised (fine-tuning, zhang2021_multicnn Sec. 2.2 (2)).
+        Width of the softmax layer fc8, named ``predictions``. With a pre-trained file and
+        ``num_classes != 1000`` it is left freshly initialised (fine-tuning,
+        zhang2021_multicnn Sec. 2.2 (2)).
     variant : {"caffe", "torchvision"}
         See the module docstring.
     input_shape : tuple, optional
@@ -334,8 +202,8 @@ def alexnet(
     x = alexnet_layers(inputs, variant=variant, filters=filters, fc_units=fc_units, dropout=dropout)
     if include_top:
         if variant == "caffe":
-            x = keras.layers.Dropout(dropout, name="drop7")(x)
-        x = keras.layers.Dense(num_classes, activation="softmax", name="fc8")(x)
+            x = keras.layers.Dropout(dropout, name="embedding")(x)
+        x = keras.layers.Dense(num_classes, activation="softmax", name=HEAD_LAYER)(x)
     default_name = "alexnet" if variant == "caffe" else "alexnet_torchvision"
     model = keras.Model(inputs, x, name=name or default_name)
     if weights is not None:
@@ -400,7 +268,11 @@ def _model_layer_names(model):
 
 
 def _head_matches(model, shape):
-    return "fc8" in _model_layer_names(model) and tuple(model.get_layer("fc8").kernel.shape) == shape
+    return HEAD_LAYER in _model_layer_names(model) and tuple(model.get_layer(HEAD_LAYER).kernel.shape) == shape
+
+
+def _model_layer(source_name):
+    return HEAD_LAYER if source_name == "fc8" else source_name
 
 
 def load_bvlc_alexnet_weights(model, source):
@@ -422,8 +294,9 @@ def load_bvlc_alexnet_weights(model, source):
 
     Notes
     -----
-    ``fc8`` is loaded only when the model has a 1000-class ``fc8``; otherwise it is kept as
-    initialised (fine-tuning replaces the softmax layer, zhang2021_multicnn Sec. 2.2 (2)). Loading a
+    ``fc8`` is loaded into the layer ``predictions``, and only when that layer has 1000
+    classes; otherwise it is kept as initialised (fine-tuning replaces the softmax layer,
+    zhang2021_multicnn Sec. 2.2 (2)). Loading a
     ``.npy`` of pickled objects executes pickle: load only files you trust.
 
     Examples
@@ -433,19 +306,19 @@ def load_bvlc_alexnet_weights(model, source):
     """
     data, origin = _read_bvlc(source)
     names = _model_layer_names(model)
-    for layer_name in ALEXNET_LAYERS:
-        if layer_name not in names:
+    for source_name in ALEXNET_LAYERS:
+        if _model_layer(source_name) not in names:
             continue
-        if layer_name not in data:
-            if layer_name == "fc8":
+        if source_name not in data:
+            if source_name == "fc8":
                 continue
-            raise DataError(f"{origin}: no entry {layer_name!r} (keys: {sorted(data)})")
-        arrays = list(data[layer_name])
+            raise DataError(f"{origin}: no entry {source_name!r} (keys: {sorted(data)})")
+        arrays = list(data[source_name])
         if len(arrays) != 2:
-            raise DataError(f"{origin}: entry {layer_name!r} must be [W, b], got {len(arrays)} arrays")
-        if layer_name == "fc8" and not _head_matches(model, np.shape(arrays[0])):
+            raise DataError(f"{origin}: entry {source_name!r} must be [W, b], got {len(arrays)} arrays")
+        if source_name == "fc8" and not _head_matches(model, np.shape(arrays[0])):
             continue
-        _assign(model, layer_name, arrays, origin)
+        _assign(model, _model_layer(source_name), arrays, origin)
     return model
 
 
@@ -527,7 +400,8 @@ def load_torchvision_alexnet_weights(model, source):
     -----
     torchvision's AlexNet is the single-tower network (64/192/384/256/256 filters, no
     groups, no LRN, adaptive average pooling, dropout before fc6/fc7), not Caffe's; it
-    cannot be loaded into the Caffe variant. ``fc8`` is loaded only for a 1000-class head.
+    cannot be loaded into the Caffe variant. ``fc8`` is loaded into the layer ``predictions``,
+    only when that has 1000 classes.
 
     Examples
     --------
@@ -540,10 +414,10 @@ def load_torchvision_alexnet_weights(model, source):
     except DataError as error:
         raise DataError(f"{origin}: {error}") from error
     names = _model_layer_names(model)
-    for layer_name, arrays in converted.items():
-        if layer_name not in names:
+    for source_name, arrays in converted.items():
+        if _model_layer(source_name) not in names:
             continue
-        if layer_name == "fc8" and not _head_matches(model, arrays[0].shape):
+        if source_name == "fc8" and not _head_matches(model, arrays[0].shape):
             continue
-        _assign(model, layer_name, arrays, origin)
+        _assign(model, _model_layer(source_name), arrays, origin)
     return model

@@ -12,7 +12,7 @@ import os
 import keras
 
 from keras_ser.errors import DataError, ParameterError
-from keras_ser.models.backbones.alexnet import ImagePreprocessing
+from keras_ser.layers.image import ImagePreprocessing
 
 #: Channel mean (B, G, R) that ``keras.applications.vgg16.preprocess_input`` subtracts.
 KERAS_CAFFE_BGR_MEAN = (103.939, 116.779, 123.68)
@@ -47,6 +47,47 @@ def _application(name, **kwargs):
         ) from error
 
 
+def vgg_layers(inputs, name="vgg16", *, weights=None, fc_units=(4096, 4096), imagenet_head=False):
+    """Apply VGG16/VGG19 from the image to fc7 (post-ReLU) on a Keras tensor.
+
+    Parameters
+    ----------
+    inputs : KerasTensor
+        ``[batch, S, S, 3]`` RGB images in [0, 255]; :class:`ImagePreprocessing` is applied first.
+    name : {"vgg16", "vgg19"}
+    weights : None, "imagenet" or path to a Keras VGG weight file (with top).
+        Pre-trained weights need ``S = 224``.
+    fc_units : (int, int)
+        fc6/fc7 widths of the fresh ``fc1``/``fc2`` layers built for ``S != 224`` (Keras'
+        own 4096-wide ones at 224).
+    imagenet_head : bool
+        Also apply Keras' 1000-way ImageNet softmax (layer ``predictions``) after fc7
+        (``S = 224`` only).
+
+    Returns
+    -------
+    KerasTensor
+        fc7 activations ``[batch, 4096]`` (Keras' ``fc2``), or the ImageNet probabilities.
+    """
+    if name not in ("vgg16", "vgg19"):
+        raise ParameterError(f"vgg name must be 'vgg16' or 'vgg19', got {name!r}")
+    _check_weights(weights, name)
+    input_shape = tuple(inputs.shape[1:])
+    x = ImagePreprocessing("caffe", mean=KERAS_CAFFE_BGR_MEAN, name="preprocessing")(inputs)
+    if input_shape[:2] == (224, 224):
+        base = _application(name, include_top=True, weights=weights, input_shape=input_shape)
+        fc7 = keras.Model(base.inputs, base.get_layer("fc2").output, name=f"{name}_fc7")
+        x = fc7(x)
+        return base.get_layer("predictions")(x) if imagenet_head else x
+    if weights is not None or imagenet_head:
+        raise ParameterError(f"{name}: pre-trained weights need a 224x224 input, got {input_shape}")
+    base = _application(name, include_top=False, weights=None, input_shape=input_shape)
+    x = base(x)
+    x = keras.layers.Flatten(name="flatten")(x)
+    x = keras.layers.Dense(fc_units[0], activation="relu", name="fc1")(x)
+    return keras.layers.Dense(fc_units[1], activation="relu", name="fc2")(x)
+
+
 def vgg(
     name="vgg16",
     num_classes=1000,
@@ -64,8 +105,9 @@ def vgg(
     ----------
     name : {"vgg16", "vgg19"}
     num_classes : int
-        Softmax width. 1000 with ImageNet weights keeps Keras' ``predictions`` layer; any
-        other value replaces it by a fresh ``fc8`` (fine-tuning, zhang2021_multicnn Table 5).
+        Softmax width. 1000 with ImageNet weights keeps Keras' ImageNet softmax (layer
+        ``predictions``); any other value replaces it by a fresh ``predictions`` layer after a
+        dropout layer ``embedding`` (fine-tuning, zhang2021_multicnn Table 5).
     input_shape : tuple
         ``(224, 224, 3)`` for the pre-trained fc layers. Another size (e.g. 32 for tests)
         builds the conv base of ``keras.applications`` and fresh ``fc1``/``fc2`` layers of
@@ -91,32 +133,36 @@ def vgg(
     >>> model.output.shape  # doctest: +SKIP
     (None, 4096)
     """
-    if name not in ("vgg16", "vgg19"):
-        raise ParameterError(f"vgg name must be 'vgg16' or 'vgg19', got {name!r}")
-    _check_weights(weights, name)
-    input_shape = tuple(input_shape)
-    inputs = keras.Input(input_shape, name="image")
-    x = ImagePreprocessing("caffe", mean=KERAS_CAFFE_BGR_MEAN, name="preprocessing")(inputs)
-    if input_shape[:2] == (224, 224):
-        base = _application(name, include_top=True, weights=weights, input_shape=input_shape)
-        fc7 = keras.Model(base.inputs, base.get_layer("fc2").output, name=f"{name}_fc7")
-        x = fc7(x)
-        keep_predictions = include_top and num_classes == 1000 and weights is not None
-        if keep_predictions:
-            x = base.get_layer("predictions")(x)
-    else:
-        if weights is not None:
-            raise ParameterError(f"{name}: pre-trained weights need a 224x224 input, got {input_shape}")
-        base = _application(name, include_top=False, weights=None, input_shape=input_shape)
-        x = base(x)
-        x = keras.layers.Flatten(name="flatten")(x)
-        x = keras.layers.Dense(fc_units[0], activation="relu", name="fc1")(x)
-        x = keras.layers.Dense(fc_units[1], activation="relu", name="fc2")(x)
-        keep_predictions = False
-    if include_top and not keep_predictions:
-        x = keras.layers.Dropout(dropout, name="drop7")(x)
-        x = keras.layers.Dense(num_classes, activation="softmax", name="fc8")(x)
+    inputs = keras.Input(tuple(input_shape), name="image")
+    imagenet_head = (include_top and num_classes == 1000 and weights is not None
+                     and tuple(input_shape)[:2] == (224, 224))
+    x = vgg_layers(inputs, name, weights=weights, fc_units=fc_units, imagenet_head=imagenet_head)
+    if include_top and not imagenet_head:
+        x = keras.layers.Dropout(dropout, name="embedding")(x)
+        x = keras.layers.Dense(num_classes, activation="softmax", name="predictions")(x)
     return keras.Model(inputs, x, name=model_name or name)
+
+
+def resnet50_layers(inputs, *, weights=None):
+    """Apply ResNet-50 from the image to its 2048-d global-average-pooled features.
+
+    Parameters
+    ----------
+    inputs : KerasTensor
+        ``[batch, S, S, 3]`` RGB images in [0, 255] (any ``S >= 32``).
+    weights : None, "imagenet" or path to a Keras ResNet50 *no-top* weight file.
+
+    Returns
+    -------
+    KerasTensor
+        ``[batch, 2048]``.
+    """
+    _check_weights(weights, "resnet50")
+    x = ImagePreprocessing("caffe", mean=KERAS_CAFFE_BGR_MEAN, name="preprocessing")(inputs)
+    base = _application(
+        "resnet50", include_top=False, weights=weights, input_shape=tuple(inputs.shape[1:]), pooling="avg"
+    )
+    return base(x)
 
 
 def resnet50(
@@ -133,7 +179,8 @@ def resnet50(
     Parameters
     ----------
     num_classes : int
-        Width of the new softmax layer ``fc`` on the 2048-d global-average-pooled features.
+        Width of the new softmax layer ``predictions`` on the 2048-d global-average-pooled
+        features (after a dropout layer ``embedding``).
     input_shape : tuple
         ``(224, 224, 3)`` by default; any size >= 32 works.
     include_top : bool
@@ -151,15 +198,9 @@ def resnet50(
     --------
     >>> model = resnet50(num_classes=7)  # doctest: +SKIP
     """
-    _check_weights(weights, "resnet50")
     inputs = keras.Input(tuple(input_shape), name="image")
-    x = ImagePreprocessing("caffe", mean=KERAS_CAFFE_BGR_MEAN, name="preprocessing")(inputs)
-    base = _application(
-        "resnet50", include_top=False, weights=weights, input_shape=tuple(input_shape), pooling="avg"
-    )
-    x = base(x)
+    x = resnet50_layers(inputs, weights=weights)
     if include_top:
-        if dropout:
-            x = keras.layers.Dropout(dropout, name="dropout")(x)
-        x = keras.layers.Dense(num_classes, activation="softmax", name="fc")(x)
+        x = keras.layers.Dropout(dropout, name="embedding")(x)
+        x = keras.layers.Dense(num_classes, activation="softmax", name="predictions")(x)
     return keras.Model(inputs, x, name=model_name or "resnet50")

@@ -55,7 +55,6 @@ class EmbeddingExtractor:
     def __init__(self, run_dir, fold=None, layer="embedding"):
         import keras
 
-        import keras_ser.models._all  # noqa: F401  (registers the custom layers for loading)
         from keras_ser.frontend import FrontEnd
 
         self.model_dir, _ = resolve_model_dir(run_dir, fold, policy="explicit")

@@ -14,15 +14,17 @@ Fits are shared: the fit depends only on the ``[semantic]`` settings, the seed a
 training utterances, so the Table 2 and 3 recipes (which differ in the network and the
 ``vectors`` read out, not in the fit) would otherwise refit the same Speech2Vec fold by
 fold. A finished fit is copied to ``$KERAS_SER_CACHE/semantic/<key>`` (default
-``~/.cache/keras_ser``), the key a hash of the settings and of the training files' paths,
-sizes and modification times, and a later fold with the same key copies it into its own
-``semantic/`` folder instead of fitting. Every fold folder holds its fit either way.
+``~/.cache/keras_ser``), the key a hash of the settings and of the training utterances
+(file path, size and modification time, transcript, word times), and a later fold with the
+same key copies it into its own ``semantic/`` folder instead of fitting. Every fold folder
+holds its fit either way.
 
 The frames follow the audio frames one to one: an utterance whose front-end output is
 ``[sequences, frames, samples]`` gets ``sequences * frames`` word-vector frames, cut
 into the same sequences.
 
-Imports :mod:`keras_ser.semantic`, :mod:`keras_ser.models` and :mod:`keras_ser.recipe`, nothing of this package.
+Imports :mod:`keras_ser.semantic`, :mod:`keras_ser.models` and :mod:`keras_ser.recipe`,
+nothing of this package.
 """
 
 import hashlib

@@ -6,7 +6,10 @@ trains two epochs. What is checked is the wiring: which utterances the fit sees,
 frames the network is fed are the extractor's, the classifier head, the refusals.
 """
 
+import dataclasses
 import json
+import os
+import pathlib
 
 import numpy as np
 import pytest
@@ -76,29 +79,6 @@ def test_frames_fed_to_the_network_are_the_fold_extractors(run):
     assert frames[timed.id][index >= 0].any(axis=1).mean() > 0.9 and not frames[timed.id][index < 0].any()
 
 
-def test_a_second_recipe_with_the_same_fit_settings_reuses_the_fit(run, cache, tmp_path, monkeypatch):
-    import keras_ser.semantic.pipeline as semantic_pipeline
-
-    out, _ = run
-    (stored,) = [p for p in cache.iterdir()]
-    assert sorted(f.name for f in stored.iterdir()) == sorted(f.name for f in (out / "folds" / "speaker_03" /
-                                                                               "semantic").iterdir())
-
-    def refit(*args, **kwargs):
-        raise AssertionError("fitted again")
-
-    monkeypatch.setattr(semantic_pipeline, "fit_semantic", refit)
-    recipe = load_recipe("tzirakis2021_semantic_only_speech2vec_emodb", TINY[:2] + ["model.lstm_units=4",
-                                                                                    *TINY_SEMANTIC])
-    runner.run_experiment(recipe, out=tmp_path / "second", folds=["03"], progress=False)
-    copied = tmp_path / "second" / "folds" / "speaker_03" / "semantic"
-    assert (copied / "W.npy").read_bytes() == (stored / "W.npy").read_bytes()
-    # Other fit settings miss the cache: the (patched) fit is called.
-    with pytest.raises(AssertionError, match="fitted again"):
-        runner.run_experiment(load_recipe(RECIPE, TINY + ["experiment.seed=5"]), out=tmp_path / "third",
-                              folds=["03"], progress=False)
-
-
 def test_word2vec_and_speech2vec_frames_against_their_definitions(emodb_dir):
     utterances = load_corpus("emodb", emodb_dir.parent, download_if_missing=False)
     train = [u for u in utterances if u.speaker in {"08", "09"}][::3]
@@ -141,17 +121,47 @@ def test_classifier_head_reads_the_last_unpadded_frame():
                  pool_sizes=(2, 2, 2), units=4, semantic_dim=3, lstm_units=4).output_shape == (None, None, 3)
 
 
-def test_dimensional_semantic_only_run_prints_ccc(tmp_path, emodb_dir, capsys):
+def test_a_second_recipe_reuses_the_fit_and_a_regression_run_prints_ccc(run, cache, tmp_path, emodb_dir, capsys,
+                                                                        monkeypatch):
+    """Another recipe (regression, Word2Vec frames) with the same fit settings copies the stored fit."""
+    import keras_ser.semantic.pipeline as semantic_pipeline
     from keras_ser import train
 
+    out, _ = run
+    (stored,) = [p for p in cache.iterdir()]
+    assert sorted(f.name for f in stored.iterdir()) == sorted(
+        f.name for f in (out / "folds" / "speaker_03" / "semantic").iterdir())
+
+    def refit(*args, **kwargs):
+        raise AssertionError("fitted again")
+
+    monkeypatch.setattr(semantic_pipeline, "fit_semantic", refit)
     code = train.main(["--recipe", "tzirakis2021_semantic_only_word2vec_emodb_dimensional", "--out",
                        str(tmp_path / "run"), "--folds", "03", "--no-progress", "--data-dir", str(emodb_dir.parent),
                        "train.epochs=1", "train.verbose=0", "model.lstm_units=4", *TINY_SEMANTIC])
     assert code == 0
+    copied = tmp_path / "run" / "folds" / "speaker_03" / "semantic"
+    assert (copied / "W.npy").read_bytes() == (stored / "W.npy").read_bytes()
     results = json.loads((tmp_path / "run" / "results.json").read_text())
     line = capsys.readouterr().out.strip().splitlines()[-1]
     assert f"CCC arousal {results['pooled']['ccc']['arousal']:.3f}" in line and "CCC mean" in line
-    assert (tmp_path / "run" / "folds" / "speaker_03" / "semantic" / "word2vec.model").is_file()
+
+
+def test_the_cache_key_follows_the_settings_and_the_training_files(tmp_path):
+    fold = next(f for f in make_folds("loso", load_corpus("emodb")) if f.name == "speaker_03")
+    fit = dict(word2vec_options=None, speech2vec_options=None, alignment="adversarial", alignment_options=None,
+               seed=42)
+    key = word_vectors._cache_key(fit, fold.train)
+    assert key == word_vectors._cache_key(dict(fit), list(reversed(fold.train)))
+    assert key != word_vectors._cache_key(dict(fit, seed=5), fold.train)
+    assert key != word_vectors._cache_key(fit, fold.train[1:])
+    # A training file rewritten (new modification time) is another fit.
+    copy = tmp_path / "copy.wav"
+    copy.write_bytes(pathlib.Path(fold.train[0].path).read_bytes())
+    moved = [dataclasses.replace(fold.train[0], path=copy), *fold.train[1:]]
+    first = word_vectors._cache_key(fit, moved)
+    os.utime(copy, ns=(0, 0))
+    assert word_vectors._cache_key(fit, moved) != first
 
 
 def test_settings_a_word_vector_model_cannot_use_are_refused(run, tmp_path):

@@ -178,3 +178,17 @@ def test_settings_a_word_vector_model_cannot_use_are_refused(run, tmp_path):
 
     with pytest.raises(DataError, match=r"word_vectors.*feed it the front end's audio only"):
         Predictor(run[0] / "folds" / "speaker_03" / "model")
+
+
+def test_paralinguistic_network_alone_classifies_whole_utterances(tmp_path, emodb_dir):
+    import keras
+
+    recipe = load_recipe("tzirakis2021_paralinguistic_emodb", ["train.epochs=1", "train.verbose=0",
+                                                               "model.filters=[4, 4, 4]", "model.lstm_units=4"])
+    results = runner.run_experiment(recipe, out=tmp_path / "run", folds=["03"], progress=False,
+                                    data_dir=emodb_dir.parent)
+    fold_dir = tmp_path / "run" / "folds" / "speaker_03"
+    model = keras.saving.load_model(fold_dir / "model" / "model.keras", compile=False)
+    # One example per utterance: its 20 frames of 0.1 s, no word vectors and no semantic fit.
+    assert model.input_shape == (None, None, 2205) and model.output_shape == (None, 7)
+    assert not (fold_dir / "semantic").exists() and results["folds_done"] == ["speaker_03"]

@@ -17,6 +17,7 @@ import pytest
 from keras_ser.errors import DataError, ParameterError
 from keras_ser.experiments.neural import cached_frontend, model_kwargs
 from keras_ser.experiments.training import class_weight, make_loss, make_optimizer
+from keras_ser.experiments.word_vectors import reads_frame_sequences
 from keras_ser.models import available, build, info
 from keras_ser.models.multicnn import CONV_LAYERS_FOR_LENGTH
 from keras_ser.recipe import (IMAGENET_MODELS, RECIPE_DIR, available_recipes, load_recipe, recipe_listing,
@@ -134,15 +135,20 @@ def test_recipe_builds_tiny_and_trains_one_step(name):
                      **{k: v for k, v in recipe["model"].items() if k != "name"})
         _one_step(head, recipe["train"], sequence, np.array([1]), labels)
         return
-    model = build(recipe["model"]["name"], num_classes=classes, **model_kwargs(recipe["model"], frontend))
-    if recipe["train"]["loss"] == "ccc":
-        # tzirakis2021: [1, sequences, frames, samples] audio and word vectors per frame, 3 outputs per frame.
+    regression = recipe["train"]["loss"] == "ccc"
+    if regression or reads_frame_sequences(recipe["model"]):
+        # tzirakis2021: [sequences, frames, samples] audio and a word vector per frame; regression: 3 outputs
+        # per frame (built without num_classes, as the runner does), else one softmax per sequence.
+        model = build(recipe["model"]["name"], num_classes=None if regression else classes,
+                      **model_kwargs(recipe["model"], frontend))
         audio = output[0]
         inputs = {"audio_frames": audio, "word_vectors": rng.standard_normal(audio.shape[:2] + (300,))}
         x = [inputs[t.name.split(":")[0]] for t in model.inputs]
-        y = rng.uniform(-1, 1, audio.shape[:2] + (3,)).astype("float32")
+        y = (rng.uniform(-1, 1, audio.shape[:2] + (3,)).astype("float32") if regression
+             else rng.integers(0, classes, len(audio)))
         _one_step(model, recipe["train"], x, y, labels)
         return
+    model = build(recipe["model"]["name"], num_classes=classes, **model_kwargs(recipe["model"], frontend))
     x = output[0] if segmented else output
     _one_step(model, recipe["train"], x, rng.integers(0, classes, len(x)), labels)
 

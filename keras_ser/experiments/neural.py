@@ -266,7 +266,7 @@ def run_neural_fold(recipe, fold, label_names, fold_dir, store, strategy):
         extra["semantic_dim"] = word_vectors.semantic_dim(recipe["model"], words)
 
     def arrays(features, y, utterances):
-        if words is not None:
+        if word_vectors.reads_frame_sequences(recipe["model"]):
             return word_vectors.utterance_inputs(recipe["model"], features, words, utterances), y, None
         if segments:
             return flatten_segments(features, y)

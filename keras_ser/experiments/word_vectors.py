@@ -61,6 +61,11 @@ def uses_word_vectors(model_table):
     return "semantic" in _modalities(model_table)
 
 
+def reads_frame_sequences(model_table):
+    """Whether the model is one of tzirakis2021's, which read ``[frames, samples]`` per example (and word vectors)."""
+    return bool(_modalities(model_table))
+
+
 def uses_audio(model_table):
     """Whether a word-vector model also reads the front end's audio frames."""
     return "paralinguistic" in _modalities(model_table)
@@ -171,23 +176,27 @@ def semantic_dim(model_table, frames):
 
 
 def utterance_inputs(model_table, audio, frames, utterances):
-    """The model's inputs for whole utterances (classification): ``{input name: array}``.
+    """The inputs of one of tzirakis2021's models for whole utterances (classification): ``{input name: array}``.
 
     Parameters
     ----------
     audio : list of numpy.ndarray
         Front-end outputs per utterance, ``[frames, samples]`` or ``[sequences, frames, samples]``
         (joined into one sequence: an utterance is one example).
-    frames : dict of str to numpy.ndarray
-        Word-vector frames per utterance id (:func:`fold_word_vectors`).
+    frames : dict of str to numpy.ndarray or None
+        Word-vector frames per utterance id (:func:`fold_word_vectors`); None for the
+        paralinguistic network alone.
     utterances : list of keras_ser.data.Utterance
     """
     joined = [a.reshape(-1, a.shape[-1]) for a in audio]
-    words = [frames[u.id] for u in utterances]
-    for u, a, w in zip(utterances, joined, words):
-        if a.shape[0] != w.shape[0]:
-            raise ParameterError(f"utterance {u.id}: {a.shape[0]} audio frames but {w.shape[0]} word-vector frames")
-    inputs = {WORD_INPUT: _stack(words)}
+    inputs = {}
+    if frames is not None:
+        words = [frames[u.id] for u in utterances]
+        for u, a, w in zip(utterances, joined, words):
+            if a.shape[0] != w.shape[0]:
+                raise ParameterError(f"utterance {u.id}: {a.shape[0]} audio frames but {w.shape[0]} word-vector "
+                                     "frames")
+        inputs[WORD_INPUT] = _stack(words)
     if uses_audio(model_table):
         inputs[AUDIO_INPUT] = _stack(joined)
     return inputs

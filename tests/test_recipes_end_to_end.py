@@ -20,7 +20,7 @@ from keras_ser import audio
 from keras_ser.errors import ParameterError
 from keras_ser.experiments.neural import cached_frontend, model_kwargs
 from keras_ser.experiments.run_dir import read_predictions
-from keras_ser.experiments.runner import run_experiment
+from keras_ser.experiments.word_vectors import reads_frame_sequences, uses_word_vectors
 from keras_ser.models import available, build, info
 from keras_ser.recipe import available_recipes, load_recipe, recipe_weights
 from keras_ser.train import main
@@ -72,15 +72,12 @@ def test_recipe_model_takes_its_front_end_output(name):
         return
     model = build(recipe["model"]["name"], num_classes=7,
                   **_tiny(recipe["model"]["name"], model_kwargs(recipe["model"], frontend)))
-    if recipe["train"]["loss"] == "ccc":
-        # tzirakis2021: the waveform input (absent from the semantic-only row) is one of two; the runner
-        # refuses a recipe whose model also takes word vectors clearly (tests/test_experiments_regression.py
-        # trains the one-input paralinguistic rows).
+    if reads_frame_sequences(recipe["model"]):
+        # tzirakis2021: an example is a sequence of raw-wave frames [frames, samples] (absent from the
+        # semantic-only rows), with a word vector per frame when the model reads them.
         for audio_input in [t for t in model.inputs if t.name.startswith("audio_frames")]:
             assert _matches(tuple(audio_input.shape[1:]), per_utterance[1:])
-        if any(t.name.startswith("word_vectors") for t in model.inputs):
-            with pytest.raises(ParameterError, match="word vectors|Word2Vec"):
-                run_experiment(recipe, out="/nonexistent/never-created")
+        assert any(t.name.startswith("word_vectors") for t in model.inputs) == uses_word_vectors(recipe["model"])
         return
     assert _matches(tuple(model.input.shape[1:]), data_shape), (model.input.shape, per_utterance)
 

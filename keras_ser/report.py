@@ -32,6 +32,7 @@ Example
 """
 
 import argparse
+import csv
 import pathlib
 import sys
 
@@ -42,7 +43,7 @@ from keras_ser.errors import DataError, KerasSERError
 from keras_ser.experiments.results import VARIANT_SEPARATOR, fold_problem
 from keras_ser.experiments.run_dir import (RunDir, atomic_path, corpus_display_name, read_json, read_predictions,
                                            write_text)
-from keras_ser.metrics import accuracy_z_test, classification_scores
+from keras_ser.metrics import accuracy_z_test, classification_scores, regression_scores
 
 #: Paper key -> (the file number that opened ``[recipe] paper`` in runs recorded before the recipes
 #: named papers by key, citation).
@@ -217,6 +218,8 @@ def load_run(folder, system=None, level=None):
     row["paper_figure"], row["paper_value"], row["paper_measure"] = _paper_figure(reported)
     if not done:
         return row
+    if recipe["train"].get("loss") == "ccc":
+        return _regression_row(row, run, done, labels)
     index = {name: k for k, name in enumerate(labels)}
     y_true, y_pred, val_true, val_pred, fold_scores, wall = [], [], [], [], [], []
     for name in done:
@@ -241,6 +244,32 @@ def load_run(folder, system=None, level=None):
     if wall:
         row["wall_s"] = float(sum(wall))
     return row
+
+
+def _regression_row(row, run, done, dimensions):
+    """A regression run's row (CCC loss, tzirakis2021): CCC per dimension pooled over its folds' predictions."""
+    true, predicted, fold_means, wall = [], [], [], []
+    for name in done:
+        metrics = read_json(run.metrics(name))
+        fold_means.append(metrics["scores"]["ccc_mean"])
+        if metrics.get("wall_s") is not None:
+            wall.append(float(metrics["wall_s"]))
+        with open(run.predictions(name), newline="", encoding="utf-8") as handle:
+            for line in csv.DictReader(handle):
+                true.append([float(line[f"true_{d}"]) for d in dimensions])
+                predicted.append([float(line[f"pred_{d}"]) for d in dimensions])
+    row["regression"] = regression_scores(true, predicted, dimensions)
+    row["ccc_mean_std"] = float(np.std(fold_means))
+    if wall:
+        row["wall_s"] = float(sum(wall))
+    return row
+
+
+def _ccc(row):
+    scores = row["regression"]
+    text = (", ".join(f"{d} {v:.3f}" for d, v in scores["ccc"].items())
+            + f"; mean {scores['ccc_mean']:.3f} ± {row['ccc_mean_std']:.3f}")
+    return text if row["complete"] else f"*[{text}]*"
 
 
 def collect(results_root):
@@ -347,6 +376,20 @@ def markdown(rows, chart_name=None):
         lines += [f"## {key}", "", f"{citation}.", ""]
         if not paper_rows:
             lines += ["No run in results/ yet.", ""]
+            continue
+        regression = [r for r in paper_rows if "regression" in r]
+        paper_rows = [r for r in paper_rows if "regression" not in r]
+        if regression:
+            lines += ["Regression runs (CCC loss): concordance correlation per dimension pooled over the test "
+                      "predictions of all folds; the mean over dimensions ± its standard deviation over folds.", "",
+                      "| system | paper table / row | corpus | protocol | folds | CCC ours | paper's figure | "
+                      "wall time |", "| " + " | ".join(["---"] * 8) + " |"]
+            for r in regression:
+                paper_figure = r["paper_figure"] + (f" ({r['paper_corpus']})" if r["paper_corpus"] else "")
+                lines.append(f"| {r['system']} | {r['paper_table']} | {r['corpus_display']} | {r['protocol']} | "
+                             f"{_folds(r)} | {_ccc(r)} | {paper_figure} | {_wall(r)} |")
+            lines.append("")
+        if not paper_rows:
             continue
         lines += [header, "| " + " | ".join(["---"] * 13) + " |"]
         for r in paper_rows:

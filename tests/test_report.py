@@ -208,3 +208,23 @@ def test_a_recorded_table_reference_loses_the_old_file_number(tmp_path):
     assert report_main([str(tmp_path / "results")]) == 0
     row = _table_row((tmp_path / "results" / "README.md").read_text(), "zhao2019_features_compare")
     assert row[1] == "Table 7"
+
+
+def test_a_regression_run_is_reported_with_its_ccc_per_dimension(tmp_path):
+    committed = pathlib.Path(__file__).resolve().parent.parent / "results" / "tzirakis2021_semantic_only_emodb_dimensional"
+    shutil.copytree(committed, tmp_path / "results" / committed.name)
+    assert report_main([str(tmp_path / "results")]) == 0
+    rows = [line for line in (tmp_path / "results" / "README.md").read_text().splitlines()
+            if line.startswith(f"| {committed.name} |")]
+    assert len(rows) == 1 and "derived from the categories" in rows[0]
+    true, predicted = [], []
+    for path in sorted((committed / "emodb_dimensional" / "folds").glob("*/predictions.csv")):
+        with open(path) as handle:
+            for line in csv.DictReader(handle):
+                true.append([float(line["true_arousal"]), float(line["true_valence"])])
+                predicted.append([float(line["pred_arousal"]), float(line["pred_valence"])])
+    true, predicted = np.array(true), np.array(predicted)
+    for k, name in enumerate(("arousal", "valence")):
+        x, y = true[:, k], predicted[:, k]  # eq. 8 with population moments, written out here
+        ccc = 2 * np.mean((x - x.mean()) * (y - y.mean())) / (x.var() + y.var() + (x.mean() - y.mean()) ** 2)
+        assert f"{name} {ccc:.3f}" in rows[0]

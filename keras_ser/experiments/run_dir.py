@@ -277,8 +277,9 @@ def write_model_dir(model_dir, model, frontend, label_names, meta):
 
 
 def corpus_display_name(corpus):
-    """How results name a corpus: the shared 2-second EMO-DB copy is "EMO-DB-2s"."""
-    return {"emodb": "EMO-DB-2s"}.get(corpus, corpus)
+    """How results name a corpus: the shared 2-second EMO-DB copy is "EMO-DB-2s", its dimensions named as derived."""
+    return {"emodb": "EMO-DB-2s",
+            "emodb_dimensional": "EMO-DB-2s, arousal / valence derived from the categories"}.get(corpus, corpus)
 
 
 # ---------------------------------------------------------------------------- lock

@@ -1,4 +1,4 @@
-"""keras_ser.experiments.training: optimiser schedule, the multi-worker loop, early-stopping warm-up."""
+"""keras_ser.experiments.training: optimiser schedule, the tf.data feed, the multi-worker loop, early-stopping warm-up."""
 
 import keras
 import numpy as np
@@ -58,3 +58,35 @@ def test_early_stopping_warm_up_never_picks_an_early_epoch(tmp_path):
         assert (epochs_run, best) == (5, expected), warm_up
     with pytest.raises(ParameterError, match="start_from_epoch"):
         load_recipe("zhao2018_attention_blstm_fcn", ["train.start_from_epoch=-1"])
+
+
+def test_fit_model_trains_from_the_seeded_array_pipeline(monkeypatch, tmp_path):
+    feeds = []
+    real = training.array_dataset
+
+    def spy(x, y, batch_size, **kwargs):
+        feeds.append(kwargs.get("shuffle_seed"))
+        return real(x, y, batch_size, **kwargs)
+
+    monkeypatch.setattr(training, "array_dataset", spy)
+    train = dict(load_recipe("zhao2018_attention_blstm_fcn", ["train.verbose=0"])["train"],
+                 epochs=3, early_stopping=False, learning_rate=0.05, batch_size=4)
+    x = np.random.default_rng(0).standard_normal((12, 3)).astype("float32")
+    y = np.array([0, 1, 1] * 4)
+
+    def weights_after(seed, class_weight=None):
+        training.set_seed(seed)
+        model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, activation="softmax")])
+        before = [w.copy() for w in model.get_weights()]
+        training.fit_model(model, train, (x, y), (x, y), class_weight=class_weight, log_dir=tmp_path)
+        return before, model.get_weights()
+
+    _, first = weights_after(0)
+    assert feeds[0] is not None and feeds[1] is None  # training rows shuffled, validation rows in order
+    _, again = weights_after(0)
+    assert feeds[2] == feeds[0] and all(np.array_equal(a, b) for a, b in zip(first, again))
+    weights_after(1)
+    assert feeds[4] != feeds[0]
+    # class weights still reach the loss through the dataset: all-zero weights leave the model untouched
+    before, after = weights_after(0, class_weight={0: 0.0, 1: 0.0})
+    assert all(np.array_equal(a, b) for a, b in zip(before, after))

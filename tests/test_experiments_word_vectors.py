@@ -155,13 +155,16 @@ def test_the_cache_key_follows_the_settings_and_the_training_files(tmp_path):
     assert key == word_vectors._cache_key(dict(fit), list(reversed(fold.train)))
     assert key != word_vectors._cache_key(dict(fit, seed=5), fold.train)
     assert key != word_vectors._cache_key(fit, fold.train[1:])
-    # A training file rewritten (new modification time) is another fit.
+    # The corpus copied elsewhere (new path and modification time, same bytes) finds the same fit;
+    # a training file whose audio changed is another fit.
     copy = tmp_path / "copy.wav"
-    copy.write_bytes(pathlib.Path(fold.train[0].path).read_bytes())
-    moved = [dataclasses.replace(fold.train[0], path=copy), *fold.train[1:]]
-    first = word_vectors._cache_key(fit, moved)
+    content = pathlib.Path(fold.train[0].path).read_bytes()
+    copy.write_bytes(content)
     os.utime(copy, ns=(0, 0))
-    assert word_vectors._cache_key(fit, moved) != first
+    moved = [dataclasses.replace(fold.train[0], path=copy), *fold.train[1:]]
+    assert word_vectors._cache_key(fit, moved) == key
+    copy.write_bytes(content[:-2] + bytes([content[-2] ^ 1, content[-1]]))
+    assert word_vectors._cache_key(fit, moved) != key
 
 
 def test_settings_a_word_vector_model_cannot_use_are_refused(run, tmp_path):

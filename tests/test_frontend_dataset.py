@@ -8,7 +8,7 @@ import pytest
 
 from keras_ser import audio
 from keras_ser.errors import DataError, ParameterError
-from keras_ser.frontend import FrontEnd, label_indices, make_dataset, pool_by_id
+from keras_ser.frontend import FrontEnd, array_dataset, label_indices, make_dataset, pool_by_id
 
 LABELS = ["W", "L", "E", "A", "F", "T", "N"]
 
@@ -121,3 +121,33 @@ def test_bucketing_and_cache(records, tmp_path):
     assert sorted(first[2]) == sorted(r.id.encode() for r in records)
     for a, b in zip(first, second):
         np.testing.assert_array_equal(a, b)
+
+
+def test_array_dataset_reshuffles_each_epoch_in_a_seeded_order():
+    x = np.arange(10, dtype="float32")[:, None] * np.ones((1, 3), "float32")
+    words = np.arange(10, dtype="float32")[:, None] + 100
+    y = np.arange(10)
+
+    def epochs(ds, n=3):
+        return [np.concatenate([batch[1].numpy() for batch in ds]) for _ in range(n)]
+
+    ds = array_dataset((x, words), y, 4, shuffle_seed=7)
+    orders = epochs(ds)
+    assert all(sorted(order) == list(range(10)) for order in orders)
+    assert len({tuple(order) for order in orders}) == 3
+    assert [tuple(o) for o in epochs(array_dataset((x, words), y, 4, shuffle_seed=7))] == [tuple(o) for o in orders]
+    assert tuple(epochs(array_dataset((x, words), y, 4, shuffle_seed=8), 1)[0]) != tuple(orders[0])
+    for (rows, extra), target in ds:
+        # the inputs of a multi-input model stay aligned with their target through the shuffle
+        assert np.array_equal(rows.numpy()[:, 0], target.numpy()) and np.array_equal(extra.numpy()[:, 0], target + 100)
+    assert [len(b[1]) for b in ds] == [4, 4, 2]
+    assert np.array_equal(epochs(array_dataset(x, y, 3), 1)[0], y)
+
+
+def test_array_dataset_bad_input():
+    with pytest.raises(ParameterError, match="rows"):
+        array_dataset(np.zeros((4, 2)), np.zeros(3), 2)
+    with pytest.raises(ParameterError, match="no rows"):
+        array_dataset(np.zeros((0, 2)), np.zeros(0), 2)
+    with pytest.raises(ParameterError, match="batch_size"):
+        array_dataset(np.zeros((4, 2)), np.zeros(4), 0)

@@ -50,6 +50,7 @@ import tensorflow as tf
 from keras_ser import distribute
 from keras_ser.data import FAU_AIBO_CLASS_WEIGHTS, class_weights
 from keras_ser.errors import DataError, ParameterError
+from keras_ser.frontend.dataset import array_dataset
 from keras_ser.ccc import ConcordanceCorrelation, ccc_loss
 from keras_ser.metrics import unweighted_accuracy
 
@@ -345,6 +346,11 @@ class ValidationUA(keras.callbacks.Callback):
 def fit_model(model, train_cfg, train_data, val_data, *, class_weight, log_dir, val_utterance=None):
     """Compile and fit ``model``; return the Keras history dict, the epochs run and the best epoch.
 
+    The arrays reach ``Model.fit`` through the tf.data pipeline
+    (:func:`keras_ser.frontend.array_dataset`): the training rows reshuffled every epoch
+    in an order fixed by the fold's seed, batched and prefetched; the validation rows in
+    their order.
+
     Parameters
     ----------
     model : keras.Model
@@ -352,7 +358,8 @@ def fit_model(model, train_cfg, train_data, val_data, *, class_weight, log_dir, 
     train_cfg : dict
         ``[train]`` or ``[stage1]`` table.
     train_data, val_data : (x, y)
-        ``val_data`` may be None (no validation speakers): no early stopping.
+        Arrays (``x`` a tuple of arrays for a multi-input model). ``val_data`` may be
+        None (no validation speakers): no early stopping.
     class_weight : dict or None
     log_dir : pathlib.Path
         TensorBoard log folder.
@@ -386,18 +393,20 @@ def fit_model(model, train_cfg, train_data, val_data, *, class_weight, log_dir, 
                     start_from_epoch=train_cfg["start_from_epoch"],
                 )
             )
+    # Drawn from NumPy's global generator, which set_seed seeds before every fold: each fit
+    # of a fold (two_stage fits several) gets its own shuffle order, the same on every run.
+    shuffle_seed = int(np.random.randint(0, 2**31 - 1))
     if multi_worker():
-        return fit_multi_worker(model, train_cfg, train_data, class_weight)
+        return fit_multi_worker(model, train_cfg, train_data, class_weight, shuffle_seed)
     callbacks.extend(tracker_callbacks())
+    batch_size = train_cfg["batch_size"]
     history = model.fit(
-        train_data[0],
-        train_data[1],
-        batch_size=train_cfg["batch_size"],
+        array_dataset(*train_data, batch_size, shuffle_seed=shuffle_seed),
         epochs=train_cfg["epochs"],
-        validation_data=val_data,
+        validation_data=None if val_data is None else array_dataset(*val_data, batch_size),
         class_weight=class_weight,
         callbacks=callbacks,
-        shuffle=True,
+        shuffle=False,  # array_dataset shuffles
         verbose=train_cfg["verbose"],
     )
     record = {key: [float(v) for v in values] for key, values in history.history.items()}
@@ -420,7 +429,7 @@ def multi_worker():
     return len(strategy.cluster_resolver.cluster_spec().as_dict().get("worker", [])) > 1
 
 
-def fit_multi_worker(model, train_cfg, train_data, class_weight):
+def fit_multi_worker(model, train_cfg, train_data, class_weight, shuffle_seed):
     """Train with :func:`keras_ser.distribute.fit` for ``train.epochs`` epochs.
 
     ``Model.fit`` of Keras 3.15 fails with two or more workers (see
@@ -435,12 +444,7 @@ def fit_multi_worker(model, train_cfg, train_data, class_weight):
         "(Keras fit fails with several workers); no validation early stopping",
         train_cfg["epochs"],
     )
-    x, y = train_data
-    dataset = (
-        tf.data.Dataset.from_tensor_slices((x, y))
-        .shuffle(len(y), seed=0, reshuffle_each_iteration=True)
-        .batch(train_cfg["batch_size"])
-    )
+    dataset = array_dataset(*train_data, train_cfg["batch_size"], shuffle_seed=shuffle_seed)
     history = distribute.fit(model, dataset, strategy=tf.distribute.get_strategy(), loss=make_loss(train_cfg),
                              epochs=train_cfg["epochs"], class_weight=class_weight,
                              progress=train_cfg["verbose"] > 0)

@@ -16,6 +16,12 @@ Determinism: the order depends only on ``seed`` (shuffling uses it, all maps
 are order-preserving), and speed perturbation is the deterministic 5-fold
 expansion of zhang2021_dcnn (Sec. 3.2: every utterance at every factor, 535 -> 2675
 EMO-DB utterances), not a random draw.
+
+Training (:func:`keras_ser.experiments.training.fit_model`) computes each utterance's
+front-end output once per run, in TensorFlow, and keeps it for the fold (the runner's
+feature store: standardisation and word vectors are fitted per fold on those outputs);
+:func:`array_dataset` then feeds the fold's arrays to ``Model.fit`` as a shuffled,
+batched, prefetched ``tf.data.Dataset``.
 """
 
 import numpy as np
@@ -217,6 +223,59 @@ def make_dataset(
     if prefetch:
         ds = ds.prefetch(tf.data.AUTOTUNE)
     return ds
+
+
+def array_dataset(inputs, targets, batch_size, *, shuffle_seed=None, prefetch=True):
+    """Batched ``tf.data.Dataset`` of in-memory model inputs and targets, reshuffled every epoch.
+
+    The arrays are held once, as one repeated element, and every batch gathers its rows
+    by index (as Keras does for NumPy input), so shuffling does not copy the data into
+    a shuffle buffer.
+
+    Parameters
+    ----------
+    inputs : array or tuple / list of arrays
+        ``[n, ...]`` each; several arrays are the inputs of a multi-input model.
+    targets : array ``[n, ...]``
+    batch_size : int
+    shuffle_seed : int or None
+        Shuffle the rows anew each epoch, in an order fixed by this seed; None keeps
+        their order (validation, prediction).
+    prefetch : bool
+        Prepare the next batch while the model runs on this one.
+
+    Returns
+    -------
+    tf.data.Dataset
+        ``(inputs, targets)`` batches; the last one may be smaller.
+
+    Raises
+    ------
+    keras_ser.errors.ParameterError
+        An empty set of rows, a bad ``batch_size``, or arrays whose row counts differ.
+
+    Examples
+    --------
+    >>> ds = array_dataset(np.zeros([5, 3]), np.arange(5), 2, shuffle_seed=0)
+    >>> [int(y.shape[0]) for _, y in ds]
+    [2, 2, 1]
+    """
+    if not isinstance(batch_size, (int, np.integer)) or isinstance(batch_size, bool) or batch_size <= 0:
+        raise ParameterError(f"batch_size must be a positive integer, got {batch_size!r}")
+    inputs = tuple(inputs) if isinstance(inputs, (list, tuple)) else inputs
+    rows = {int(np.shape(a)[0]) for a in tf.nest.flatten((inputs, targets))}
+    if len(rows) != 1:
+        raise ParameterError(f"inputs and targets differ in their number of rows: {sorted(rows)}")
+    n = rows.pop()
+    if n == 0:
+        raise ParameterError("array_dataset got no rows")
+    data = tf.data.Dataset.from_tensors((inputs, targets)).repeat()
+    order = tf.data.Dataset.range(n)
+    if shuffle_seed is not None:
+        order = order.shuffle(n, seed=int(shuffle_seed), reshuffle_each_iteration=True)
+    ds = tf.data.Dataset.zip((order.batch(batch_size), data)).map(
+        lambda index, arrays: tf.nest.map_structure(lambda a: tf.gather(a, index), arrays))
+    return ds.prefetch(tf.data.AUTOTUNE) if prefetch else ds
 
 
 def pool_by_id(ids, scores):

@@ -513,7 +513,7 @@ def recipe_repeats(recipe):
 
     A recipe recorded in a ``config.json`` before the setting existed has no ``repeats``:
     it trained one network per fold (and such runs resume, see
-    :func:`keras_ser.experiments.run_dir.config_differences`).
+    :func:`keras_ser.experiments.resume.config_differences`).
 
     Example
     -------

@@ -1,5 +1,6 @@
-"""keras_ser.experiments.run_dir and the runner's use of it: corpus fingerprint, fold status,
-the run-directory lock, atomic writes and Ctrl-C.
+"""keras_ser.experiments.run_dir and the runner's use of it, with keras_ser.experiments.resume's
+checks as a run meets them: corpus fingerprint, fold status, the run-directory lock, atomic
+writes and Ctrl-C.
 
 No network is trained here: the runner's ``run_fold`` is replaced by a stand-in that
 writes a finished fold (``predictions.csv`` and ``metrics.json``) the way the real one
@@ -155,7 +156,7 @@ def test_a_second_run_on_a_locked_directory_fails_at_once(tmp_path, manifest, fa
     out.mkdir()
     holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
         import sys, time
-        from keras_ser.experiments.run_dir import RunLock
+        from keras_ser.experiments.resume import RunLock
         with RunLock({str(out)!r}):
             print("locked", flush=True)
             time.sleep(60)
@@ -279,46 +280,3 @@ def test_a_real_sigint_during_a_fold_ends_the_process_with_130_and_no_traceback(
     lines = [line for line in err.splitlines() if line.startswith("interrupted")]
     assert "Traceback" not in err and len(lines) == 1 and "1 finished fold (speaker_03)" in lines[0]
     assert not (out / ".lock").exists()
-
-
-def test_config_records_the_environment_and_a_resume_may_change_it(tmp_path, monkeypatch):
-    import platform
-
-    import tensorflow as tf
-
-    from keras_ser.experiments import run_dir as run_dir_module
-
-    environment = run_dir_module.run_environment(["GPU:0"])
-    assert environment["tensorflow"] == tf.__version__
-    assert environment["python"] == platform.python_version()
-    assert environment["machine"]["gpus"] == ["GPU:0"] and environment["machine"]["cpu_count"] >= 1
-    assert environment["git_commit"] is None or len(environment["git_commit"]) == 40
-
-    config = {"recipe": {"name": "r"}, "seed": 1, "environment": environment}
-    run_dir_module.check_config(tmp_path, config)
-    upgraded = dict(config, environment=dict(environment, tensorflow="9.9.9"))
-    run_dir_module.check_config(tmp_path, upgraded)  # an upgrade does not block a resume...
-    assert run_dir_module.read_json(tmp_path / "config.json")["environment"]["tensorflow"] == "9.9.9"
-    with pytest.raises(ParameterError, match="different configuration"):  # ...another seed does
-        run_dir_module.check_config(tmp_path, dict(upgraded, seed=2))
-
-
-def test_a_run_resumes_after_its_recipe_text_changes_or_a_schema_key_is_added(tmp_path):
-    from keras_ser.experiments import run_dir as run_dir_module
-
-    recipe = {"recipe": {"name": "r", "paper": "zhao2019 Zhao", "description": "old"},
-              "train": {"epochs": 2}, "paper": {"note": "old", "reported": [{"UA": 1.0}]}}
-    run_dir_module.check_config(tmp_path, {"recipe": recipe, "seed": 1})
-    renamed = {"recipe": {"name": "r", "paper": "zhao2019", "description": "new"},
-               "train": {"epochs": 2, "precision": "float32"}, "paper": {"note": "new", "reported": []}}
-    run_dir_module.check_config(tmp_path, {"recipe": renamed, "seed": 1})
-    assert run_dir_module.read_json(tmp_path / "config.json")["recipe"]["recipe"]["paper"] == "zhao2019"
-    # an added key away from its default, or a changed name, is a different experiment
-    for changed, key in (({"precision": "mixed_bfloat16"}, "recipe.train.precision"),
-                         ({"epochs": 3}, "recipe.train.epochs")):
-        other = dict(renamed, train=dict(renamed["train"], **changed))
-        with pytest.raises(ParameterError, match=key.replace(".", r"\.")):
-            run_dir_module.check_config(tmp_path, {"recipe": other, "seed": 1})
-    with pytest.raises(ParameterError, match=r"recipe\.recipe\.name"):
-        run_dir_module.check_config(tmp_path, {"recipe": dict(renamed, recipe=dict(renamed["recipe"], name="s")),
-                                               "seed": 1})

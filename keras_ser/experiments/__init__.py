@@ -4,9 +4,12 @@ Modules, from the bottom up (each may import only those above it in this list, a
 said per module, plus the rest of :mod:`keras_ser`; all imports at module level):
 
 * :mod:`~keras_ser.experiments.run_dir`: the run directory's layout, atomic JSON and CSV
-  writers, fold status, resume checks and model-directory resolution (imports nothing
-  of this package, nor Keras; :mod:`keras_ser.predict`, :mod:`keras_ser.export` and
+  writers, fold status and model-directory resolution (imports nothing of this package,
+  nor Keras; :mod:`keras_ser.predict`, :mod:`keras_ser.export` and
   :mod:`keras_ser.extraction` read runs through it);
+* :mod:`~keras_ser.experiments.resume`: the run lock, the corpus fingerprint, the
+  environment record and the config checks that decide whether a run may resume
+  (imports ``run_dir``);
 * :mod:`~keras_ser.experiments.training`: optimiser, loss, class weights, the
   validation-UA callback, ``fit``, seeding, training-array helpers;
 * :mod:`~keras_ser.experiments.reports`: ``results.json`` / ``results.md`` / plots
@@ -17,7 +20,7 @@ said per module, plus the rest of :mod:`keras_ser`; all imports at module level)
   :mod:`keras_ser.svm`), :mod:`~keras_ser.experiments.fusion` (imports ``run_dir`` and
   ``reports``);
 * :mod:`~keras_ser.experiments.results`: the committed ``results/`` copy of a run, mirrored
-  fold by fold and resumed from (imports ``run_dir`` and ``reports``);
+  fold by fold and resumed from (imports ``run_dir``, ``resume`` and ``reports``);
 * :mod:`~keras_ser.experiments.runner`: :func:`~keras_ser.experiments.runner.run_experiment`,
   fold selection and the loop (imports all of the above).
 

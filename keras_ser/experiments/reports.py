@@ -247,7 +247,6 @@ def results_markdown(results, recipe, label_names):
     experiment = recipe["experiment"]
     repeats = results.get("repeats")
     corpus = corpus_display_name(results["corpus"])
-    train = recipe.get("train", {})
     lines = [
         f"# {recipe['recipe']['name']}",
         "",

@@ -20,7 +20,7 @@ How a run uses it (:class:`ResultsMirror`):
   the corpus files' paths and modification times, the strategy and the folds chosen
   may differ, so a run moves between machines; so may the recipe's descriptive text (its
   citation, description and the paper's figures), and a recipe key added to the schema since
-  counts as its default (:func:`keras_ser.experiments.run_dir.config_differences`);
+  counts as its default (:func:`keras_ser.experiments.resume.config_differences`);
 * folds finished in ``results/`` and not in the run directory are copied into it and
   count as done: the runner does not train them again, and reports cover them. They have
   no MODEL DIR, so ``predict`` / ``export`` / ``embedding:RUN_DIR`` can use only folds
@@ -48,7 +48,6 @@ Example
 'results/zhao2018_attention_blstm_fcn/emodb'
 """
 
-import json
 import pathlib
 import re
 import shutil
@@ -56,9 +55,9 @@ import sys
 
 from keras_ser.errors import DataError, ParameterError
 from keras_ser.experiments import reports
-from keras_ser.experiments.run_dir import (RESUMABLE_KEYS, RunDir, atomic_path, fold_status, read_json,
-                                           scores_problem)
-from keras_ser.experiments.run_dir import config_differences as run_dir_differences
+from keras_ser.experiments.resume import RESUMABLE_KEYS
+from keras_ser.experiments.resume import config_differences as run_dir_differences
+from keras_ser.experiments.run_dir import RunDir, atomic_path, fold_status, read_json, scores_problem
 
 #: Run-level files copied to ``results/``.
 RUN_FILES = ("config.json", "labels.json", "results.json", "results.md", "confusion.png")
@@ -73,7 +72,7 @@ MIRRORED_FILES = RUN_FILES + FOLD_FILES
 SKIPPED_DIRS = ("model", "tensorboard", "feature_cache")
 
 #: ``config.json`` keys that may differ between the run and ``results/``: besides the
-#: run directory's own (:data:`~keras_ser.experiments.run_dir.RESUMABLE_KEYS`), the data
+#: run directory's own (:data:`~keras_ser.experiments.resume.RESUMABLE_KEYS`), the data
 #: folder, and the corpus fingerprint, whose paths and times are machine-specific and
 #: whose content is compared by :func:`corpus_differences`.
 IGNORED_KEYS = RESUMABLE_KEYS + ("data_dir", "corpus_fingerprint")
@@ -115,7 +114,7 @@ def results_dir(root, recipe, variant=None):
 
 
 def config_differences(stored, current):
-    """:func:`keras_ser.experiments.run_dir.config_differences` beyond :data:`IGNORED_KEYS`."""
+    """:func:`keras_ser.experiments.resume.config_differences` beyond :data:`IGNORED_KEYS`."""
     return run_dir_differences(stored, current, IGNORED_KEYS)
 
 

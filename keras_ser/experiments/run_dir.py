@@ -1,4 +1,4 @@
-"""The run directory: its layout, atomic writers, fold status, resume checks and model choice.
+"""The run directory: its layout, atomic writers, fold status and model choice.
 
 A run directory (``runs/<recipe>`` by default) holds::
 
@@ -25,8 +25,8 @@ Everything that reads or writes these paths goes through this module, which impo
 nothing else of :mod:`keras_ser.experiments` (nor Keras). Every file is written under
 a unique temporary name in its own folder, flushed and fsynced, then renamed over
 its target (:func:`atomic_path`), so a reader never sees half a file and two writers
-never share a temporary file. One process at a time runs on a run directory
-(:class:`RunLock`).
+never share a temporary file. Who may resume a run directory, and under which
+configuration, is :mod:`keras_ser.experiments.resume` (the lock, config and corpus checks).
 
 Example
 -------
@@ -37,33 +37,15 @@ Example
 
 import contextlib
 import csv
-import fcntl
-import hashlib
-import importlib.metadata
 import json
 import os
 import pathlib
-import platform
-import subprocess
-import sys
-import time
 import uuid
 
 import numpy as np
 
 from keras_ser.errors import DataError, ParameterError
 from keras_ser.metrics import unweighted_accuracy
-from keras_ser.recipe import SCHEMA
-
-#: Config keys that may differ between a run and its resumption.
-# "environment" (versions, commit, machine) is rewritten by every call: a run may be resumed
-# after an upgrade or on another machine, and config.json then shows the latest.
-RESUMABLE_KEYS = ("strategy", "folds", "progress", "environment")
-
-#: Dotted ``config.json`` keys that describe a run without changing what it computes: the
-#: recipe's citation and description and the paper's figures and notes. A run resumes when only
-#: their text changed (a citation corrected, a figure added), and config.json then shows the new text.
-DESCRIPTIVE_KEYS = ("recipe.recipe.paper", "recipe.recipe.description", "recipe.paper")
 
 #: The files of a MODEL DIR.
 MODEL_FILES = ("model.keras", "frontend.json", "labels.json", "meta.json")
@@ -280,298 +262,6 @@ def corpus_display_name(corpus):
     """How results name a corpus: the shared 2-second EMO-DB copy is "EMO-DB-2s", its dimensions named as derived."""
     return {"emodb": "EMO-DB-2s",
             "emodb_dimensional": "EMO-DB-2s, arousal / valence derived from the categories"}.get(corpus, corpus)
-
-
-# ---------------------------------------------------------------------------- lock
-
-
-def _pid_running(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-class RunLock:
-    """Exclusive lock of a run directory: one process runs on it at a time.
-
-    ``RUN_DIR/.lock`` is held with ``flock`` (released by the kernel when its process
-    ends, however it ends) and records the holder's process id, host and start
-    time for the messages. A second process fails at once with a
-    :class:`~keras_ser.errors.ParameterError` naming the holder. A lock file left by
-    a process that was killed is taken over, with a note on stderr.
-
-    Parameters
-    ----------
-    root : path-like
-        The run directory (created if missing).
-
-    Examples
-    --------
-    >>> with RunLock("runs/x"):            # doctest: +SKIP
-    ...     pass                           # train, write reports
-    """
-
-    def __init__(self, root):
-        self.root = pathlib.Path(root)
-        self.path = RunDir(root).lock
-        self._fd = None
-
-    @staticmethod
-    def _holder(fd):
-        try:
-            data = json.loads(os.pread(fd, 4096, 0).decode() or "{}")
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            return {}
-        return data if isinstance(data, dict) else {}
-
-    def __enter__(self):
-        self.root.mkdir(parents=True, exist_ok=True)
-        while True:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                holder = self._holder(fd)
-                os.close(fd)
-                raise ParameterError(
-                    f"run directory {self.root} is in use by process {holder.get('pid', '?')} on "
-                    f"{holder.get('host', '?')} (since {holder.get('started', '?')}); wait for it to end "
-                    "or choose another --out"
-                ) from None
-            # The holder we waited on may have removed the file before letting go: then lock the new one.
-            if os.path.exists(self.path) and os.stat(self.path).st_ino == os.fstat(fd).st_ino:
-                break
-            os.close(fd)
-        previous = self._holder(fd)
-        pid = previous.get("pid")
-        if isinstance(pid, int) and pid != os.getpid():
-            state = ("no longer running" if not _pid_running(pid) or previous.get("host") != os.uname().nodename
-                     else "no longer holding it")
-            print(f"note: {self.path} was left by process {pid} ({state}); taking the run directory over",
-                  file=sys.stderr)
-        record = json.dumps({"pid": os.getpid(), "host": os.uname().nodename,
-                             "started": time.strftime("%Y-%m-%d %H:%M:%S")}).encode()
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, record, 0)
-        self._fd = fd
-        return self
-
-    def __exit__(self, *exc):
-        # Removed while still held, so that no other process can lock this file after we let go.
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(self.path)
-        fcntl.flock(self._fd, fcntl.LOCK_UN)
-        os.close(self._fd)
-        self._fd = None
-        return False
-
-
-# ---------------------------------------------------------------------------- resume
-
-
-def corpus_fingerprint(utterances):
-    """What a run's results depend on in its corpus: each utterance's path, label, speaker, file size and mtime.
-
-    Returns
-    -------
-    dict
-        ``sha256`` of the records and ``utterances``: ``[id, path, label, speaker,
-        size, mtime_ns]`` per utterance, sorted by id.
-
-    Raises
-    ------
-    DataError
-        An utterance's file cannot be read.
-    """
-    records = []
-    for u in utterances:
-        try:
-            stat = os.stat(u.path)
-        except OSError as error:
-            raise DataError(f"{u.path} (utterance {u.id}): {error.strerror}") from None
-        records.append([str(u.id), str(u.path), u.label, u.speaker, stat.st_size, stat.st_mtime_ns])
-    records.sort(key=lambda r: r[0])
-    return {"sha256": hashlib.sha256(json.dumps(records).encode()).hexdigest(), "utterances": records}
-
-
-def _corpus_changes(old, new):
-    """Lines saying how corpus fingerprint ``new`` differs from ``old``."""
-    old_by, new_by = {r[0]: r for r in old["utterances"]}, {r[0]: r for r in new["utterances"]}
-    changes = [f"{i}: removed" for i in sorted(set(old_by) - set(new_by))]
-    changes += [f"{i}: added" for i in sorted(set(new_by) - set(old_by))]
-    for i in sorted(set(old_by) & set(new_by)):
-        before, after = old_by[i], new_by[i]
-        for k, field in ((1, "path"), (2, "label"), (3, "speaker")):
-            if before[k] != after[k]:
-                changes.append(f"{i}: {field} {before[k]} -> {after[k]}")
-        if before[1] == after[1] and before[4:] != after[4:]:
-            changes.append(f"{i}: file size or modification time changed" + (f" ({after[1]})" if after[1] != i else ""))
-    return changes
-
-
-def _version(*distributions):
-    for name in distributions:
-        try:
-            return importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            continue
-    return None
-
-
-def _git_commit(directory):
-    try:
-        done = subprocess.run(["git", "-C", str(directory), "rev-parse", "HEAD"], capture_output=True, text=True,
-                              timeout=10)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return done.stdout.strip() if done.returncode == 0 else None
-
-
-def _cpu_model(cpuinfo="/proc/cpuinfo"):
-    try:
-        with open(cpuinfo, encoding="utf-8", errors="replace") as handle:
-            for line in handle:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or None
-
-
-def run_environment(gpus=()):
-    """What a run's numbers depend on besides its recipe: versions, source commit, machine.
-
-    Parameters
-    ----------
-    gpus : sequence of str
-        Names of the GPUs TensorFlow sees (the caller has TensorFlow imported; this module does not).
-
-    Returns
-    -------
-    dict
-        ``keras_ser``, ``tensorflow``, ``keras``, ``numpy`` and ``python`` versions, the git
-        commit of the keras_ser checkout (None outside one), and the machine (architecture,
-        CPU model, CPU count, GPUs).
-
-    Examples
-    --------
-    >>> sorted(run_environment())
-    ['git_commit', 'keras', 'keras_ser', 'machine', 'numpy', 'python', 'tensorflow']
-    """
-    return {
-        "keras_ser": _version("keras_ser", "keras-ser"),
-        "tensorflow": _version("tensorflow", "tensorflow-cpu"),
-        "keras": _version("keras"),
-        "numpy": _version("numpy"),
-        "python": platform.python_version(),
-        "git_commit": _git_commit(pathlib.Path(__file__).resolve().parents[2]),
-        "machine": {"architecture": platform.machine(), "cpu": _cpu_model(), "cpu_count": os.cpu_count(),
-                    "gpus": list(gpus)},
-    }
-
-
-def _flatten(value, prefix=""):
-    if isinstance(value, dict) and value:
-        out = {}
-        for key, item in value.items():
-            out.update(_flatten(item, f"{prefix}.{key}" if prefix else str(key)))
-        return out
-    return {prefix: value}
-
-
-def _recipe_default(key):
-    """The schema default of dotted config key ``recipe.<section>.<key>``, or a sentinel."""
-    parts = key.split(".")
-    if len(parts) == 3 and parts[0] == "recipe" and parts[2] in SCHEMA.get(parts[1], {}):
-        return SCHEMA[parts[1]][parts[2]][1]
-    return _ABSENT
-
-
-_ABSENT = "(absent)"
-
-
-def config_differences(stored, current, ignored=RESUMABLE_KEYS):
-    """Dotted keys whose values differ between two ``config.json`` dicts.
-
-    Top-level keys in ``ignored`` and the text of :data:`DESCRIPTIVE_KEYS` are not compared.
-    A recipe key that one side lacks counts as its schema default
-    (:data:`keras_ser.recipe.SCHEMA`), so a run recorded before a key was added to the schema
-    resumes as long as the key keeps its default.
-
-    Returns
-    -------
-    list of str
-        ``"key: stored -> current"`` lines, sorted by key.
-
-    Example
-    -------
-    >>> config_differences({"recipe": {"train": {"epochs": 2}}, "seed": 1},
-    ...                    {"recipe": {"train": {"epochs": 3, "precision": "float32"}}, "seed": 1})
-    ['recipe.train.epochs: 2 -> 3']
-    """
-    def comparable(config):
-        flat = _flatten({k: v for k, v in config.items() if k not in ignored})
-        return {k: v for k, v in flat.items()
-                if not any(k == d or k.startswith(d + ".") for d in DESCRIPTIVE_KEYS)}
-
-    a, b = comparable(stored), comparable(current)
-    lines = []
-    for key in sorted(set(a) | set(b)):
-        default = _recipe_default(key)
-        old, new = a.get(key, default), b.get(key, default)
-        if old != new:
-            lines.append(f"{key}: {json.dumps(a.get(key, _ABSENT))} -> {json.dumps(b.get(key, _ABSENT))}")
-    return lines
-
-
-def check_config(run_dir, config, fingerprint=None):
-    """Refuse to resume ``run_dir`` under another configuration or corpus; write ``config.json``.
-
-    Parameters
-    ----------
-    run_dir : path-like
-    config : dict
-        The run's settings; keys in :data:`RESUMABLE_KEYS` and :data:`DESCRIPTIVE_KEYS` may
-        change between calls, and recipe keys added to the schema since may be absent from
-        the recorded config while they keep their default (:func:`config_differences`).
-    fingerprint : dict, optional
-        :func:`corpus_fingerprint` of the corpus the run reads, stored as
-        ``config["corpus_fingerprint"]`` (a run started before fingerprints were
-        recorded gets one now).
-
-    Raises
-    ------
-    ParameterError
-        ``config.json`` exists and differs from ``config``: the message names every key.
-    DataError
-        The corpus differs from the one recorded: the message lists what changed.
-    """
-    path = RunDir(run_dir).config
-    config = json.loads(json.dumps(config, default=json_default))
-    if fingerprint is not None:
-        config["corpus_fingerprint"] = fingerprint
-    if path.is_file():
-        old = read_json(path)
-        keys = config_differences(old, config, RESUMABLE_KEYS + ("corpus_fingerprint",))
-        if keys:
-            raise ParameterError(
-                f"{run_dir} holds a run with a different configuration (see its config.json): "
-                + "; ".join(keys) + ". Resume with the same recipe, overrides and corpus, or choose another --out"
-            )
-        recorded = old.get("corpus_fingerprint")
-        if fingerprint is not None and recorded is not None and recorded["sha256"] != fingerprint["sha256"]:
-            changes = _corpus_changes(recorded, fingerprint)
-            shown = "; ".join(changes[:5]) + (f"; and {len(changes) - 5} more" if len(changes) > 5 else "")
-            raise DataError(
-                f"corpus {config.get('corpus')!r} has changed since the run in {run_dir} started, so its "
-                f"finished folds were trained on other data ({len(changes)} change(s): {shown}). "
-                f"Start afresh with another --out (or delete {run_dir}), or restore the corpus to resume"
-            )
-    write_json(path, config)
 
 
 # ---------------------------------------------------------------------------- fold status

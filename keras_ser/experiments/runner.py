@@ -66,11 +66,10 @@ from keras_ser.experiments import fusion, reports, word_vectors
 from keras_ser.experiments.neural import FeatureStore, cached_frontend, run_neural_fold, run_regression_fold
 from keras_ser.experiments.precision import describe_policy, resolve_precision
 from keras_ser.experiments.results import ResultsMirror
-from keras_ser.experiments.run_dir import (MODEL_FILES, RunDir, RunLock, atomic_path, check_config,
-                                           corpus_fingerprint, default_root, fold_status, read_json,
-                                           read_predictions, repeat_dir, repeat_status, run_environment,
-                                           write_json, write_model_dir, write_predictions,
-                                           write_regression_predictions)
+from keras_ser.experiments.resume import RunLock, check_config, corpus_fingerprint, run_environment
+from keras_ser.experiments.run_dir import (MODEL_FILES, RunDir, atomic_path, default_root, fold_status, read_json,
+                                           read_predictions, repeat_dir, repeat_status, write_json,
+                                           write_model_dir, write_predictions, write_regression_predictions)
 from keras_ser.experiments.svm import run_svm_fold
 from keras_ser.experiments.training import continuous_track, fold_context, label_index, set_seed
 from keras_ser.experiments.two_stage import run_two_stage_fold
@@ -438,7 +437,7 @@ def run_experiment(recipe, *, corpus=None, data_dir=None, out=None, folds=None, 
         configuration.
     DataError
         The corpus changed since the run started (see
-        :func:`keras_ser.experiments.run_dir.check_config`); or, without ``skip_bad``, a
+        :func:`keras_ser.experiments.resume.check_config`); or, without ``skip_bad``, a
         corpus file is unreadable or refused by :func:`keras_ser.audio.load` (the message
         names it).
     """

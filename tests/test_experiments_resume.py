@@ -1,0 +1,49 @@
+"""keras_ser.experiments.resume: the environment record and the config checks of a resumed run.
+
+The lock and the corpus fingerprint are exercised through the runner in
+test_experiments_run_dir.py.
+"""
+
+import platform
+
+import pytest
+import tensorflow as tf
+
+from keras_ser.errors import ParameterError
+from keras_ser.experiments import resume
+from keras_ser.experiments.run_dir import read_json
+
+
+def test_config_records_the_environment_and_a_resume_may_change_it(tmp_path, monkeypatch):
+    environment = resume.run_environment(["GPU:0"])
+    assert environment["tensorflow"] == tf.__version__
+    assert environment["python"] == platform.python_version()
+    assert environment["machine"]["gpus"] == ["GPU:0"] and environment["machine"]["cpu_count"] >= 1
+    assert environment["git_commit"] is None or len(environment["git_commit"]) == 40
+
+    config = {"recipe": {"name": "r"}, "seed": 1, "environment": environment}
+    resume.check_config(tmp_path, config)
+    upgraded = dict(config, environment=dict(environment, tensorflow="9.9.9"))
+    resume.check_config(tmp_path, upgraded)  # an upgrade does not block a resume...
+    assert read_json(tmp_path / "config.json")["environment"]["tensorflow"] == "9.9.9"
+    with pytest.raises(ParameterError, match="different configuration"):  # ...another seed does
+        resume.check_config(tmp_path, dict(upgraded, seed=2))
+
+
+def test_a_run_resumes_after_its_recipe_text_changes_or_a_schema_key_is_added(tmp_path):
+    recipe = {"recipe": {"name": "r", "paper": "zhao2019 Zhao", "description": "old"},
+              "train": {"epochs": 2}, "paper": {"note": "old", "reported": [{"UA": 1.0}]}}
+    resume.check_config(tmp_path, {"recipe": recipe, "seed": 1})
+    renamed = {"recipe": {"name": "r", "paper": "zhao2019", "description": "new"},
+               "train": {"epochs": 2, "precision": "float32"}, "paper": {"note": "new", "reported": []}}
+    resume.check_config(tmp_path, {"recipe": renamed, "seed": 1})
+    assert read_json(tmp_path / "config.json")["recipe"]["recipe"]["paper"] == "zhao2019"
+    # an added key away from its default, or a changed name, is a different experiment
+    for changed, key in (({"precision": "mixed_bfloat16"}, "recipe.train.precision"),
+                         ({"epochs": 3}, "recipe.train.epochs")):
+        other = dict(renamed, train=dict(renamed["train"], **changed))
+        with pytest.raises(ParameterError, match=key.replace(".", r"\.")):
+            resume.check_config(tmp_path, {"recipe": other, "seed": 1})
+    with pytest.raises(ParameterError, match=r"recipe\.recipe\.name"):
+        resume.check_config(tmp_path, {"recipe": dict(renamed, recipe=dict(renamed["recipe"], name="s")),
+                                               "seed": 1})

@@ -14,12 +14,12 @@ zhao2019's eGeMAPS / ComParE pipeline (recipes ``zhao2019_features_egemaps`` /
 1. openSMILE low-level descriptors per 10 ms frame ("we first extracted the eGeMAPS
    and ComParE low level features with the openSMILE toolkit"): eGeMAPS 25, ComParE 65
    (:class:`keras_ser.extraction.opensmile.OpenSmileLLDExtractor`), cached per file
-   (:class:`FrameCache`);
+   (:class:`keras_ser.extraction.cache.FrameCache`);
 2. for ComParE, PCA "on the training set" (``features.pca``): fitted inside each fold
    on the frames of the fold's *training* speakers only (never the validation or test
    speaker), so it cannot be a per-file cached feature;
 3. "functionals (max, min, range, mean, and standard-deviation)" of every LLD / PCA
-   component over each utterance (:func:`lld_statistics`);
+   component over each utterance (:func:`keras_ser.extraction.lld_statistics.lld_statistics`);
 4. the SGD linear SVM, with no per-speaker standardisation: "we did not perform any
    preprocessing on data and only used an SVM for classification" (Sec. V). The SVM
    pipeline's own z-scoring with training-set statistics stays (``[svm] standardize =
@@ -72,25 +72,18 @@ What the papers leave open, and the choice made here (all are parameters):
 ``[experiment] kind = "features_svm"``.
 """
 
-import hashlib
-import json
 import pathlib
 
 import numpy as np
 
 from keras_ser.errors import DataError, ParameterError
-from keras_ser.experiments.run_dir import atomic_path
+from keras_ser.extraction.cache import FeatureCache
+from keras_ser.extraction.lld_statistics import LLD_FEATURES, lld_feature_matrix
 from keras_ser.metrics import unweighted_accuracy
 
 CLASSIFIERS = ("sgd", "linear_svc")
 STANDARDIZE = ("global", "speaker", "none")
 REFIT = ("train+validation", "train")
-
-#: Fold-level feature names (zhao2019's eGeMAPS / ComParE pipeline) -> openSMILE feature set.
-LLD_FEATURES = {"egemaps_lld_stats": "egemaps", "compare_lld_stats": "compare"}
-
-#: zhao2019's functionals of each LLD / component over an utterance, in column order.
-STATISTICS = ("max", "min", "range", "mean", "std")
 
 #: Default regularisation grids: ``alpha`` for SGD, ``C`` for LinearSVC.
 DEFAULT_GRIDS = {
@@ -294,303 +287,6 @@ def fit_select_predict(train, validation, test, options, *, seed=0):
         "validation_ua": validation_ua,
         "classes": model.classes_,
     }
-
-
-# ---------------------------------------------------------------------------- feature cache
-
-
-def _cache_key(spec):
-    return hashlib.sha1(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()[:12]
-
-
-#: What a cached row is keyed by (written into every cache manifest).
-FILE_KEY = "size + modification time (ns) + absolute path of the audio file"
-
-
-def file_key(path):
-    """The cache key of one audio file: ``"SIZE:MTIME_NS:ABSOLUTE_PATH"`` (:data:`FILE_KEY`).
-
-    Replacing or editing a file changes its size or modification time, so its
-    cached features are no longer found. A missing file gets ``"missing:PATH"``
-    (its extraction then fails with the loader's error).
-    """
-    path = pathlib.Path(path).expanduser().resolve()
-    try:
-        stat = path.stat()
-    except OSError:
-        return f"missing:{path}"
-    return f"{stat.st_size}:{stat.st_mtime_ns}:{path}"
-
-
-def _atomic_write(path, write):
-    """Call ``write(handle)`` on a temporary file beside ``path`` that replaces ``path`` once written."""
-    with atomic_path(path) as temporary, open(temporary, "wb") as handle:
-        write(handle)
-
-
-class FeatureCache:
-    """Utterance-level features of one corpus and one extractor setting, stored as ``.npz``.
-
-    Folds of a leave-one-speaker-out run share the file, so each audio file is
-    extracted once per run; only files not yet stored are extracted. Rows are
-    keyed by the audio file's size, modification time and absolute path
-    (:func:`file_key`), not by the utterance id or path alone, so a replaced file
-    is extracted again. The key is visible in ``<name>-<hash>.json`` beside the
-    ``.npz``: the extractor setting (``spec``), the key rule and, per row, the
-    utterance id, path, size and modification time it was computed from.
-
-    Parameters
-    ----------
-    directory : path-like
-        Where the cache file lives (created if missing).
-    spec : dict
-        Everything that determines the features (extractor name and options,
-        corpus); hashed into the file name together with the key rule.
-    """
-
-    _memory = {}
-
-    def __init__(self, directory, spec):
-        self.directory = pathlib.Path(directory)
-        name = str(spec.get("features", "features")).replace(":", "_").replace("/", "_")[:40]
-        self.path = self.directory / f"{name}-{_cache_key({'spec': spec, 'key': FILE_KEY})}.npz"
-        self.manifest_path = self.path.with_suffix(".json")
-        self.spec = spec
-
-    def get(self, utterances, extract_fn):
-        """Features of ``utterances`` in order, calling ``extract_fn(missing)`` for new or changed files.
-
-        ``extract_fn`` takes a list of utterances and returns an array [n, d].
-        """
-        table = self._load()
-        keys = [file_key(u.path) for u in utterances]
-        missing, seen = [], set()
-        for key, utterance in zip(keys, utterances):
-            if key not in table and key not in seen:
-                seen.add(key)
-                missing.append(utterance)
-        if missing:
-            values = self._checked(extract_fn(missing), len(missing))
-            table.update((file_key(u.path), (u.id, row)) for u, row in zip(missing, values))
-            self._save(table)
-        return self._assemble([table[key][1] for key in keys])
-
-    def _checked(self, values, count):
-        values = np.asarray(values, dtype=np.float32)
-        if values.shape[0] != count:
-            raise DataError(f"extractor returned {values.shape[0]} rows for {count} utterances")
-        return values
-
-    def _assemble(self, rows):
-        return np.stack(rows)
-
-    def _arrays(self, rows):
-        """The ``.npz`` arrays that store ``rows`` (read back by :meth:`_rows`)."""
-        return {"features": np.stack(rows)}
-
-    def _rows(self, data):
-        return list(data["features"])
-
-    def _load(self):
-        if self.path in self._memory:
-            return self._memory[self.path]
-        table = {}
-        if self.path.is_file():
-            try:
-                with np.load(self.path, allow_pickle=False) as data:
-                    table = dict(zip(data["keys"].tolist(), zip(data["ids"].tolist(), self._rows(data))))
-            except (OSError, ValueError, KeyError) as error:
-                raise DataError(f"feature cache {self.path} is unreadable ({error}); delete it to rebuild") from None
-        self._memory[self.path] = table
-        return table
-
-    def _save(self, table):
-        self.directory.mkdir(parents=True, exist_ok=True)
-        keys = sorted(table)
-        _atomic_write(self.path, lambda handle: np.savez(
-            handle, keys=np.array(keys), ids=np.array([table[k][0] for k in keys]),
-            spec=json.dumps(self.spec, sort_keys=True, default=str), **self._arrays([table[k][1] for k in keys])))
-        entries = []
-        for key in keys:
-            size, mtime, path = key.split(":", 2) if not key.startswith("missing:") else (None, None, key[8:])
-            entries.append({"id": table[key][0], "path": path, "size": None if size is None else int(size),
-                            "mtime_ns": None if mtime is None else int(mtime)})
-        manifest = {"spec": self.spec, "key": FILE_KEY, "features": self.path.name, "entries": entries}
-        _atomic_write(self.manifest_path, lambda handle: handle.write(
-            json.dumps(manifest, indent=1, sort_keys=True, default=str).encode()))
-
-
-class FrameCache(FeatureCache):
-    """A :class:`FeatureCache` of frame matrices: one ``[frames, d]`` array per file, lengths may differ.
-
-    ``extract_fn`` returns a list of matrices and :meth:`get` a list in the order
-    of the utterances. The ``.npz`` holds the frames of all files one after another
-    (``features``) and each file's frame count (``lengths``).
-    """
-
-    def _checked(self, values, count):
-        values = [np.asarray(v, dtype=np.float32) for v in values]
-        if len(values) != count:
-            raise DataError(f"extractor returned {len(values)} matrices for {count} utterances")
-        if any(v.ndim != 2 or v.shape[1] != values[0].shape[1] for v in values):
-            raise DataError(f"extractor returned matrices of shapes {sorted({v.shape for v in values})}; "
-                            "need [frames, d] with one d")
-        return values
-
-    def _assemble(self, rows):
-        return list(rows)
-
-    def _arrays(self, rows):
-        return {"features": np.concatenate(rows), "lengths": np.array([len(r) for r in rows], np.int64)}
-
-    def _rows(self, data):
-        return np.split(data["features"], np.cumsum(data["lengths"])[:-1])
-
-
-# ---------------------------------------------------------------------------- zhao2019's LLD statistics
-
-
-def lld_statistics(matrices):
-    """zhao2019's functionals of each column over each utterance: max, min, range, mean, std.
-
-    Parameters
-    ----------
-    matrices : sequence of array_like, each ``[frames, d]``
-        One matrix per utterance (LLDs or their PCA components).
-
-    Returns
-    -------
-    numpy.ndarray, shape (n, 5 * d), float64
-        Per utterance the blocks of :data:`STATISTICS` in that order, each with the
-        ``d`` columns in their order; ``std`` is the population standard deviation
-        (``ddof=0``, openSMILE's ``stddev``).
-
-    Examples
-    --------
-    >>> lld_statistics([np.array([[1.0, 0.0], [3.0, 0.0]])]).tolist()
-    [[3.0, 0.0, 1.0, 0.0, 2.0, 0.0, 2.0, 0.0, 1.0, 0.0]]
-    """
-    rows = []
-    for matrix in matrices:
-        matrix = np.asarray(matrix, dtype=np.float64)
-        if matrix.ndim != 2 or matrix.shape[0] == 0:
-            raise ParameterError(f"each utterance needs a [frames, d] matrix with a frame, got shape {matrix.shape}")
-        high, low = matrix.max(axis=0), matrix.min(axis=0)
-        rows.append(np.concatenate([high, low, high - low, matrix.mean(axis=0), matrix.std(axis=0)]))
-    return np.stack(rows)
-
-
-def _pca_components(value, dimension):
-    """``features.pca`` checked against the LLD count: None / "none", an int <= ``dimension`` or a fraction in (0, 1)."""
-    if value is None or value == "none":
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ParameterError(f"features.pca must be a number of components or a variance fraction, got {value!r}")
-    if isinstance(value, float) and not value.is_integer():
-        if not 0.0 < value < 1.0:
-            raise ParameterError(f"features.pca as a variance fraction must lie in (0, 1), got {value!r}")
-        return value
-    value = int(value)
-    if not 1 <= value <= dimension:
-        raise ParameterError(
-            f"features.pca={value} components, but there are {dimension} LLDs per frame: PCA of frames keeps at "
-            f"most {dimension} (for zhao2019's 150 after the functionals use svm.pca)")
-    return value
-
-
-class LLDStatistics:
-    """Optional PCA of LLD frames fitted on the training utterances, then :func:`lld_statistics`.
-
-    Parameters
-    ----------
-    pca : int, float or None
-        Components kept (int), or the variance fraction they must explain (float in
-        (0, 1)); None (or ``"none"``, as a command-line override gives it) skips PCA. The PCA centres the frames but does not scale them
-        (scikit-learn's ``PCA``; zhao2019 names no scaling).
-    seed : int
-        PCA's random state (only used by randomised solvers).
-
-    Examples
-    --------
-    >>> rng = np.random.default_rng(0)
-    >>> train = [rng.normal(size=(20, 4)) for _ in range(3)]
-    >>> LLDStatistics(pca=2).fit(train).transform(train).shape
-    (3, 10)
-    """
-
-    def __init__(self, pca=None, seed=0):
-        self.pca = pca
-        self.seed = seed
-        self.projection = None
-
-    def fit(self, matrices):
-        """Fit the PCA on all frames of ``matrices`` (the training utterances only)."""
-        from sklearn.decomposition import PCA
-
-        if not len(matrices):
-            raise ParameterError("LLD statistics need at least one training utterance to fit on")
-        frames = np.concatenate([np.asarray(m, dtype=np.float64) for m in matrices])
-        components = _pca_components(self.pca, frames.shape[1])
-        self.projection = None if components is None else PCA(
-            n_components=components, svd_solver="full", random_state=self.seed).fit(frames)
-        return self
-
-    @property
-    def components(self):
-        """Number of PCA components kept (None without PCA)."""
-        return None if self.projection is None else int(self.projection.n_components_)
-
-    def transform(self, matrices):
-        """``[n, 5 * columns]`` statistics of each utterance (after the fitted projection)."""
-        if self.projection is None:
-            return lld_statistics(matrices)
-        return lld_statistics([self.projection.transform(np.asarray(m, dtype=np.float64)) for m in matrices])
-
-
-def lld_feature_matrix(name, options, fold, cache_dir, *, corpus="", seed=0, progress=True):
-    """zhao2019's eGeMAPS / ComParE features of one fold: cached LLDs -> fold PCA -> statistics.
-
-    Parameters
-    ----------
-    name : {"egemaps_lld_stats", "compare_lld_stats"}
-        :data:`LLD_FEATURES`.
-    options : dict
-        The recipe's ``[features]`` options: ``pca`` (see :class:`LLDStatistics`) and
-        the options of :class:`~keras_ser.extraction.opensmile.OpenSmileLLDExtractor`
-        (``sample_rate``).
-    fold : keras_ser.data.splits.Fold
-        The PCA is fitted on the frames of ``fold.train`` only.
-    cache_dir : path-like
-        Where the per-file LLD matrices are cached (:class:`FrameCache`, shared by
-        the folds of a run; the PCA is not cached).
-
-    Returns
-    -------
-    (numpy.ndarray, str, int or None)
-        The ``[train + validation + test, 5 * columns]`` matrix in the fold's order,
-        a description, and the number of PCA components kept.
-    """
-    from keras_ser.extraction.opensmile import OpenSmileLLDExtractor
-
-    options = dict(options)
-    pca = options.pop("pca", None)
-    extractor = OpenSmileLLDExtractor(LLD_FEATURES[name], **options)
-    everything = [*fold.train, *fold.validation, *fold.test]
-    cache = FrameCache(cache_dir, {"features": name, "level": "LowLevelDescriptors", "options": options,
-                                   "corpus": corpus, "sample_rate": extractor.sample_rate})
-
-    def extract_fn(utterances):
-        from tqdm.auto import tqdm
-
-        return [extractor.extract_file(u.path)
-                for u in tqdm(utterances, disable=not progress, desc=extractor.description[:40], unit="file")]
-
-    matrices = cache.get(everything, extract_fn)
-    statistics = LLDStatistics(pca, seed).fit(matrices[:len(fold.train)])
-    reduced = "" if statistics.components is None else \
-        f" -> PCA {statistics.components} (fitted on the training speakers' frames)"
-    description = f"{extractor.description}{reduced} -> {', '.join(STATISTICS)} per utterance"
-    return statistics.transform(matrices), description, statistics.components
 
 
 # ---------------------------------------------------------------------------- runner entry

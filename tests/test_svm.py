@@ -6,6 +6,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import LinearSVC
 
 from keras_ser import extraction
+from keras_ser.extraction import cache
 from keras_ser import svm
 from keras_ser.data import Utterance
 from keras_ser.data.splits import Fold
@@ -161,20 +162,20 @@ def test_feature_cache_is_keyed_by_file_content_not_path(tmp_path):
         return np.array([[float(u.path.stat().st_size)] for u in missing])
 
     spec = {"features": "toy", "options": {}, "corpus": "c"}
-    cache = svm.FeatureCache(tmp_path / "cache", spec)
-    np.testing.assert_array_equal(cache.get(utts, extract_fn).ravel(), [10, 11, 12])
-    assert svm.FeatureCache(tmp_path / "cache", spec).get(utts, extract_fn).ravel().tolist() == [10, 11, 12]
+    features = cache.FeatureCache(tmp_path / "cache", spec)
+    np.testing.assert_array_equal(features.get(utts, extract_fn).ravel(), [10, 11, 12])
+    assert cache.FeatureCache(tmp_path / "cache", spec).get(utts, extract_fn).ravel().tolist() == [10, 11, 12]
     assert calls == [["u0", "u1", "u2"]]
     utts[1].path.write_bytes(b"y" * 20)  # replaced: another size
-    assert svm.FeatureCache(tmp_path / "cache", spec).get(utts, extract_fn).ravel().tolist() == [10, 20, 12]
+    assert cache.FeatureCache(tmp_path / "cache", spec).get(utts, extract_fn).ravel().tolist() == [10, 20, 12]
     stat = utts[2].path.stat()
     utts[2].path.write_bytes(b"z" * 12)  # same size, newer modification time
     os.utime(utts[2].path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
-    svm.FeatureCache(tmp_path / "cache", spec).get(utts, extract_fn)
+    cache.FeatureCache(tmp_path / "cache", spec).get(utts, extract_fn)
     assert calls == [["u0", "u1", "u2"], ["u1"], ["u2"]]
     # The key is visible: a JSON manifest beside the .npz lists what each row was computed from.
-    manifest = json.loads(cache.manifest_path.read_text())
+    manifest = json.loads(features.manifest_path.read_text())
     assert manifest["key"] == "size + modification time (ns) + absolute path of the audio file"
     entry = next(e for e in manifest["entries"] if e["id"] == "u1" and e["size"] == 20)
     assert entry["path"] == str(utts[1].path.resolve()) and entry["mtime_ns"] == utts[1].path.stat().st_mtime_ns
-    assert cache.path.name.startswith("toy-") and cache.manifest_path.name == cache.path.stem + ".json"
+    assert features.path.name.startswith("toy-") and features.manifest_path.name == features.path.stem + ".json"

@@ -13,6 +13,9 @@ zhang2021_multicnn fuses (Table 7). What lives here:
 - :mod:`~keras_ser.extraction.inputs`: the files to extract from (:func:`resolve_inputs`);
 - :mod:`~keras_ser.extraction.run`: an extractor over files, windows or frames (:func:`extract`);
 - :mod:`~keras_ser.extraction.table`: the result and its CSV / ARFF / NPZ files (:class:`FeatureTable`);
+- :mod:`~keras_ser.extraction.cache`: features cached on disk per audio file (:class:`FeatureCache`);
+- :mod:`~keras_ser.extraction.lld_statistics`: zhao2019's LLD functionals with a PCA
+  fitted per fold (:func:`lld_feature_matrix`);
 - :mod:`~keras_ser.extraction.sklearn`: every extractor as a scikit-learn transformer
   (imported on its own: ``from keras_ser.extraction.sklearn import DeepSpectrum``).
 

@@ -9,6 +9,7 @@ import soundfile
 from sklearn.decomposition import PCA
 
 from keras_ser import svm
+from keras_ser.extraction import cache, lld_statistics
 from keras_ser.extraction import opensmile as opensmile_features
 from keras_ser.data import Utterance
 from keras_ser.data.splits import Fold
@@ -30,18 +31,18 @@ def _reference_statistics(matrix):
         blocks["range"].append(max(values) - min(values))
         blocks["mean"].append(mean)
         blocks["std"].append((sum((v - mean) ** 2 for v in values) / len(values)) ** 0.5)
-    return np.array([v for name in svm.STATISTICS for v in blocks[name]])
+    return np.array([v for name in lld_statistics.STATISTICS for v in blocks[name]])
 
 
 def test_lld_statistics_match_a_plain_reference():
     rng = np.random.default_rng(0)
     matrices = [np.array([[1.0, -2.0, 5.0], [4.0, 0.0, 5.0], [-3.0, 7.0, 5.0]]), rng.normal(size=(11, 3))]
-    out = svm.lld_statistics(matrices)
+    out = lld_statistics.lld_statistics(matrices)
     assert out.shape == (2, 15)
     for row, matrix in zip(out, matrices):
         np.testing.assert_allclose(row, _reference_statistics(matrix), rtol=1e-12, atol=1e-12)
     with pytest.raises(ParameterError, match="frame"):
-        svm.lld_statistics([np.zeros((0, 3))])
+        lld_statistics.lld_statistics([np.zeros((0, 3))])
 
 
 class _FakeLLD:
@@ -79,7 +80,7 @@ def test_pca_is_fitted_on_the_training_speakers_frames_only(tmp_path, monkeypatc
     fold, matrices = _leak_fold(tmp_path)
     monkeypatch.setattr(opensmile_features, "OpenSmileLLDExtractor", _FakeLLD)
     monkeypatch.setattr(_FakeLLD, "matrices", matrices)
-    out, description, components = svm.lld_feature_matrix("compare_lld_stats", {"pca": 1}, fold, tmp_path / "c",
+    out, description, components = lld_statistics.lld_feature_matrix("compare_lld_stats", {"pca": 1}, fold, tmp_path / "c",
                                                            progress=False)
     everything = [*fold.train, *fold.validation, *fold.test]
     frames = [matrices[str(u.path)].astype(np.float64) for u in everything]
@@ -92,14 +93,14 @@ def test_pca_is_fitted_on_the_training_speakers_frames_only(tmp_path, monkeypatc
     leaked = PCA(n_components=1, svd_solver="full").fit(np.concatenate(frames))
     assert abs(leaked.components_[0, 1]) > 0.9 > abs(reference.components_[0, 1])
     # Variance fraction and no PCA; a count above the LLDs per frame is refused, naming the setting.
-    assert svm.lld_feature_matrix("egemaps_lld_stats", {"pca": 0.99}, fold, tmp_path / "c", progress=False)[2] >= 1
-    plain, _, none = svm.lld_feature_matrix("egemaps_lld_stats", {}, fold, tmp_path / "c", progress=False)
+    assert lld_statistics.lld_feature_matrix("egemaps_lld_stats", {"pca": 0.99}, fold, tmp_path / "c", progress=False)[2] >= 1
+    plain, _, none = lld_statistics.lld_feature_matrix("egemaps_lld_stats", {}, fold, tmp_path / "c", progress=False)
     np.testing.assert_allclose(plain, np.stack([_reference_statistics(m) for m in frames]), rtol=1e-6)
     assert none is None
     with pytest.raises(ParameterError, match=r"features\.pca=150 .* 3 LLDs"):
-        svm.lld_feature_matrix("compare_lld_stats", {"pca": 150}, fold, tmp_path / "c", progress=False)
+        lld_statistics.lld_feature_matrix("compare_lld_stats", {"pca": 150}, fold, tmp_path / "c", progress=False)
     with pytest.raises(ParameterError, match="variance fraction"):
-        svm.lld_feature_matrix("compare_lld_stats", {"pca": 1.5}, fold, tmp_path / "c", progress=False)
+        lld_statistics.lld_feature_matrix("compare_lld_stats", {"pca": 1.5}, fold, tmp_path / "c", progress=False)
 
 
 def test_frame_cache_round_trip_of_matrices_of_different_lengths(tmp_path):
@@ -112,15 +113,15 @@ def test_frame_cache_round_trip_of_matrices_of_different_lengths(tmp_path):
         return [matrices[str(u.path)] for u in missing]
 
     spec = {"features": "compare_lld_stats", "corpus": "toy"}
-    first = svm.FrameCache(tmp_path / "cache", spec).get(utterances, extract_fn)
-    svm.FeatureCache._memory.clear()  # read the .npz back from disk
-    again = svm.FrameCache(tmp_path / "cache", spec).get(utterances, extract_fn)
+    first = cache.FrameCache(tmp_path / "cache", spec).get(utterances, extract_fn)
+    cache.FeatureCache._memory.clear()  # read the .npz back from disk
+    again = cache.FrameCache(tmp_path / "cache", spec).get(utterances, extract_fn)
     assert calls == [len(utterances)]
     for u, a, b in zip(utterances, first, again):
         np.testing.assert_array_equal(b, matrices[str(u.path)])
         assert a.shape == b.shape
     with pytest.raises(DataError, match="shapes"):
-        svm.FrameCache(tmp_path / "other", spec).get(utterances[:2], lambda m: [np.zeros((3, 2)), np.zeros((3, 4))])
+        cache.FrameCache(tmp_path / "other", spec).get(utterances[:2], lambda m: [np.zeros((3, 2)), np.zeros((3, 4))])
 
 
 def test_lld_extractor_equals_opensmile_and_refuses_short_or_nan_audio(tmp_path, emodb_wavs, monkeypatch):

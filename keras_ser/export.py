@@ -97,6 +97,9 @@ Examples
 >>> serve = tf.saved_model.load("serving/ser/1").signatures["serving_full"]  # doctest: +SKIP
 >>> serve(waveform=tf.random.normal([2, 32000]) / 10, lengths=tf.constant([32000, 20000]))["probabilities"].shape  # doctest: +SKIP
 TensorShape([2, 7])
+
+One module on purpose: the serving module, its signatures and the command line describe one
+SavedModel.
 """
 
 import argparse

@@ -56,6 +56,9 @@ Example
 >>> r = load_recipe("zhao2019_attention_blstm_fcn", ["epochs=1", "train.batch_size=8"])
 >>> r["train"]["epochs"], r["train"]["batch_size"], r["experiment"]["protocol"]
 (1, 8, 'loso')
+
+One module on purpose: the recipe format is one thing (schema, reader, ``extends``,
+overrides, validation, listing), and its schema table is most of its length.
 """
 
 import copy

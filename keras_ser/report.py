@@ -29,6 +29,9 @@ Example
 -------
 >>> from keras_ser.report import main
 >>> main(["results"])  # doctest: +SKIP
+
+One module on purpose: the command, its tables, the z-tests and the chart all read the
+same recomputed per-recipe scores.
 """
 
 import argparse

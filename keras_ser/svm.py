@@ -70,6 +70,10 @@ What the papers leave open, and the choice made here (all are parameters):
 
 :func:`run_fold` is the entry point the experiment runner calls for recipes whose
 ``[experiment] kind = "features_svm"``.
+
+One module on purpose: the SVM's options, pipeline, validation-speaker tuning and fold entry
+are one classifier; its feature caches and zhao2019's LLD functionals live in
+:mod:`keras_ser.extraction`.
 """
 
 import pathlib

@@ -8,6 +8,7 @@ modules, which do not import the registry. The test fails on any circle, such as
 The layering of the packages is checked too: :mod:`keras_ser.frontend` reaches none of
 ``experiments``, ``extraction`` and ``models`` (through any chain of imports, even inside
 functions), and :mod:`keras_ser.data` imports neither TensorFlow nor Keras at module level.
+A module over about 400 lines says in its docstring why it is one module.
 """
 
 import ast
@@ -171,3 +172,17 @@ def test_data_imports_neither_tensorflow_nor_keras():
     heavy = {str(path.relative_to(ROOT)): sorted(_third_party_imports(path) & {"tensorflow", "keras"})
              for path in paths}
     assert {name: found for name, found in heavy.items() if found} == {}
+
+
+#: Lines above which a module must say in its docstring why it is one module (the house rule:
+#: about 400 lines, unless it is one cohesive thing).
+LONG_MODULE = 420
+
+
+def test_long_modules_say_why_they_are_one_module():
+    unexplained = []
+    for name, path in sorted(_modules().items()):
+        text = path.read_text()
+        if text.count("\n") > LONG_MODULE and "One module on purpose" not in (ast.get_docstring(ast.parse(text)) or ""):
+            unexplained.append(f"{name} ({text.count(chr(10))} lines)")
+    assert not unexplained, "split these modules or say in their docstring why they are one: " + ", ".join(unexplained)

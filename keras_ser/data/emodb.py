@@ -2,6 +2,9 @@
 
 Burkhardt et al., "A Database of German Emotional Speech", Interspeech 2005;
 used with leave-one-speaker-out by zhang2021_dcnn (Zhang et al. 2021, Sec. 3.1).
+
+One module on purpose: the file-name scheme, the sentence texts and the word timings from
+``silb/`` describe one corpus.
 """
 
 import functools

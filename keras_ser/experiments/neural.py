@@ -20,6 +20,9 @@ Imports :mod:`~keras_ser.experiments.training` and :mod:`~keras_ser.experiments.
 
 A model that reads word vectors (tzirakis2021's semantic network) also gets the fold's
 word-vector frames (:mod:`keras_ser.experiments.word_vectors`), fitted on its training speakers.
+
+One module on purpose: the feature store, the fold standardiser and the two network folds
+(classification and regression) share the arrays they build.
 """
 
 import inspect

@@ -27,6 +27,9 @@ Example
 -------
 >>> from keras_ser.experiments.reports import write_reports
 >>> results = write_reports("runs/zhao2019_attention_blstm_fcn")  # doctest: +SKIP
+
+One module on purpose: every report of a run directory is built from the same per-fold
+files, classification and regression alike.
 """
 
 import numpy as np

@@ -28,6 +28,9 @@ its target (:func:`atomic_path`), so a reader never sees half a file and two wri
 never share a temporary file. Who may resume a run directory, and under which
 configuration, is :mod:`keras_ser.experiments.resume` (the lock, config and corpus checks).
 
+One module on purpose: every path of the layout above is named, written and checked here,
+so the writers, the fold checks and the model choice cannot disagree about it.
+
 Example
 -------
 >>> from keras_ser.experiments.run_dir import RunDir

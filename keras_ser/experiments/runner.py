@@ -43,6 +43,10 @@ Example
 >>> from keras_ser.recipe import load_recipe, recipe_repeats
 >>> recipe = load_recipe("zhao2019_attention_blstm_fcn", ["epochs=1"])
 >>> results = run_experiment(recipe, out="runs/tiny", folds=["speaker_03"])  # doctest: +SKIP
+
+One module on purpose: the loop, its resume decisions, repeats and the fusion dispatch
+share the run's state (lock, store, mirror, fold status) and read as one story; the work
+of a fold lives in the fold modules.
 """
 
 import json

@@ -35,6 +35,9 @@ Example
 >>> from keras_ser.recipe import load_recipe
 >>> make_optimizer(load_recipe("zhao2019_attention_blstm_fcn")["train"])  # doctest: +SKIP
 <keras.src.optimizers.adam.Adam object at ...>
+
+One module on purpose: everything one ``Model.fit`` of a fold needs, from the optimiser to
+the callbacks and the tf.data feed.
 """
 
 import contextlib

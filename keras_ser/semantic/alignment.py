@@ -50,6 +50,9 @@ Examples
 >>> text = normalize(np.random.default_rng(0).normal(size=(500, 8)))  # doctest: +SKIP
 >>> W = align(speech, text, epochs=2, epoch_size=20000)  # doctest: +SKIP
 >>> aligned = map_vectors(W, speech)  # doctest: +SKIP
+
+One module on purpose: the adversarial stage, CSLS, Procrustes refinement and the retrieval
+evaluation are the one method of Conneau et al.
 """
 
 import numpy as np

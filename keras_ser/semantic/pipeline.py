@@ -104,6 +104,9 @@ Examples
 ...                       speech2vec_options={"embedding_dim": 16, "epochs": 5}, seed=0)  # doctest: +SKIP
 >>> frames = fitted.frames([u for u in utterances if u.speaker == "03"], num_frames=100)  # doctest: +SKIP
 >>> fitted.summary["alignment"]["precision@1"]  # doctest: +SKIP
+
+One module on purpose: fitting, caching, resuming and applying the semantic features are
+one pipeline whose stored files must agree with each other.
 """
 
 import dataclasses

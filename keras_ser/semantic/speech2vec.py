@@ -53,6 +53,9 @@ Examples
 >>> segments = word_segments(utterances, short_segments="skip")  # doctest: +SKIP
 >>> s2v = train_speech2vec(segments, epochs=5)  # doctest: +SKIP
 >>> vectors = s2v.word_vectors(segments)  # {"der": array(100,), ...}  # doctest: +SKIP
+
+One module on purpose: the segments, the encoder-decoder, its loss and training loop and
+the word vectors are one model, as Chung and Glass describe it.
 """
 
 import dataclasses

@@ -28,6 +28,9 @@ Keras ships no ImageNet AlexNet, so ``weights="imagenet"`` raises; pass a weight
 
 Every model here takes RGB images in [0, 255]; the variant's own preprocessing (channel
 order, mean, std) is the first layer, :class:`keras_ser.layers.ImagePreprocessing`.
+
+One module on purpose: both AlexNet variants and their weight loaders map one family of
+checkpoints onto one set of layer names.
 """
 
 import os

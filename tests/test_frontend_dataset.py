@@ -140,6 +140,8 @@ def test_array_dataset_reshuffles_each_epoch_in_a_seeded_order():
     for (rows, extra), target in ds:
         # the inputs of a multi-input model stay aligned with their target through the shuffle
         assert np.array_equal(rows.numpy()[:, 0], target.numpy()) and np.array_equal(extra.numpy()[:, 0], target + 100)
+    for named, target in array_dataset({"audio": x, "words": words}, y, 4, shuffle_seed=7):
+        assert np.array_equal(named["words"].numpy()[:, 0], target + 100)
     assert [len(b[1]) for b in ds] == [4, 4, 2]
     assert np.array_equal(epochs(array_dataset(x, y, 3), 1)[0], y)
 

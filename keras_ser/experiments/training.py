@@ -361,7 +361,7 @@ def fit_model(model, train_cfg, train_data, val_data, *, class_weight, log_dir, 
     train_cfg : dict
         ``[train]`` or ``[stage1]`` table.
     train_data, val_data : (x, y)
-        Arrays (``x`` a tuple of arrays for a multi-input model). ``val_data`` may be
+        Arrays (``x`` a tuple or dict of arrays for a multi-input model). ``val_data`` may be
         None (no validation speakers): no early stopping.
     class_weight : dict or None
     log_dir : pathlib.Path

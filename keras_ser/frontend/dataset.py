@@ -234,8 +234,9 @@ def array_dataset(inputs, targets, batch_size, *, shuffle_seed=None, prefetch=Tr
 
     Parameters
     ----------
-    inputs : array or tuple / list of arrays
-        ``[n, ...]`` each; several arrays are the inputs of a multi-input model.
+    inputs : array, tuple / list of arrays, or dict of str to array
+        ``[n, ...]`` each; several arrays (or a dict by input name) are the inputs of a
+        multi-input model.
     targets : array ``[n, ...]``
     batch_size : int
     shuffle_seed : int or None

@@ -47,3 +47,15 @@ def test_a_run_resumes_after_its_recipe_text_changes_or_a_schema_key_is_added(tm
     with pytest.raises(ParameterError, match=r"recipe\.recipe\.name"):
         resume.check_config(tmp_path, {"recipe": dict(renamed, recipe=dict(renamed["recipe"], name="s")),
                                                "seed": 1})
+
+
+def test_a_run_resumes_with_another_verbosity_but_not_with_another_override(tmp_path):
+    recipe = {"recipe": {"name": "r"}, "train": {"epochs": 2, "verbose": 1}}
+    resume.check_config(tmp_path, {"recipe": recipe, "overrides": [], "seed": 1})
+    quiet = dict(recipe, train={"epochs": 2, "verbose": 0})
+    resume.check_config(tmp_path, {"recipe": quiet, "overrides": ["train.verbose=0"], "seed": 1})
+    assert read_json(tmp_path / "config.json")["overrides"] == ["train.verbose=0"]
+    longer = dict(quiet, train={"epochs": 3, "verbose": 0})
+    with pytest.raises(ParameterError, match=r"overrides: \[\] -> \[\"train\.epochs=3\"\]"):
+        resume.check_config(tmp_path, {"recipe": longer, "overrides": ["train.verbose=0", "train.epochs=3"],
+                                       "seed": 1})

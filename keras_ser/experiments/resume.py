@@ -33,10 +33,11 @@ from keras_ser.recipe import SCHEMA
 # after an upgrade or on another machine, and config.json then shows the latest.
 RESUMABLE_KEYS = ("strategy", "folds", "progress", "environment")
 
-#: Dotted ``config.json`` keys that describe a run without changing what it computes: the
-#: recipe's citation and description and the paper's figures and notes. A run resumes when only
-#: their text changed (a citation corrected, a figure added), and config.json then shows the new text.
-DESCRIPTIVE_KEYS = ("recipe.recipe.paper", "recipe.recipe.description", "recipe.paper")
+#: Dotted ``config.json`` keys that describe or display a run without changing what it computes:
+#: the recipe's citation and description, the paper's figures and notes, and Keras' verbosity. A
+#: run resumes when only these changed (a citation corrected, a figure added, a quieter log, also
+#: when set by a command-line override), and config.json then shows the new values.
+DESCRIPTIVE_KEYS = ("recipe.recipe.paper", "recipe.recipe.description", "recipe.paper", "recipe.train.verbose")
 
 
 # ---------------------------------------------------------------------------- lock
@@ -270,10 +271,16 @@ def config_differences(stored, current, ignored=RESUMABLE_KEYS):
     ...                    {"recipe": {"train": {"epochs": 3, "precision": "float32"}}, "seed": 1})
     ['recipe.train.epochs: 2 -> 3']
     """
+    def descriptive(key):
+        return any(key == d or key.startswith(d + ".") for d in DESCRIPTIVE_KEYS)
+
     def comparable(config):
-        flat = _flatten({k: v for k, v in config.items() if k not in ignored})
-        return {k: v for k, v in flat.items()
-                if not any(k == d or k.startswith(d + ".") for d in DESCRIPTIVE_KEYS)}
+        kept = {k: v for k, v in config.items() if k not in ignored}
+        if isinstance(kept.get("overrides"), list):
+            # An override "train.verbose=0" sets recipe.train.verbose, compared (or not) there.
+            kept["overrides"] = [o for o in kept["overrides"]
+                                 if not (isinstance(o, str) and descriptive("recipe." + o.split("=", 1)[0].strip()))]
+        return {k: v for k, v in _flatten(kept).items() if not descriptive(k)}
 
     a, b = comparable(stored), comparable(current)
     lines = []

@@ -325,6 +325,13 @@ def _ordered(rows, key):
     return sorted(rows, key=lambda r: (r["system"] != main, r["kind"] == "features_svm", r["system"], r["corpus"]))
 
 
+def _is_main_system(row, key):
+    """The paper's main system, or its port to the row's corpus (``<main>_<corpus>``, e.g.
+    ``tzirakis2021_semantic_emodb`` for tzirakis2021's SEWA system run on EMO-DB)."""
+    main = MAIN_SYSTEMS.get(key)
+    return main is not None and row["system"] in (main, f"{main}_{row['corpus']}")
+
+
 def z_tests(rows, key):
     """The paper's main system against each SVM baseline on the same corpus and protocol.
 
@@ -335,7 +342,7 @@ def z_tests(rows, key):
         same utterances, ``z`` and ``p`` of :func:`keras_ser.metrics.accuracy_z_test`;
         otherwise ``reason``.
     """
-    main = [r for r in rows if r["paper"] == key and r["system"] == MAIN_SYSTEMS.get(key)]
+    main = [r for r in rows if r["paper"] == key and _is_main_system(r, key) and "correct" in r]
     tests = []
     for a in main:
         for b in rows:

@@ -15,7 +15,7 @@ from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score
 
 from keras_ser.metrics import accuracy_z_test
 from keras_ser.report import main as report_main
-from keras_ser.report import paper_key, weights_used
+from keras_ser.report import paper_key, weights_used, z_tests
 from keras_ser.recipe import load_recipe
 from keras_ser.train import main as train_main
 from test_train import TINY_ARGS
@@ -228,3 +228,19 @@ def test_a_regression_run_is_reported_with_its_ccc_per_dimension(tmp_path):
         x, y = true[:, k], predicted[:, k]  # eq. 8 with population moments, written out here
         ccc = 2 * np.mean((x - x.mean()) * (y - y.mean())) / (x.var() + y.var() + (x.mean() - y.mean()) ** 2)
         assert f"{name} {ccc:.3f}" in rows[0]
+
+
+def test_a_main_system_ported_to_the_corpus_is_tested_against_the_svm_but_not_its_variants():
+    def row(system, kind="neural", correct=300, corpus="emodb"):
+        return {"paper": "tzirakis2021", "system": system, "kind": kind, "corpus": corpus, "protocol": "loso",
+                "complete": True, "pooled": {"n": 535}, "correct": correct}
+
+    svm = row("zhao2019_features_egemaps", kind="features_svm", correct=250)
+    ported = row("tzirakis2021_semantic_emodb")
+    others = [row("tzirakis2021_semantic_concat_emodb"), row("tzirakis2021_semantic_fau", corpus="emodb"),
+              {k: v for k, v in row("tzirakis2021_semantic_emodb_dimensional").items() if k != "correct"}]
+    tests = z_tests([svm, ported, *others], "tzirakis2021")
+    assert [(t["main"]["system"], t["baseline"]["system"]) for t in tests] == [
+        ("tzirakis2021_semantic_emodb", "zhao2019_features_egemaps")]
+    expected = accuracy_z_test(300, 535, 250, 535)
+    assert (tests[0]["z"], tests[0]["p"]) == pytest.approx(expected)

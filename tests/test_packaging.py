@@ -287,3 +287,13 @@ def test_readme_states_the_python_that_setup_cfg_requires():
 
     stated = set(re.findall(r"Python >= ?(3\.\d+)", (ROOT / "README.md").read_text()))
     assert stated == {"3.11"}, stated
+
+
+def test_ci_runs_the_readme_test_command_verbatim():
+    import re
+
+    readme = (ROOT / "README.md").read_text()
+    commands = re.findall(r"^ *(python3 -m venv .venv && .*pytest.*)$", readme, flags=re.M)
+    assert len(commands) == 1, commands
+    ci = (ROOT / ".ci" / "run").read_text().splitlines()
+    assert commands[0].strip() in [line.strip() for line in ci]

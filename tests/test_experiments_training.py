@@ -90,3 +90,17 @@ def test_fit_model_trains_from_the_seeded_array_pipeline(monkeypatch, tmp_path):
     # class weights still reach the loss through the dataset: all-zero weights leave the model untouched
     before, after = weights_after(0, class_weight={0: 0.0, 1: 0.0})
     assert all(np.array_equal(a, b) for a, b in zip(before, after))
+
+
+def test_predict_arrays_gives_keras_predictions_in_order_for_one_or_two_inputs():
+    keras.utils.set_random_seed(0)
+    audio, words = keras.Input((3,)), keras.Input((2,))
+    hidden = keras.layers.Dense(4, activation="tanh")(keras.layers.Concatenate()([audio, words]))
+    two_inputs = keras.Model([audio, words], keras.layers.Dense(3, activation="softmax")(hidden))
+    one_input = keras.Sequential([keras.Input((3,)), keras.layers.Dense(3, activation="softmax")])
+    rng = np.random.default_rng(0)
+    x, w = rng.normal(size=(11, 3)).astype("float32"), rng.normal(size=(11, 2)).astype("float32")
+    np.testing.assert_allclose(training.predict_arrays(two_inputs, (x, w), 4),
+                               np.asarray(two_inputs([x, w])), rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(training.predict_arrays(one_input, x, 4), np.asarray(one_input(x)),
+                               rtol=1e-6, atol=1e-6)

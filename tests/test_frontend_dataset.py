@@ -146,6 +146,17 @@ def test_array_dataset_reshuffles_each_epoch_in_a_seeded_order():
     assert np.array_equal(epochs(array_dataset(x, y, 3), 1)[0], y)
 
 
+def test_array_dataset_without_targets_yields_the_inputs_in_order():
+    x = np.arange(10, dtype="float32")[:, None] * np.ones((1, 3), "float32")
+    words = x + 100
+    batches = list(array_dataset((x, words), None, 4))
+    assert all(len(batch) == 1 for batch in batches)  # (inputs,): Keras cannot take them for (x, y)
+    np.testing.assert_array_equal(np.concatenate([b[0][0].numpy() for b in batches]), x)
+    np.testing.assert_array_equal(np.concatenate([b[0][1].numpy() for b in batches]), words)
+    with pytest.raises(ParameterError, match="rows"):
+        array_dataset((x, words[:9]), None, 4)
+
+
 def test_array_dataset_bad_input():
     with pytest.raises(ParameterError, match="rows"):
         array_dataset(np.zeros((4, 2)), np.zeros(3), 2)

@@ -35,7 +35,7 @@ from keras_ser.errors import DataError, ParameterError
 from keras_ser.experiments import word_vectors
 from keras_ser.experiments.precision import build_in_precision, resolve_precision
 from keras_ser.experiments.training import (augmented, class_weight, fit_model, flatten_segments, frame_targets,
-                                            label_index, mean_by_owner, utterance_targets)
+                                            label_index, mean_by_owner, predict_arrays, utterance_targets)
 from keras_ser.frontend import FrontEnd, feature_statistics
 from keras_ser.models import build, info
 
@@ -293,7 +293,7 @@ def run_neural_fold(recipe, fold, label_names, fold_dir, store, strategy):
     def predict(utterances):
         x, _, owner = arrays(standardized(store.get(utterances), utterances), np.zeros(len(utterances), np.int64),
                              utterances)
-        probabilities = model.predict(x, batch_size=train["batch_size"], verbose=0)
+        probabilities = predict_arrays(model, x, train["batch_size"])
         return mean_by_owner(probabilities, owner, len(utterances)) if segments else probabilities
 
     embeddings = None
@@ -304,7 +304,7 @@ def run_neural_fold(recipe, fold, label_names, fold_dir, store, strategy):
             if not utts:
                 continue
             x, _, owner = arrays(standardized(store.get(utts), utts), np.zeros(len(utts), np.int64), utts)
-            values = np.asarray(extractor.predict(x, batch_size=train["batch_size"], verbose=0))
+            values = np.asarray(predict_arrays(extractor, x, train["batch_size"]))
             embeddings[part] = mean_by_owner(values, owner, len(utts)) if segments else values
     return {
         "model": model,
@@ -473,7 +473,7 @@ def run_regression_fold(recipe, fold, dimensions, fold_dir, store, strategy):
 
     def predict(utterances):
         x, y, owner, valid = arrays(utterances)
-        values = model.predict(x, batch_size=train["batch_size"], verbose=0)
+        values = predict_arrays(model, x, train["batch_size"])
         return utterance_means(values, owner, valid), utterance_means(y, owner, valid)
 
     test_values, test_targets = predict(test_utts)

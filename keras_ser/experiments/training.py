@@ -316,6 +316,17 @@ def tracker_callbacks():
     return callbacks
 
 
+def predict_arrays(model, inputs, batch_size):
+    """``model.predict`` on in-memory inputs, fed in order through :func:`keras_ser.frontend.array_dataset`.
+
+    Keras' own feed of NumPy arrays without shuffling (``predict``) makes TensorFlow log an
+    ``E0000 ... NodeDef mentions attribute use_unbounded_threadpool`` line at every call once
+    :func:`set_seed` has turned on op determinism (every epoch, for :class:`ValidationUA`). This
+    feed computes the same batches in the same order without it.
+    """
+    return model.predict(array_dataset(inputs, None, batch_size), verbose=0)
+
+
 class ValidationUA(keras.callbacks.Callback):
     """Keras callback adding ``val_ua`` (utterance-level UA on the validation speakers) to the logs.
 
@@ -339,7 +350,7 @@ class ValidationUA(keras.callbacks.Callback):
         self.n_utterances, self.batch_size = n_utterances, batch_size
 
     def on_epoch_end(self, epoch, logs=None):
-        probabilities = self.model.predict(self.x, batch_size=self.batch_size, verbose=0)
+        probabilities = predict_arrays(self.model, self.x, self.batch_size)
         if self.owner is not None:
             probabilities = mean_by_owner(probabilities, self.owner, self.n_utterances)
         if logs is not None:

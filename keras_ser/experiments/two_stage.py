@@ -28,7 +28,8 @@ import numpy as np
 
 from keras_ser.errors import ParameterError
 from keras_ser.experiments.precision import build_in_precision, resolve_precision
-from keras_ser.experiments.training import augmented, class_weight, fit_model, flatten_segments, label_index
+from keras_ser.experiments.training import (augmented, class_weight, fit_model, flatten_segments, label_index,
+                                            predict_arrays)
 from keras_ser.models import build
 
 
@@ -166,7 +167,7 @@ def run_two_stage_fold(recipe, fold, label_names, fold_dir, store, strategy):
     def sequences(features):
         # One predict call over every segment: a call per utterance costs ~0.1 s of Keras overhead each.
         counts = [len(f) for f in features]
-        values = np.asarray(fc7.predict(np.concatenate(features), batch_size=stage1["batch_size"], verbose=0))
+        values = np.asarray(predict_arrays(fc7, np.concatenate(features), stage1["batch_size"]))
         return np.stack(np.split(values, np.cumsum(counts)[:-1]))
 
     s2_features, s2_utts = augmented(store, list(fold.train), train["speed_perturbation"])
@@ -188,7 +189,7 @@ def run_two_stage_fold(recipe, fold, label_names, fold_dir, store, strategy):
         combined = keras.Model(segments_in, head(keras.layers.TimeDistributed(fc7)(segments_in)))
 
     def predict(utterances):
-        return np.asarray(head.predict(sequences(store.get(utterances)), batch_size=train["batch_size"], verbose=0))
+        return np.asarray(predict_arrays(head, sequences(store.get(utterances)), train["batch_size"]))
 
     history = {f"stage1_{k}": v for k, v in history1.items()}
     extra = {}

@@ -237,7 +237,8 @@ def array_dataset(inputs, targets, batch_size, *, shuffle_seed=None, prefetch=Tr
     inputs : array, tuple / list of arrays, or dict of str to array
         ``[n, ...]`` each; several arrays (or a dict by input name) are the inputs of a
         multi-input model.
-    targets : array ``[n, ...]``
+    targets : array ``[n, ...]`` or None
+        None gives batches of inputs alone, for ``Model.predict``.
     batch_size : int
     shuffle_seed : int or None
         Shuffle the rows anew each epoch, in an order fixed by this seed; None keeps
@@ -248,7 +249,7 @@ def array_dataset(inputs, targets, batch_size, *, shuffle_seed=None, prefetch=Tr
     Returns
     -------
     tf.data.Dataset
-        ``(inputs, targets)`` batches; the last one may be smaller.
+        ``(inputs, targets)`` batches, or ``(inputs,)`` without targets; the last one may be smaller.
 
     Raises
     ------
@@ -264,13 +265,15 @@ def array_dataset(inputs, targets, batch_size, *, shuffle_seed=None, prefetch=Tr
     if not isinstance(batch_size, (int, np.integer)) or isinstance(batch_size, bool) or batch_size <= 0:
         raise ParameterError(f"batch_size must be a positive integer, got {batch_size!r}")
     inputs = tuple(inputs) if isinstance(inputs, (list, tuple)) else inputs
-    rows = {int(np.shape(a)[0]) for a in tf.nest.flatten((inputs, targets))}
+    # A one-element tuple keeps Keras from reading a two-input model's inputs as (x, y).
+    structure = (inputs,) if targets is None else (inputs, targets)
+    rows = {int(np.shape(a)[0]) for a in tf.nest.flatten(structure)}
     if len(rows) != 1:
         raise ParameterError(f"inputs and targets differ in their number of rows: {sorted(rows)}")
     n = rows.pop()
     if n == 0:
         raise ParameterError("array_dataset got no rows")
-    data = tf.data.Dataset.from_tensors((inputs, targets)).repeat()
+    data = tf.data.Dataset.from_tensors(structure).repeat()
     order = tf.data.Dataset.range(n)
     if shuffle_seed is not None:
         order = order.shuffle(n, seed=int(shuffle_seed), reshuffle_each_iteration=True)

@@ -7,7 +7,8 @@ modules, which do not import the registry. The test fails on any circle, such as
 
 The layering of the packages is checked too: :mod:`keras_ser.frontend` reaches none of
 ``experiments``, ``extraction`` and ``models`` (through any chain of imports, even inside
-functions), and :mod:`keras_ser.data` imports neither TensorFlow nor Keras at module level.
+functions), :mod:`keras_ser.data` imports neither TensorFlow nor Keras at module level, and
+``layers``, ``models`` and ``data`` reach no more of keras_ser than their ``__init__`` docstrings allow.
 A module over about 400 lines says in its docstring why it is one module.
 """
 
@@ -186,3 +187,36 @@ def test_long_modules_say_why_they_are_one_module():
         if text.count("\n") > LONG_MODULE and "One module on purpose" not in (ast.get_docstring(ast.parse(text)) or ""):
             unexplained.append(f"{name} ({text.count(chr(10))} lines)")
     assert not unexplained, "split these modules or say in their docstring why they are one: " + ", ".join(unexplained)
+
+
+#: What each lower package may reach of keras_ser (said in its ``__init__`` docstring).
+ALLOWED_REACH = {
+    "keras_ser.layers": {"keras_ser.layers", "keras_ser.errors"},
+    "keras_ser.models": {"keras_ser.models", "keras_ser.layers", "keras_ser.errors"},
+    "keras_ser.data": {"keras_ser.data", "keras_ser.errors", "keras_ser.paths"},
+}
+
+
+def _package_of(module, packages):
+    return next((p for p in sorted(packages, key=len, reverse=True) if module == p or module.startswith(p + ".")),
+                module)
+
+
+def test_layers_models_and_data_reach_only_what_their_docstrings_allow():
+    graph = _graph(module_level_only=False)
+    for package, allowed in ALLOWED_REACH.items():
+        members = [name for name in graph if name == package or name.startswith(package + ".")]
+        assert len(members) > 1, package
+        for name in members:
+            # keras_ser itself is every module's parent package (lazy attributes, nothing imported)
+            beyond = sorted(m for m in _reachable(graph, name) - {"keras_ser"}
+                            if _package_of(m, allowed) not in allowed)
+            assert beyond == [], f"{name} reaches {beyond}"
+
+
+def test_the_reach_check_sees_a_forbidden_import():
+    graph = {"keras_ser": set(), "keras_ser.layers": set(), "keras_ser.layers.a": {"keras_ser.frontend.ops"},
+             "keras_ser.frontend": set(), "keras_ser.frontend.ops": set()}
+    reached = _reachable(graph, "keras_ser.layers.a") - {"keras_ser"}
+    assert sorted(m for m in reached if _package_of(m, ALLOWED_REACH["keras_ser.layers"])
+                  not in ALLOWED_REACH["keras_ser.layers"]) == ["keras_ser.frontend", "keras_ser.frontend.ops"]

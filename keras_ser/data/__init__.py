@@ -1,6 +1,9 @@
 """Corpora and speaker-independent splits.
 
-Importable without TensorFlow: only the EMO-DB download imports Keras.
+Importable without TensorFlow: only the EMO-DB download imports Keras. One reader module
+per corpus, ``records`` (the utterance record), ``splits`` (LOSO and the other protocols),
+``corpora`` (the reader registry) and ``cross_corpus``. Imports: NumPy, soundfile,
+:mod:`keras_ser.errors` and :mod:`keras_ser.paths` only.
 
 Examples
 --------

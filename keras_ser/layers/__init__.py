@@ -3,6 +3,9 @@ segment folding, channel cycling and the ImageNet backbones' image layers.
 
 Every layer is registered for ``.keras`` serialisation under the package name
 ``keras_ser``.
+
+Imports: Keras, TensorFlow, NumPy and :mod:`keras_ser.errors` only; the layer modules may
+import one another, nothing else of keras_ser (models, front end and experiments build on them).
 """
 
 from keras_ser.layers.attention import AttentionPooling, ScaledAttentionPooling, masked_softmax

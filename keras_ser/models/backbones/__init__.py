@@ -3,6 +3,8 @@
 :func:`fc7_model` is the common entry point of the deep-spectrum extractors: a model mapping
 RGB images in [0, 255] to fc7 activations, with the backbone's preprocessing inside. Their
 image layers live in :mod:`keras_ser.layers.image`.
+
+Imports: Keras, NumPy, :mod:`keras_ser.layers.image` and :mod:`keras_ser.errors` only.
 """
 
 import os

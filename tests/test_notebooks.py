@@ -244,3 +244,6 @@ def test_committed_notebook_is_a_full_run_with_outputs(name):
         if "plt.show()" in cell.source:
             assert any("image/png" in out.get("data", {}) for out in cell.outputs), cell.source[:80]
     assert not [cell.source for cell in nb.cells if FILE_NUMBER.search(cell.source)]
+    printed = ["".join(out.get("text", "")) + str(out.get("data", {}).get("text/plain", ""))
+               for cell in code for out in cell.outputs]
+    assert not [text for text in printed if FILE_NUMBER.search(text)]

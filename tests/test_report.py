@@ -7,6 +7,7 @@ and the log-mel statistics + SVM baseline, mirrored with ``train --results``.
 
 import csv
 import pathlib
+import re
 import shutil
 
 import numpy as np
@@ -201,13 +202,25 @@ def _manifest_of(config_path):
 
 
 def test_a_recorded_table_reference_loses_the_old_file_number(tmp_path):
-    # results/zhao2019_features_compare was recorded when table references began with the paper's file number.
+    # Runs recorded before the paper keys began their table references with the paper's file number.
     committed = pathlib.Path(__file__).resolve().parent.parent / "results" / "zhao2019_features_compare"
-    assert '"table": "000 Table 7"' in (committed / "emodb" / "config.json").read_text()
     shutil.copytree(committed, tmp_path / "results" / "zhao2019_features_compare")
+    config = tmp_path / "results" / "zhao2019_features_compare" / "emodb" / "config.json"
+    recorded = config.read_text()
+    assert '"table": "Table 7"' in recorded
+    config.write_text(recorded.replace('"table": "Table 7"', '"table": "000 Table 7"'))
     assert report_main([str(tmp_path / "results")]) == 0
     row = _table_row((tmp_path / "results" / "README.md").read_text(), "zhao2019_features_compare")
     assert row[1] == "Table 7"
+
+
+def test_the_committed_results_name_papers_by_key_not_by_file_number():
+    # A paper's file number ("000" .. "004") where its key (zhao2019, ...) belongs.
+    file_number = re.compile(r"(?<![\w.])00[0-4](?![\w.])")
+    results = pathlib.Path(__file__).resolve().parent.parent / "results"
+    texts = [path for pattern in ("*.json", "*.md") for path in results.rglob(pattern)]
+    assert len(texts) > 20
+    assert not [str(path) for path in texts if file_number.search(path.read_text())]
 
 
 def test_a_regression_run_is_reported_with_its_ccc_per_dimension(tmp_path):

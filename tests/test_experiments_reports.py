@@ -52,3 +52,21 @@ def test_a_fold_without_validation_speakers_shows_a_dash_and_no_mean(tmp_path):
     results = reports.write_reports(tmp_path, finished=lambda name: True)
     assert "validation" not in results
     assert "| official | x | 2 | 100.0 | 100.0 | - | - |" in (tmp_path / "results.md").read_text()
+
+
+def test_the_report_states_the_overrides_that_change_the_run_and_only_those(tmp_path):
+    recipe = load_recipe("zhao2019_attention_blstm_fcn", ["frontend.num_frames=201"])
+    # Keras' verbosity changes nothing the run computes: it is not a setting worth stating.
+    for name, overrides in (("overridden", ["train.verbose=0", "frontend.num_frames=201"]),
+                            ("quiet", ["train.verbose=0"]), ("plain", [])):
+        run = tmp_path / name
+        write_json(run / "config.json", {"recipe": recipe, "corpus": "emodb", "overrides": overrides})
+        write_json(run / "labels.json", LABELS)
+        _fold(run, "speaker_03", "03", ["anger", "neutral"], ["anger", "neutral"])
+        results = reports.write_reports(run, finished=lambda fold: True)
+        text = (run / "results.md").read_text()
+        if name == "overridden":
+            assert results["overrides"] == ["frontend.num_frames=201"]
+            assert "- Recipe settings overridden for this run: `frontend.num_frames=201`" in text
+        else:
+            assert "overrides" not in results and "overridden" not in text

@@ -13,7 +13,7 @@ said per module, plus the rest of :mod:`keras_ser`; all imports at module level)
 * :mod:`~keras_ser.experiments.training`: optimiser, loss, class weights, the
   validation-UA callback, ``fit``, seeding, training-array helpers;
 * :mod:`~keras_ser.experiments.reports`: ``results.json`` / ``results.md`` / plots
-  (imports ``run_dir``);
+  (imports ``run_dir`` and ``resume``);
 * one module per kind of fold: :mod:`~keras_ser.experiments.neural` and
   :mod:`~keras_ser.experiments.two_stage` (import ``training``),
   :mod:`~keras_ser.experiments.svm` (imports ``run_dir``; the SVM itself is

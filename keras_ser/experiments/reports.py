@@ -21,7 +21,7 @@ Regression runs (``train.loss = "ccc"``, tzirakis2021) report the CCC of each di
 instead: **pooled** over all folds' test utterances (their ``predictions.csv`` joined), and
 the **fold mean** of each fold's CCC, beside the paper's figures (:func:`aggregate_regression`).
 
-Imports :mod:`~keras_ser.experiments.run_dir` only, of this package.
+Imports :mod:`~keras_ser.experiments.run_dir` and :mod:`~keras_ser.experiments.resume` only, of this package.
 
 Example
 -------
@@ -34,6 +34,7 @@ files, classification and regression alike.
 
 import numpy as np
 
+from keras_ser.experiments.resume import effective_overrides
 from keras_ser.experiments.run_dir import (RunDir, atomic_path, corpus_display_name, fold_status, read_json,
                                            read_predictions, read_regression_predictions, write_json, write_text)
 from keras_ser.metrics import classification_scores, regression_scores
@@ -265,6 +266,9 @@ def results_markdown(results, recipe, label_names):
             "row scores" if repeats else ""),
         f"- {weights_statement(recipe)}",
     ]
+    if results.get("overrides"):
+        lines.append("- Recipe settings overridden for this run: "
+                     + ", ".join(f"`{override}`" for override in results["overrides"]))
     cross = results.get("cross_corpus")
     if cross:
         lines.append(
@@ -486,6 +490,8 @@ def write_reports(run_dir, recipe=None, label_names=None, fold_names=None, extra
         **(extra or {}),
         "paper": recipe.get("paper", {}),
     }
+    if effective_overrides(config.get("overrides") or []):
+        results["overrides"] = effective_overrides(config["overrides"])
     if config["corpus"] in DERIVED_TARGETS:
         results["derived_targets"] = DERIVED_TARGETS[config["corpus"]]
     if (run_dir / SKIPPED_FILES).is_file():  # train --skip-bad

@@ -252,6 +252,24 @@ def _recipe_default(key):
 _ABSENT = "(absent)"
 
 
+def _descriptive(key):
+    return any(key == d or key.startswith(d + ".") for d in DESCRIPTIVE_KEYS)
+
+
+def effective_overrides(overrides):
+    """The command-line overrides (``"section.key=value"``) that change what a run computes.
+
+    An override of a :data:`DESCRIPTIVE_KEYS` key (``train.verbose=0``) is left out.
+
+    Example
+    -------
+    >>> effective_overrides(["frontend.num_frames=201", "train.verbose=0"])
+    ['frontend.num_frames=201']
+    """
+    return [o for o in overrides
+            if not (isinstance(o, str) and _descriptive("recipe." + o.split("=", 1)[0].strip()))]
+
+
 def config_differences(stored, current, ignored=RESUMABLE_KEYS):
     """Dotted keys whose values differ between two ``config.json`` dicts.
 
@@ -271,16 +289,12 @@ def config_differences(stored, current, ignored=RESUMABLE_KEYS):
     ...                    {"recipe": {"train": {"epochs": 3, "precision": "float32"}}, "seed": 1})
     ['recipe.train.epochs: 2 -> 3']
     """
-    def descriptive(key):
-        return any(key == d or key.startswith(d + ".") for d in DESCRIPTIVE_KEYS)
-
     def comparable(config):
         kept = {k: v for k, v in config.items() if k not in ignored}
         if isinstance(kept.get("overrides"), list):
             # An override "train.verbose=0" sets recipe.train.verbose, compared (or not) there.
-            kept["overrides"] = [o for o in kept["overrides"]
-                                 if not (isinstance(o, str) and descriptive("recipe." + o.split("=", 1)[0].strip()))]
-        return {k: v for k, v in _flatten(kept).items() if not descriptive(k)}
+            kept["overrides"] = effective_overrides(kept["overrides"])
+        return {k: v for k, v in _flatten(kept).items() if not _descriptive(k)}
 
     a, b = comparable(stored), comparable(current)
     lines = []

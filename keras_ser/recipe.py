@@ -582,8 +582,10 @@ def weights_statement(recipe):
     if found is not None:
         setting, value, backbone = found
         if value == "none":
+            # A features_svm recipe runs the CNN as a fixed extractor (zhao2019's deep spectrum).
+            used = "extracts features with" if kind == "features_svm" else "fine-tunes"
             return (f"Weights: {backbone} from random initialisation, NOT pretrained ({setting} = \"none\"; "
-                    "the paper fine-tunes ImageNet weights)")
+                    f"the paper {used} ImageNet weights)")
         if value == "imagenet":
             return f"Weights: {backbone} ImageNet-pretrained ({setting} = \"imagenet\", the paper's setting)"
         return f"Weights: {backbone} from {value} ({setting})"

@@ -209,6 +209,11 @@ def test_report_names_the_weights_and_compares_random_init_with_the_untrained_fi
     random_init = load_recipe("zhang2021_dcnn_blstmwa", ["stage1.model_options.weights=none"])
     assert "ImageNet-pretrained" in weights_statement(pretrained)
     assert "NOT pretrained" in weights_statement(random_init)
+    assert "the paper fine-tunes ImageNet weights" in weights_statement(random_init)
+    # zhao2019's deep spectrum runs the ImageNet CNN as a fixed feature extractor.
+    extractor = weights_statement(load_recipe("zhao2019_features_vgg19_fc7", ["features.weights=none"]))
+    assert "vgg19 from random initialisation, NOT pretrained" in extractor
+    assert "the paper extracts features with ImageNet weights" in extractor
     assert {row["UA"] for row in reported_rows(pretrained)} == {87.86, 68.50}
     assert {row["UA"] for row in reported_rows(random_init)} == {81.31, 64.04}
     # Without a figure for random weights in the paper, the pretrained figures stay (the Weights line warns).

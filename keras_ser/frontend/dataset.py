@@ -225,6 +225,10 @@ def make_dataset(
     return ds
 
 
+#: Batches :func:`array_dataset` prepares ahead of the one the model is running on.
+ARRAY_PREFETCH_BATCHES = 2
+
+
 def array_dataset(inputs, targets, batch_size, *, shuffle_seed=None, prefetch=True):
     """Batched ``tf.data.Dataset`` of in-memory model inputs and targets, reshuffled every epoch.
 
@@ -244,7 +248,8 @@ def array_dataset(inputs, targets, batch_size, *, shuffle_seed=None, prefetch=Tr
         Shuffle the rows anew each epoch, in an order fixed by this seed; None keeps
         their order (validation, prediction).
     prefetch : bool
-        Prepare the next batch while the model runs on this one.
+        Prepare the next batches (:data:`ARRAY_PREFETCH_BATCHES`) while the model runs on
+        this one. tf.data's autotuning is off (see the source for why).
 
     Returns
     -------
@@ -279,7 +284,16 @@ def array_dataset(inputs, targets, batch_size, *, shuffle_seed=None, prefetch=Tr
         order = order.shuffle(n, seed=int(shuffle_seed), reshuffle_each_iteration=True)
     ds = tf.data.Dataset.zip((order.batch(batch_size), data)).map(
         lambda index, arrays: tf.nest.map_structure(lambda a: tf.gather(a, index), arrays))
-    return ds.prefetch(tf.data.AUTOTUNE) if prefetch else ds
+    if prefetch:
+        ds = ds.prefetch(ARRAY_PREFETCH_BATCHES)
+    # Autotuning runs a thread per iterator that sleeps between its rounds, and destroying the
+    # iterator waits out that sleep: Keras makes one iterator per epoch for training, one for
+    # validation and one per prediction, so each epoch lost seconds of idle CPU (a third of
+    # zhang2021_multicnn_3d's epoch; benchmarks/epoch_overhead.py). One gather per batch
+    # leaves nothing to tune.
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return ds.with_options(options)
 
 
 def pool_by_id(ids, scores):

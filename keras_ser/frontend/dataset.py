@@ -288,8 +288,8 @@ def array_dataset(inputs, targets, batch_size, *, shuffle_seed=None, prefetch=Tr
         ds = ds.prefetch(ARRAY_PREFETCH_BATCHES)
     # Autotuning runs a thread per iterator that sleeps between its rounds, and destroying the
     # iterator waits out that sleep: Keras makes one iterator per epoch for training, one for
-    # validation and one per prediction, so each epoch lost seconds of idle CPU (a third of
-    # zhang2021_multicnn_3d's epoch; benchmarks/epoch_overhead.py). One gather per batch
+    # validation and one per prediction, so each epoch lost seconds of idle CPU (2-4 s of
+    # each 8-10 s zhang2021_multicnn_3d epoch; benchmarks/epoch_overhead.py). One gather per batch
     # leaves nothing to tune.
     options = tf.data.Options()
     options.autotune.enabled = False

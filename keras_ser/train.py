@@ -153,7 +153,8 @@ def _with_precision(recipe_name, overrides, precision):
 def main(argv=None):
     """Entry point; returns the process exit status (0; 2 on a keras_ser error; 130 on Ctrl-C)."""
     argv = sys.argv[1:] if argv is None else list(argv)
-    args = build_parser().parse_args(argv)
+    # Intermixed: overrides may come before, between and after the options.
+    args = build_parser().parse_intermixed_args(argv)
     if args.list:
         print(recipe_listing(), end="")
         return 0

@@ -159,6 +159,18 @@ def test_cli_rejects_bad_arguments(tmp_path, capsys):
     assert "no fold '99'" in capsys.readouterr().err
 
 
+def test_overrides_may_come_before_between_and_after_the_options(capsys):
+    from keras_ser.train import build_parser
+
+    # argparse's plain parse_args stops with "unrecognized arguments" on the second override.
+    assert main(["train.verbose=0", "--list", "frontend.num_frames=201"]) == 0
+    assert "zhao2019_fcn" in capsys.readouterr().out
+    args = build_parser().parse_intermixed_args(
+        ["train.verbose=0", "--recipe", "zhao2019_fcn", "frontend.num_frames=201", "--folds", "03", "train.epochs=2"])
+    assert args.recipe == "zhao2019_fcn" and args.folds == "03"
+    assert args.overrides == ["train.verbose=0", "frontend.num_frames=201", "train.epochs=2"]
+
+
 def test_features_svm_recipe_end_to_end_report(tmp_path, emodb_dir):
     # Four EMO-DB speakers (two per gender, so every fold has a same-gender validation speaker).
     wavs = sorted(p for p in (emodb_dir / "wav").glob("*.wav") if p.name[:2] in {"03", "08", "09", "10"})

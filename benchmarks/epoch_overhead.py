@@ -4,8 +4,9 @@ Keras creates a new iterator over the training data every epoch, and one more fo
 validation data and for every ``predict``. An autotuned tf.data iterator runs a tuning
 thread that sleeps between its rounds, and destroying the iterator waits for that sleep to
 end, with the CPU idle. ``array_dataset`` turns autotuning off; this script trains the same
-model on the same batches both ways and prints, per epoch, the wall time, the process's CPU
-time and the loss (which must agree: the batches are the same).
+model on the same batches both ways and prints, per epoch, the wall time, the time from the
+epoch's start to its first batch (where the last epoch's iterator is destroyed) and the loss
+(which must agree: the batches are the same).
 
 The model is a recipe's network (``--recipe``, default ``zhang2021_multicnn_3d``, whose
 short epochs on EMO-DB showed the idle time) on random inputs of its input shape, fitted with

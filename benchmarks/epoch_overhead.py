@@ -86,8 +86,8 @@ def run(recipe_name, autotune, epochs, steps, seed=0):
 
     model.compile(optimizer=keras.optimizers.SGD(1e-3, momentum=0.9), loss="sparse_categorical_crossentropy")
     clock = _EpochClock()
-    model.fit(dataset(x, y, shuffle_seed=1), validation_data=dataset(x_val, y_val), epochs=epochs, verbose=0, shuffle=False,
-              callbacks=[clock.callback])
+    model.fit(dataset(x, y, shuffle_seed=1), validation_data=dataset(x_val, y_val), epochs=epochs, verbose=0,
+              shuffle=False, callbacks=[clock.callback])
     return clock.epochs
 
 

@@ -490,8 +490,9 @@ def write_reports(run_dir, recipe=None, label_names=None, fold_names=None, extra
         **(extra or {}),
         "paper": recipe.get("paper", {}),
     }
-    if effective_overrides(config.get("overrides") or []):
-        results["overrides"] = effective_overrides(config["overrides"])
+    overrides = effective_overrides(config.get("overrides") or [])
+    if overrides:
+        results["overrides"] = overrides
     if config["corpus"] in DERIVED_TARGETS:
         results["derived_targets"] = DERIVED_TARGETS[config["corpus"]]
     if (run_dir / SKIPPED_FILES).is_file():  # train --skip-bad

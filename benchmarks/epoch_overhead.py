@@ -10,8 +10,8 @@ epoch's start to its first batch (where the last epoch's iterator is destroyed) 
 
 The model is a recipe's network (``--recipe``, default ``zhang2021_multicnn_3d``, whose
 short epochs on EMO-DB showed the idle time) on random inputs of its input shape, fitted with
-validation data as :func:`keras_ser.experiments.training.fit_model` does (a run's
-validation-UA callback adds one more iterator per epoch, not timed here).
+Keras' ``validation_data``: one training and one validation iterator per epoch, as
+:func:`keras_ser.experiments.training.fit_model` makes (its validation pass is a callback).
 
 Usage::
 

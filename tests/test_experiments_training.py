@@ -1,4 +1,5 @@
-"""keras_ser.experiments.training: optimiser schedule, the tf.data feed, the multi-worker loop, early-stopping warm-up."""
+"""keras_ser.experiments.training: optimiser schedule, the tf.data feed, the multi-worker loop, early-stopping
+warm-up, the one-pass validation."""
 
 import keras
 import numpy as np
@@ -65,8 +66,7 @@ def test_fit_model_trains_from_the_seeded_array_pipeline(monkeypatch, tmp_path):
     real = training.array_dataset
 
     def spy(x, y, batch_size, **kwargs):
-        if y is not None:  # fit's feeds, not the validation-UA predictions
-            feeds.append(kwargs.get("shuffle_seed"))
+        feeds.append(kwargs.get("shuffle_seed"))
         return real(x, y, batch_size, **kwargs)
 
     monkeypatch.setattr(training, "array_dataset", spy)
@@ -83,11 +83,12 @@ def test_fit_model_trains_from_the_seeded_array_pipeline(monkeypatch, tmp_path):
         return before, model.get_weights()
 
     _, first = weights_after(0)
-    assert feeds[0] is not None and feeds[1] is None  # training rows shuffled, validation rows in order
+    # training rows shuffled; validation rows in order, one pass per epoch
+    assert feeds[0] is not None and feeds[1:] == [None] * 3
     _, again = weights_after(0)
-    assert feeds[2] == feeds[0] and all(np.array_equal(a, b) for a, b in zip(first, again))
+    assert feeds[4] == feeds[0] and all(np.array_equal(a, b) for a, b in zip(first, again))
     weights_after(1)
-    assert feeds[4] != feeds[0]
+    assert feeds[8] != feeds[0]
     # class weights still reach the loss through the dataset: all-zero weights leave the model untouched
     before, after = weights_after(0, class_weight={0: 0.0, 1: 0.0})
     assert all(np.array_equal(a, b) for a, b in zip(before, after))
@@ -105,3 +106,61 @@ def test_predict_arrays_gives_keras_predictions_in_order_for_one_or_two_inputs()
                                np.asarray(two_inputs([x, w])), rtol=1e-6, atol=1e-6)
     np.testing.assert_allclose(training.predict_arrays(one_input, x, 4), np.asarray(one_input(x)),
                                rtol=1e-6, atol=1e-6)
+
+
+def _fit_history(loss, metrics, y, y_val, validation, seed=0):
+    """Three epochs of a small dense model; validation scored by Keras (``"keras"``) or ValidationPass."""
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(14, 3)).astype("float32")
+    # Large inputs saturate the softmax: Keras computes its loss from the logits (cross-entropies
+    # above the -log(1e-7) that clipped probabilities allow), and so must ValidationPass.
+    x_val = 30 * rng.normal(size=(11, 3)).astype("float32")
+    keras.utils.set_random_seed(seed)
+    units, activation = (3, "softmax") if loss == "sparse_categorical_crossentropy" else (2, None)
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(units, activation=activation)])
+    model.compile(optimizer=keras.optimizers.SGD(0.1), loss=loss, metrics=metrics)
+    kwargs = ({"validation_data": training.array_dataset(x_val, y_val, 4)} if validation == "keras"
+              else {"callbacks": [training.ValidationPass(x_val, y_val, 4, ua=False)]})
+    history = model.fit(training.array_dataset(x, y, 4, shuffle_seed=3), epochs=3, verbose=0, shuffle=False,
+                        **kwargs)
+    return history.history
+
+
+@pytest.mark.parametrize("task", ["classification", "ccc"])
+def test_validation_pass_gives_keras_validation_loss_and_metrics_to_the_last_bit(task):
+    rng = np.random.default_rng(2)
+    if task == "classification":
+        loss, metrics = "sparse_categorical_crossentropy", lambda: ["accuracy"]
+        y, y_val = rng.integers(0, 3, 14), rng.integers(0, 3, 11)
+    else:
+        loss = training.ccc_loss
+        metrics = lambda: [training.ConcordanceCorrelation(num_outputs=2)]  # noqa: E731
+        y, y_val = rng.normal(size=(14, 2)).astype("float32"), rng.normal(size=(11, 2)).astype("float32")
+    by_keras = _fit_history(loss, metrics(), y, y_val, "keras")
+    by_pass = _fit_history(loss, metrics(), y, y_val, "pass")
+    val_keys = sorted(k for k in by_keras if k.startswith("val_"))
+    assert len(val_keys) == 2 and sorted(k for k in by_pass if k.startswith("val_")) == val_keys
+    for key in by_keras:  # 11 rows in batches of 4: the short last batch is weighted as Keras does
+        assert by_pass[key] == by_keras[key], key
+
+
+def test_validation_pass_scores_segments_per_utterance(tmp_path):
+    from sklearn.metrics import recall_score
+
+    rng = np.random.default_rng(0)
+    owner = np.repeat(np.arange(6), [3, 1, 4, 2, 2, 5])
+    y_utt = np.array([0, 1, 2, 0, 1, 2])
+    x = rng.normal(size=(len(owner), 3)).astype("float32")
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(3, activation="softmax")])
+    train = dict(load_recipe("zhao2018_attention_blstm_fcn", ["train.verbose=0"])["train"],
+                 learning_rate=0.0, epochs=2, early_stopping=False, batch_size=5)
+    history, _, _ = training.fit_model(model, train, (x, y_utt[owner]), (x, y_utt[owner]), class_weight=None,
+                                       log_dir=tmp_path, val_utterance=(y_utt, owner))
+    scores = np.asarray(model(x))
+    per_utterance = np.stack([scores[owner == u].mean(0) for u in range(6)])
+    expected = recall_score(y_utt, per_utterance.argmax(-1), average="macro")
+    segment_level = recall_score(y_utt[owner], scores.argmax(-1), average="macro")
+    assert expected != pytest.approx(segment_level)  # the data tell the two levels apart
+    assert history["val_ua"] == pytest.approx([expected] * 2)
+    assert history["val_accuracy"] == pytest.approx([np.mean(scores.argmax(-1) == y_utt[owner])] * 2)

@@ -11,7 +11,7 @@ said per module, plus the rest of :mod:`keras_ser`; all imports at module level)
   environment record and the config checks that decide whether a run may resume
   (imports ``run_dir``);
 * :mod:`~keras_ser.experiments.training`: optimiser, loss, class weights, the
-  validation-UA callback, ``fit``, seeding, training-array helpers;
+  validation-pass callback, ``fit``, seeding, training-array helpers;
 * :mod:`~keras_ser.experiments.reports`: ``results.json`` / ``results.md`` / plots
   (imports ``run_dir`` and ``resume``);
 * one module per kind of fold: :mod:`~keras_ser.experiments.neural` and

@@ -17,7 +17,7 @@ being trained (``fold.name``; a ``train --final`` model's is ``"final"``) and
 ``module:function`` (``python -m keras_ser.train --callbacks mypkg.tracking:mlflow_callbacks``,
 :func:`load_callback_factory`). Every ``Model.fit`` of a fold calls every factory
 once (a two-stage recipe fits twice per fold); the callbacks run after keras_ser's
-own (validation UA, TensorBoard, early stopping), so they see ``val_ua`` in the
+own (validation pass, TensorBoard, early stopping), so they see ``val_ua`` in the
 logs. The multi-worker loop has no callbacks and calls no factory. For example::
 
     import keras
@@ -321,40 +321,77 @@ def predict_arrays(model, inputs, batch_size):
 
     Keras' own feed of NumPy arrays without shuffling (``predict``) makes TensorFlow log an
     ``E0000 ... NodeDef mentions attribute use_unbounded_threadpool`` line at every call once
-    :func:`set_seed` has turned on op determinism (every epoch, for :class:`ValidationUA`). This
-    feed computes the same batches in the same order without it.
+    :func:`set_seed` has turned on op determinism. This feed computes the same batches in the same
+    order without it.
     """
     return model.predict(array_dataset(inputs, None, batch_size), verbose=0)
 
 
-class ValidationUA(keras.callbacks.Callback):
-    """Keras callback adding ``val_ua`` (utterance-level UA on the validation speakers) to the logs.
+class ValidationPass(keras.callbacks.Callback):
+    """Keras callback scoring the validation speakers once per epoch: ``val_loss``, the compiled
+    metrics (``val_accuracy`` / ``val_ccc``) and ``val_ua``, from one forward pass.
+
+    ``Model.fit(validation_data=...)`` would run the validation rows through the network for
+    its loss and metrics, and the utterance-level UA needs their scores again (segment scores
+    are averaged per utterance before the arg max, which no streaming Keras metric can do), so
+    the rows went through twice per epoch. This callback runs them through once, in the
+    batches of Keras' evaluation, and each batch's step does what Keras' ``test_step`` does
+    (the model's compiled loss on the graph's outputs, so a softmax's loss is still computed
+    from its logits; the batch's loss weighted by its size; the compiled metrics) and also
+    returns the scores. A test compares the numbers with ``validation_data``'s to the last bit.
 
     Parameters
     ----------
-    x : array
-        Validation inputs (utterances, or segments when ``owner`` is given).
-    y : array of int
-        Utterance labels.
-    owner : array of int or None
-        Utterance index of every row of ``x`` for segment models: their scores
-        are averaged per utterance, as the test scores are.
-    n_utterances : int or None
-        Number of utterances when ``owner`` is given.
+    x : array, tuple or dict of arrays
+        Validation inputs (utterances, or segments when ``utterance`` is given).
+    y : array
+        Their targets (row labels, or dimensional targets for the CCC loss).
     batch_size : int
+    utterance : (y_utt, owner) or None
+        For segment models, the utterance labels and the utterance index of every row of
+        ``x``: segment scores are averaged per utterance, as the test scores are.
+    ua : bool
+        Add ``val_ua`` (classification); False for the CCC loss's dimensional targets.
     """
 
-    def __init__(self, x, y, owner, n_utterances, batch_size):
+    def __init__(self, x, y, batch_size, *, utterance=None, ua=True):
         super().__init__()
-        self.x, self.y, self.owner = x, y, owner
-        self.n_utterances, self.batch_size = n_utterances, batch_size
+        self.x, self.y, self.batch_size = x, y, batch_size
+        self.utterance, self.ua = utterance, ua
+        self._step = None
+
+    def _make_step(self):
+        model, loss_mean = self.model, keras.metrics.Mean()
+
+        @tf.function(reduce_retracing=True)
+        def step(x, y):
+            y_pred = model(x, training=False)
+            loss = model.compute_loss(None, y, y_pred, None, training=False)
+            loss_mean.update_state(loss, sample_weight=tf.shape(y_pred)[0])
+            model.compute_metrics(None, y, y_pred, None)
+            return y_pred
+
+        return loss_mean, step
 
     def on_epoch_end(self, epoch, logs=None):
-        probabilities = predict_arrays(self.model, self.x, self.batch_size)
-        if self.owner is not None:
-            probabilities = mean_by_owner(probabilities, self.owner, self.n_utterances)
-        if logs is not None:
-            logs["val_ua"] = unweighted_accuracy(self.y, probabilities.argmax(-1))
+        if self._step is None:
+            self._step = self._make_step()
+        loss_mean, step = self._step
+        loss_mean.reset_state()
+        self.model.reset_metrics()
+        scores = np.concatenate([step(x, y).numpy() for x, y in array_dataset(self.x, self.y, self.batch_size)])
+        if logs is None:
+            return
+        results = dict(self.model.get_metrics_result(), loss=loss_mean.result())
+        # In the order of the training logs, as Keras lists them
+        for name in [n for n in logs if n in results] + [n for n in results if n not in logs]:
+            logs[f"val_{name}"] = float(results[name])
+        if self.ua:
+            labels = np.asarray(self.y)
+            if self.utterance is not None:
+                labels, owner = self.utterance
+                scores = mean_by_owner(scores, owner, len(labels))
+            logs["val_ua"] = unweighted_accuracy(labels, scores.argmax(-1))
 
 
 def fit_model(model, train_cfg, train_data, val_data, *, class_weight, log_dir, val_utterance=None):
@@ -392,12 +429,8 @@ def fit_model(model, train_cfg, train_data, val_data, *, class_weight, log_dir, 
     if tensorboard_available():
         callbacks.append(keras.callbacks.TensorBoard(log_dir=str(log_dir), write_graph=False, profile_batch=0))
     if val_data is not None:
-        if train_cfg["loss"] != "ccc":
-            if val_utterance is None:
-                callbacks.insert(0, ValidationUA(val_data[0], val_data[1], None, None, train_cfg["batch_size"]))
-            else:
-                y_utt, owner = val_utterance
-                callbacks.insert(0, ValidationUA(val_data[0], y_utt, owner, len(y_utt), train_cfg["batch_size"]))
+        callbacks.insert(0, ValidationPass(val_data[0], val_data[1], train_cfg["batch_size"],
+                                           utterance=val_utterance, ua=train_cfg["loss"] != "ccc"))
         if train_cfg["early_stopping"]:
             monitor = train_cfg["monitor"]
             mode = "max" if monitor.endswith(("ua", "accuracy", "ccc")) else "min"
@@ -417,7 +450,6 @@ def fit_model(model, train_cfg, train_data, val_data, *, class_weight, log_dir, 
     history = model.fit(
         array_dataset(*train_data, batch_size, shuffle_seed=shuffle_seed),
         epochs=train_cfg["epochs"],
-        validation_data=None if val_data is None else array_dataset(*val_data, batch_size),
         class_weight=class_weight,
         callbacks=callbacks,
         shuffle=False,  # array_dataset shuffles

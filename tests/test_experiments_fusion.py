@@ -72,6 +72,16 @@ def test_feature_level_fusion_uses_complementary_members():
     single, _ = feature_level_fusion([member_a[train]], y[train], [member_a[test]])
     fused, decision = feature_level_fusion([member_a[train], member_b[train]], y[train],
                                            [member_a[test], member_b[test]])
-    assert decision.shape == (50,)
+    # Two classes: one score column per class (scikit-learn gives one margin), argmax = prediction
+    assert decision.shape == (50, 2) and np.array_equal(decision.argmax(1), fused)
     assert np.mean(fused == y[test]) >= np.mean(single == y[test])
     assert np.mean(fused == y[test]) > 0.7
+
+
+def test_feature_level_fusion_scores_a_class_missing_from_training_minus_infinity():
+    rng = np.random.default_rng(4)
+    y = rng.choice([0, 2, 3], 120)  # class 1 has no training utterance
+    features = np.c_[y + rng.normal(scale=0.3, size=120), rng.normal(size=120)]
+    predicted, scores = feature_level_fusion([features[:90]], y[:90], [features[90:]], num_classes=4)
+    assert scores.shape == (30, 4) and np.all(scores[:, 1] == -np.inf) and np.all(np.isfinite(scores[:, [0, 2, 3]]))
+    assert np.array_equal(scores.argmax(1), predicted)

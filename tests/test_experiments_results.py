@@ -169,20 +169,25 @@ def test_results_dir_names_a_manifest_by_its_file():
     assert results_module.results_dir("results", recipe).as_posix() == "results/r/manifest_my_corpus"
 
 
-def test_score_level_fusion_resumes_from_the_members_scores_alone(tmp_path, emodb_dir, monkeypatch, capsys):
-    # Members' folds are written by a stand-in (scores only, no models), on four EMO-DB speakers.
-    import numpy as np
-
-    from keras_ser.experiments.run_dir import write_json, write_predictions
-    from keras_ser.metrics import classification_scores
-    from keras_ser.report import collect
-
+def _four_speaker_manifest(tmp_path, emodb_dir):
+    """A manifest of two EMO-DB utterances (anger, neutral) of each of four speakers."""
     rows = ["path,label,speaker,gender"]
     for speaker, gender in {"03": "male", "08": "female", "09": "female", "10": "male"}.items():
         for code, label in {"W": "anger", "N": "neutral"}.items():
             rows.append(f"{sorted((emodb_dir / 'wav').glob(f'{speaker}???{code}?.wav'))[0]},{label},{speaker},{gender}")
     manifest = tmp_path / "corpus.csv"
     manifest.write_text("\n".join(rows) + "\n")
+    return manifest
+
+
+@pytest.fixture()
+def score_stand_in(monkeypatch):
+    """Replace fold training by a stand-in writing seeded random scores (no models); returns its log."""
+    import numpy as np
+
+    from keras_ser.experiments.run_dir import write_json, write_predictions
+    from keras_ser.metrics import classification_scores
+
     trained = []
 
     def run_fold(recipe, fold, label_names, fold_dir, **_):
@@ -192,12 +197,24 @@ def test_score_level_fusion_resumes_from_the_members_scores_alone(tmp_path, emod
             scores = rng.dirichlet(np.ones(len(label_names)), len(utterances))
             write_predictions(fold_dir / part, [u.id for u in utterances], [u.label for u in utterances],
                               [label_names[k] for k in scores.argmax(1)], scores, label_names)
+        if recipe["experiment"]["save_features"]:  # what feature-level fusion reads
+            np.savez(fold_dir / "embeddings.npz", train_x=rng.normal(size=(len(fold.train), 4)),
+                     test_x=rng.normal(size=(len(fold.test), 4)), train_ids=[u.id for u in fold.train],
+                     test_ids=[u.id for u in fold.test])
         y_true = [label_names.index(u.label) for u in fold.test]
         write_json(fold_dir / "metrics.json", {"fold": fold.name, "epochs_run": None, "best_epoch": None,
                                                "scores": classification_scores(y_true, [0] * len(y_true),
                                                                                label_names)})
 
     monkeypatch.setattr(runner, "run_fold", run_fold)
+    return trained
+
+
+def test_score_level_fusion_resumes_from_the_members_scores_alone(tmp_path, emodb_dir, score_stand_in, capsys):
+    from keras_ser.report import collect
+
+    trained = score_stand_in
+    manifest = _four_speaker_manifest(tmp_path, emodb_dir)
     overrides = ["fusion.level=score", "experiment.save_models=false"]
     argv = ["--recipe", "zhang2021_multicnn_fusion", "--corpus", f"manifest:{manifest}", "--no-progress",
             "--results", str(tmp_path / "results")] + overrides
@@ -217,3 +234,59 @@ def test_score_level_fusion_resumes_from_the_members_scores_alone(tmp_path, emod
     assert row["paper"] == "zhang2021_multicnn" and row["complete"] and row["folds_done"] == [
         "speaker_03", "speaker_08", "speaker_09", "speaker_10"]
     assert row["paper_table"] == "Table 7, Score-level (1D, 2D, 3D)"
+
+
+def test_score_level_fusion_takes_folds_from_members_run_on_their_own(tmp_path, emodb_dir, score_stand_in,
+                                                                       capsys):
+    trained = score_stand_in
+    manifest = _four_speaker_manifest(tmp_path, emodb_dir)
+    results = tmp_path / "results"
+    # The stand-in saves no model, so no fold counts as finished unless models are not asked for.
+    common = ["--corpus", f"manifest:{manifest}", "--no-progress", "--results", str(results),
+              "experiment.save_models=false"]
+
+    def train(recipe, out, *extra):
+        assert main(["--recipe", recipe, "--out", str(tmp_path / out)] + common + list(extra)) == 0
+
+    # The members on their own: 1D on two folds, 2D (random weights, in a variant folder) on all
+    # four, 3D with another seed, whose scores the fusion (seed 42) must not take.
+    train("zhang2021_multicnn_1d", "1d", "--folds", "03,08")
+    train("zhang2021_multicnn_2d", "2d", "--results-variant", "random_init", "model.weights=none")
+    train("zhang2021_multicnn_3d", "3d", "experiment.seed=7")
+    own_2d = (results / "zhang2021_multicnn_2d" / "manifest_corpus__random_init" / "folds" / "speaker_09"
+              / "predictions.csv").read_bytes()
+    trained.clear()
+    capsys.readouterr()
+
+    train("zhang2021_multicnn_fusion", "fusion", "fusion.level=score", "zhang2021_multicnn_2d:model.weights=none")
+    assert sorted(trained) == sorted([("zhang2021_multicnn_1d", "speaker_09"), ("zhang2021_multicnn_1d", "speaker_10")]
+                                     + [("zhang2021_multicnn_3d", f"speaker_{s}") for s in ("03", "08", "09", "10")])
+    err = capsys.readouterr().err
+    assert "2 finished fold(s) restored from" in err and "4 finished fold(s) restored from" in err
+    member_2d = results / "zhang2021_multicnn_fusion" / "manifest_corpus" / "members" / "zhang2021_multicnn_2d"
+    assert (member_2d / "folds" / "speaker_09" / "predictions.csv").read_bytes() == own_2d
+    fused = results / "zhang2021_multicnn_fusion" / "manifest_corpus" / "score" / "folds"
+    assert sorted(p.name for p in fused.iterdir()) == ["speaker_03", "speaker_08", "speaker_09", "speaker_10"]
+
+    # Feature-level fusion needs the members' embeddings, which results/ does not keep: nothing is taken.
+    trained.clear()
+    train("zhang2021_multicnn_fusion", "fusion_features", "--results-variant", "features", "fusion.level=feature",
+          "zhang2021_multicnn_2d:model.weights=none", "--folds", "03")
+    assert sorted(name for name, _ in trained) == ["zhang2021_multicnn_1d", "zhang2021_multicnn_2d",
+                                                   "zhang2021_multicnn_3d"]
+
+
+def test_scores_config_differences_compare_recipes_not_overrides():
+    from keras_ser.experiments.results import scores_config_differences
+
+    def config(seed, weights, save_features, overrides):
+        return {"recipe": {"experiment": {"seed": seed, "save_features": save_features, "save_models": True},
+                           "model": {"weights": weights}}, "overrides": overrides, "strategy": "default"}
+
+    own = config(42, "none", False, ["model.weights=none"])
+    member = config(42, "none", True, ["model.weights=none", "experiment.seed=42", "experiment.save_features=true"])
+    assert scores_config_differences(own, member) == []
+    assert config_differences(own, member) != []  # a resume of the same run would refuse it
+    assert scores_config_differences(own, config(7, "none", True, [])) == ["recipe.experiment.seed: 42 -> 7"]
+    assert scores_config_differences(own, config(42, "imagenet", False, [])) == [
+        'recipe.model.weights: "none" -> "imagenet"']

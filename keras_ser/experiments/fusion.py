@@ -114,7 +114,7 @@ def score_level_fusion(val_scores, y_val, test_scores, y_test, *, tune_on="valid
             "probabilities": fused, "y_pred": fused.argmax(-1)}
 
 
-def feature_level_fusion(train_features, y_train, test_features, *, c=1.0, seed=0):
+def feature_level_fusion(train_features, y_train, test_features, *, c=1.0, seed=0, num_classes=None):
     """Concatenate the members' pooled features and classify with a linear SVM (zhang2021_multicnn Table 7).
 
     Parameters
@@ -124,17 +124,27 @@ def feature_level_fusion(train_features, y_train, test_features, *, c=1.0, seed=
     y_train : array of int
     c : float
         The SVM's ``C``.
+    num_classes : int or None
+        Number of classes; by default one more than the largest label in ``y_train``.
 
     Returns
     -------
     (np.ndarray, np.ndarray)
-        Predicted class indices and decision values of the test rows.
+        Predicted class indices and decision values ``[n_test, num_classes]`` of the test
+        rows: with two classes, scikit-learn's single margin ``d`` becomes ``(-d, d)``; a
+        class absent from ``y_train`` scores ``-inf``.
     """
     x_train = np.concatenate([np.asarray(f, np.float64) for f in train_features], axis=1)
     x_test = np.concatenate([np.asarray(f, np.float64) for f in test_features], axis=1)
     classifier = make_pipeline(StandardScaler(), LinearSVC(C=c, random_state=seed, max_iter=5000))
     classifier.fit(x_train, y_train)
-    return classifier.predict(x_test), classifier.decision_function(x_test)
+    margins = np.asarray(classifier.decision_function(x_test), np.float64)
+    if margins.ndim == 1:
+        margins = np.stack([-margins, margins], axis=1)
+    classes = classifier.classes_
+    scores = np.full((len(x_test), num_classes or int(classes.max()) + 1), -np.inf)
+    scores[:, classes] = margins
+    return classifier.predict(x_test), scores
 
 
 def _member_fold(run_dir, fold_name, label_names):
@@ -233,7 +243,8 @@ def fuse_members(recipe, run_dir, members, *, corpus, data_dir=None):
                         raise DataError(f"fold {fold_name}: member {name} embeddings are not aligned")
                     y_train = _train_labels(emb["train_ids"], corpus, data_dir, label_names)
                 y_pred, probabilities = feature_level_fusion(train_x, y_train, test_x, c=fusion["svm_c"],
-                                                             seed=recipe["experiment"]["seed"])
+                                                             seed=recipe["experiment"]["seed"],
+                                                             num_classes=len(label_names))
                 fold_info = {"svm_c": fusion["svm_c"]}
             write_predictions(fold_dir / "predictions.csv", ids, [label_names[k] for k in y_test],
                               [label_names[k] for k in y_pred], np.asarray(probabilities), label_names)

@@ -33,7 +33,8 @@ A fold that depends on another run's files: a zhang2021_dcnn two-stage fold trai
 stage-1 DCNN inside the same fold (:mod:`keras_ser.experiments.two_stage`), so a
 finished fold needs no model and an unfinished one trains both stages. Score-level fusion
 needs only its members' ``predictions.csv`` / ``val_predictions.csv``, which ``results/``
-keeps; feature-level fusion needs each member fold's ``embeddings.npz``, which it does
+keeps, also in the member's own run (``results/<member>/<corpus>[__variant]``, when its
+recipe resolves to the member's: :meth:`ResultsMirror.member`); feature-level fusion needs each member fold's ``embeddings.npz``, which it does
 not, so a fusion recipe with feature-level fusion says so and retrains those member folds.
 ``zhao2019_features_embedding`` (``features.name = "embedding:RUN_DIR"``) reads each fold's
 ``embeddings.npz`` or model from another run directory: a fold of that run restored from
@@ -116,6 +117,32 @@ def results_dir(root, recipe, variant=None):
 def config_differences(stored, current):
     """:func:`keras_ser.experiments.resume.config_differences` beyond :data:`IGNORED_KEYS`."""
     return run_dir_differences(stored, current, IGNORED_KEYS)
+
+
+#: Recipe keys that change what a run saves, not its scores.
+SCORE_NEUTRAL_KEYS = ("recipe.experiment.save_features", "recipe.experiment.save_models")
+
+
+def scores_config_differences(stored, current):
+    """:func:`config_differences` of the settings a run's scores depend on.
+
+    The resolved recipes are compared, not the overrides that produced them (a fusion
+    member gets ``experiment.seed=...`` and ``experiment.save_features=true`` on top of
+    what a run of the member on its own was given), and :data:`SCORE_NEUTRAL_KEYS` are
+    left out.
+
+    Example
+    -------
+    >>> stored = {"recipe": {"experiment": {"seed": 42, "save_features": False}}, "overrides": []}
+    >>> scores_config_differences(stored, {"recipe": {"experiment": {"seed": 42, "save_features": True}},
+    ...                                    "overrides": ["experiment.seed=42", "experiment.save_features=true"]})
+    []
+    """
+    def recipe_only(config):
+        return {k: v for k, v in config.items() if k != "overrides"}
+
+    return [line for line in config_differences(recipe_only(stored), recipe_only(current))
+            if line.split(":", 1)[0] not in SCORE_NEUTRAL_KEYS]
 
 
 def corpus_differences(stored, current):
@@ -210,9 +237,10 @@ class ResultsMirror:
         ``("embeddings.npz",)``).
     """
 
-    def __init__(self, root, require=()):
+    def __init__(self, root, require=(), standalone=()):
         self.root = pathlib.Path(root)
         self.require = tuple(require)
+        self.standalone = tuple(pathlib.Path(p) for p in standalone)
         self.restored = set()
         self._report = None
 
@@ -224,9 +252,19 @@ class ResultsMirror:
         return cls(results_dir(results, recipe))
 
     def member(self, name, recipe):
-        """The mirror of fusion member ``name`` of fusion recipe ``recipe`` (``members/<name>``)."""
-        needs_embeddings = recipe["fusion"]["level"] in ("feature", "both")
-        return type(self)(self.root / "members" / name, require=("embeddings.npz",) if needs_embeddings else ())
+        """The mirror of fusion member ``name`` of fusion recipe ``recipe`` (``members/<name>``).
+
+        For score-level fusion alone, the member's own runs in ``results/<name>/`` (the
+        corpus's folder and its variants) are searched too: folds of a run with the member's
+        configuration are restored from there (:meth:`start`), so a member run on its own is
+        not trained again for the fusion.
+        """
+        if recipe["fusion"]["level"] in ("feature", "both"):
+            return type(self)(self.root / "members" / name, require=("embeddings.npz",))
+        key = self.root.name.split(VARIANT_SEPARATOR)[0]
+        own_runs = sorted(p for p in (self.root.parent.parent / name).glob(f"{key}*")
+                          if p.name == key or p.name.startswith(key + VARIANT_SEPARATOR))
+        return type(self)(self.root / "members" / name, standalone=own_runs)
 
     def check_config(self, run_root):
         """Refuse a run whose ``config.json`` differs from the one in ``results/``; then record it there.
@@ -293,7 +331,35 @@ class ResultsMirror:
         if self.restored:
             _note(f"{len(self.restored)} finished fold(s) restored from {self.root} "
                   f"({', '.join(sorted(self.restored))}): not trained again; they have scores but no saved model")
+        for source_root in self.standalone:
+            self._restore_standalone(run, source_root, label_names, fold_names)
         return set(self.restored)
+
+    def _restore_standalone(self, run, source_root, label_names, fold_names):
+        """Restore the folds still missing from ``source_root``, a run of the same configuration."""
+        stored_path = RunDir(source_root).config
+        if not stored_path.is_file():
+            return
+        stored, current = read_json(stored_path), read_json(run.config)
+        if scores_config_differences(stored, current) or corpus_differences(
+                stored.get("corpus_fingerprint"), current.get("corpus_fingerprint")):
+            return
+        restored = []
+        for name in fold_names:
+            source = RunDir(source_root).fold(name)
+            if (name in self.restored or not source.is_dir() or fold_status(run.root, name, label_names)[0]
+                    or fold_problem(source, name, label_names) is not None):
+                continue
+            if run.fold(name).exists():
+                shutil.rmtree(run.fold(name))
+            for filename in FOLD_FILES:
+                if (source / filename).is_file():
+                    copy_file(source / filename, run.fold(name) / filename)
+            self.restored.add(name)
+            restored.append(name)
+        if restored:
+            _note(f"{len(restored)} finished fold(s) restored from {source_root}, the same configuration run "
+                  f"on its own ({', '.join(restored)}): not trained again")
 
     def finished(self, run_root, label_names):
         """``finished(fold_name)`` for :func:`keras_ser.experiments.reports.write_reports`: trained or restored."""

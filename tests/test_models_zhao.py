@@ -203,6 +203,7 @@ def test_single_utterance_equals_its_padded_batch_row(name, overrides, num_featu
         ("zhao2019_attention_blstm_fcn", {"use_rnn": False, "use_fcn": False}),
         ("zhao2019_attention_blstm_fcn", {"n_mels": 4}),
         ("zhao2019_attention_blstm_fcn", {"conv_dropout": 1.0}),
+        ("zhao2019_fcn", {"bn_momentum": 1.0}),
         ("zhao2019_attention_lstm", {"rnn_states": "cell"}),
         ("zhao2019_attention_blstm_fcn", {"attention_scale": 2.0}),
         ("zhao2018_attention_blstm_fcn", {"conv_kernel_sizes": (8,)}),
@@ -287,3 +288,18 @@ def test_zhao2019_equals_a_plain_keras_twin_in_outputs_and_gradients():
     np.testing.assert_allclose(loss_ours, loss_twin, rtol=1e-4, atol=1e-6)
     norms = lambda grads: sorted(round(float(np.linalg.norm(g)), 4) for g in grads)  # noqa: E731
     assert len(grads_ours) == len(grads_twin) and np.allclose(norms(grads_ours), norms(grads_twin), rtol=1e-3)
+
+
+@pytest.mark.parametrize("momentum", [0.99, 0.9])
+def test_zhao2019_bn_momentum_sets_how_far_one_step_moves_the_prediction_statistics(momentum):
+    # One training-mode call on inputs of mean 3: moving_mean = momentum * 0 + (1 - momentum) * batch mean
+    # of conv_1's outputs, computed here with NumPy from conv_1's weights.
+    model = models.build("zhao2019_fcn", num_classes=NUM_CLASSES, n_mels=8, num_frames=FRAMES,
+                         bn_momentum=momentum)
+    x = (3.0 + RNG.normal(size=(5, FRAMES, 8))).astype("float32")
+    model(x, training=True)
+    kernel, bias = (np.asarray(w) for w in model.get_layer("conv_1").weights)
+    padded = np.pad(x, ((0, 0), (1, 1), (1, 1)))
+    conv = sum(padded[:, i:i + FRAMES, j:j + 8, None] * kernel[i, j, 0] for i in range(3) for j in range(3)) + bias
+    expected = (1 - momentum) * conv.mean(axis=(0, 1, 2))
+    np.testing.assert_allclose(np.asarray(model.get_layer("bn_1").moving_mean), expected, rtol=1e-4, atol=1e-5)

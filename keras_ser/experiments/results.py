@@ -34,8 +34,9 @@ stage-1 DCNN inside the same fold (:mod:`keras_ser.experiments.two_stage`), so a
 finished fold needs no model and an unfinished one trains both stages. Score-level fusion
 needs only its members' ``predictions.csv`` / ``val_predictions.csv``, which ``results/``
 keeps, also in the member's own run (``results/<member>/<corpus>[__variant]``, when its
-recipe resolves to the member's: :meth:`ResultsMirror.member`); feature-level fusion needs each member fold's ``embeddings.npz``, which it does
-not, so a fusion recipe with feature-level fusion says so and retrains those member folds.
+recipe resolves to the member's: :meth:`ResultsMirror.member`); feature-level fusion needs
+each member fold's ``embeddings.npz``, which it does not, so a fusion recipe with
+feature-level fusion says so and retrains those member folds.
 ``zhao2019_features_embedding`` (``features.name = "embedding:RUN_DIR"``) reads each fold's
 ``embeddings.npz`` or model from another run directory: a fold of that run restored from
 ``results/`` has neither, and the SVM run stops naming the missing model; train that run's

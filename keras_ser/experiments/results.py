@@ -323,18 +323,22 @@ class ResultsMirror:
                     _note(f"fold {name}: {self.root} has its scores, but this run also needs its "
                           f"{', '.join(self.require)}, which results/ does not keep; training the fold again")
                     continue
-            if run.fold(name).exists():
-                shutil.rmtree(run.fold(name))
-            for filename in FOLD_FILES:
-                if (source / filename).is_file():
-                    copy_file(source / filename, run.fold(name) / filename)
-            self.restored.add(name)
+            self._restore_fold(run, source, name)
         if self.restored:
             _note(f"{len(self.restored)} finished fold(s) restored from {self.root} "
                   f"({', '.join(sorted(self.restored))}): not trained again; they have scores but no saved model")
         for source_root in self.standalone:
             self._restore_standalone(run, source_root, label_names, fold_names)
         return set(self.restored)
+
+    def _restore_fold(self, run, source, name):
+        """Replace fold ``name`` of the run directory ``run`` by the fold files in ``source``."""
+        if run.fold(name).exists():
+            shutil.rmtree(run.fold(name))
+        for filename in FOLD_FILES:
+            if (source / filename).is_file():
+                copy_file(source / filename, run.fold(name) / filename)
+        self.restored.add(name)
 
     def _restore_standalone(self, run, source_root, label_names, fold_names):
         """Restore the folds still missing from ``source_root``, a run of the same configuration."""
@@ -351,12 +355,7 @@ class ResultsMirror:
             if (name in self.restored or not source.is_dir() or fold_status(run.root, name, label_names)[0]
                     or fold_problem(source, name, label_names) is not None):
                 continue
-            if run.fold(name).exists():
-                shutil.rmtree(run.fold(name))
-            for filename in FOLD_FILES:
-                if (source / filename).is_file():
-                    copy_file(source / filename, run.fold(name) / filename)
-            self.restored.add(name)
+            self._restore_fold(run, source, name)
             restored.append(name)
         if restored:
             _note(f"{len(restored)} finished fold(s) restored from {source_root}, the same configuration run "

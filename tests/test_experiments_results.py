@@ -149,7 +149,13 @@ def test_config_and_corpus_differences():
     assert corpus_differences(stored["corpus_fingerprint"], moved) == []
     relabelled = {"utterances": [["u1", "/a/u1.wav", "sadness", "03", 10, 5], ["u2", "/a/u2.wav", "anger", "03", 9, 5]]}
     assert corpus_differences(stored["corpus_fingerprint"], relabelled) == [
-        "u2: added", "u1: label, speaker or size ('anger', '03', 10) -> ('sadness', '03', 10)"]
+        "u2: added", "u1: label, speaker, size or content ('anger', '03', 10) -> ('sadness', '03', 10)"]
+    # Digests are compared when both sides have one; a fingerprint without digests compares sizes.
+    digested = {"utterances": [["u1", "/a/u1.wav", "anger", "03", 10, 5, "00ff"]]}
+    edited = {"utterances": [["u1", "/b/u1.wav", "anger", "03", 10, 7, "00fe"]]}
+    assert corpus_differences(stored["corpus_fingerprint"], digested) == []
+    assert corpus_differences(digested, edited) == [
+        "u1: label, speaker, size or content ('anger', '03', 10, '00ff') -> ('anger', '03', 10, '00fe')"]
 
 
 def test_a_changed_corpus_is_refused(mirrored, tmp_path):

@@ -9,6 +9,7 @@ does, so that each test runs in seconds on a manifest of eight EMO-DB files.
 
 import json
 import os
+import pathlib
 import re
 import shutil
 import signal
@@ -96,13 +97,42 @@ def test_resume_refuses_an_edited_manifest_and_says_what_changed(tmp_path, manif
     assert str(out) in message and "--out" in message
     assert fake_folds == ["speaker_03", "speaker_08"]  # nothing was trained on the new data
 
-    # A replaced audio file (same name, other size) is a change too.
+    # New modification times alone (the corpus copied to another machine, a restored backup)
+    # are no change: the run resumes.
     manifest.write_text(text)
     audio_file = first.split(",")[0]
+    for line in text.splitlines()[1:]:
+        os.utime(line.split(",")[0], ns=(1, 1))
+    _run(manifest, out, ("03", "08", "09"))
+    assert fake_folds == ["speaker_03", "speaker_08", "speaker_09"]
+
+    # An audio file edited in place, same size and modification time, is a change.
+    data = bytearray(pathlib.Path(audio_file).read_bytes())
+    data[-1] ^= 1
+    pathlib.Path(audio_file).write_bytes(bytes(data))
+    os.utime(audio_file, ns=(1, 1))
+    with pytest.raises(DataError, match=re.escape(f"{utterance}: content changed")):
+        _run(manifest, out)
+
+    # And a replaced one (same name, other size).
     with open(audio_file, "ab") as handle:
         handle.write(b"\0" * 64)
-    with pytest.raises(DataError, match=re.escape(f"{utterance}: file size or modification time changed")):
+    with pytest.raises(DataError, match=re.escape(f"{utterance}: content changed")):
         _run(manifest, out)
+    assert fake_folds == ["speaker_03", "speaker_08", "speaker_09"]
+
+
+def test_a_run_recorded_before_digests_resumes_on_the_same_files_only(tmp_path, manifest, fake_folds):
+    out = tmp_path / "run"
+    _run(manifest, out)
+    config_path = out / "config.json"
+    config = json.loads(config_path.read_text())
+    for record in config["corpus_fingerprint"]["utterances"]:
+        del record[6:]  # as written before fingerprints held a digest: size and mtime only
+    config_path.write_text(json.dumps(config))
+    _run(manifest, out, ("03", "08"))  # the files are as recorded: resumes, and records digests
+    assert fake_folds == ["speaker_03", "speaker_08"]
+    assert all(len(r) == 7 for r in json.loads(config_path.read_text())["corpus_fingerprint"]["utterances"])
 
 
 # ---------------------------------------------------------------------------- 7. fold status

@@ -147,21 +147,26 @@ def scores_config_differences(stored, current):
 
 
 def corpus_differences(stored, current):
-    """How two corpus fingerprints differ in content: utterance ids, labels, speakers and file sizes.
+    """How two corpus fingerprints differ in content: utterance ids, labels, speakers, file sizes and digests.
 
     Paths and modification times are left out: they change when the corpus is copied
-    to another machine, its content does not.
+    to another machine, its content does not. Digests are compared where both
+    fingerprints have them (fingerprints written before digests were have none).
     """
     if stored is None or current is None:
         return []
 
-    def content(fingerprint):
-        return {r[0]: (r[2], r[3], r[4]) for r in fingerprint["utterances"]}
+    def by_id(fingerprint):
+        return {r[0]: r for r in fingerprint["utterances"]}
 
-    a, b = content(stored), content(current)
+    def content(record, other):
+        return (record[2], record[3], record[4]) + ((record[6],) if len(record) > 6 and len(other) > 6 else ())
+
+    a, b = by_id(stored), by_id(current)
     changes = [f"{i}: removed" for i in sorted(set(a) - set(b))]
     changes += [f"{i}: added" for i in sorted(set(b) - set(a))]
-    changes += [f"{i}: label, speaker or size {a[i]} -> {b[i]}" for i in sorted(set(a) & set(b)) if a[i] != b[i]]
+    changes += [f"{i}: label, speaker, size or content {content(a[i], b[i])} -> {content(b[i], a[i])}"
+                for i in sorted(set(a) & set(b)) if content(a[i], b[i]) != content(b[i], a[i])]
     return changes
 
 

@@ -6,7 +6,7 @@ configuration and corpus it was started with: :func:`check_config` compares the 
 run's ``config.json`` with the recorded one (:func:`config_differences`, which lets the
 keys of :data:`RESUMABLE_KEYS` and the descriptive text of :data:`DESCRIPTIVE_KEYS`
 change) and the corpus with its :func:`corpus_fingerprint` (paths, labels, speakers, file
-sizes and modification times). :func:`run_environment` records the versions, commit and
+sizes and content digests). :func:`run_environment` records the versions, commit and
 machine each call ran on.
 
 Imports :mod:`~keras_ser.experiments.run_dir` only, of this package (not Keras).
@@ -131,14 +131,25 @@ class RunLock:
 # ---------------------------------------------------------------------------- resume
 
 
+def file_digest(path):
+    """The BLAKE2b digest (hex, 16 bytes) of a file's bytes."""
+    with open(path, "rb") as handle:
+        return hashlib.file_digest(handle, lambda: hashlib.blake2b(digest_size=16)).hexdigest()
+
+
 def corpus_fingerprint(utterances):
-    """What a run's results depend on in its corpus: each utterance's path, label, speaker, file size and mtime.
+    """What a run's results depend on in its corpus: each utterance's path, label, speaker, size and content.
+
+    The content is a digest of the file's bytes, not its modification time: a copy of the
+    corpus on another machine (or a restored backup) keeps its content and loses its times,
+    and a run must resume there; a file edited in place keeps its size and changes its digest.
 
     Returns
     -------
     dict
         ``sha256`` of the records and ``utterances``: ``[id, path, label, speaker,
-        size, mtime_ns]`` per utterance, sorted by id.
+        size, mtime_ns, digest]`` per utterance, sorted by id (``mtime_ns`` is recorded,
+        not compared).
 
     Raises
     ------
@@ -149,15 +160,22 @@ def corpus_fingerprint(utterances):
     for u in utterances:
         try:
             stat = os.stat(u.path)
+            digest = file_digest(u.path)
         except OSError as error:
             raise DataError(f"{u.path} (utterance {u.id}): {error.strerror}") from None
-        records.append([str(u.id), str(u.path), u.label, u.speaker, stat.st_size, stat.st_mtime_ns])
+        records.append([str(u.id), str(u.path), u.label, u.speaker, stat.st_size, stat.st_mtime_ns, digest])
     records.sort(key=lambda r: r[0])
     return {"sha256": hashlib.sha256(json.dumps(records).encode()).hexdigest(), "utterances": records}
 
 
+def _content(record):
+    """What a fingerprint record says of a file's bytes: size and digest; size and mtime for a
+    record written before digests were (which cannot show that a moved copy is unchanged)."""
+    return (record[4], record[6]) if len(record) > 6 else (record[4], record[5])
+
+
 def _corpus_changes(old, new):
-    """Lines saying how corpus fingerprint ``new`` differs from ``old``."""
+    """Lines saying how corpus fingerprint ``new`` differs from ``old`` (modification times aside)."""
     old_by, new_by = {r[0]: r for r in old["utterances"]}, {r[0]: r for r in new["utterances"]}
     changes = [f"{i}: removed" for i in sorted(set(old_by) - set(new_by))]
     changes += [f"{i}: added" for i in sorted(set(new_by) - set(old_by))]
@@ -166,8 +184,9 @@ def _corpus_changes(old, new):
         for k, field in ((1, "path"), (2, "label"), (3, "speaker")):
             if before[k] != after[k]:
                 changes.append(f"{i}: {field} {before[k]} -> {after[k]}")
-        if before[1] == after[1] and before[4:] != after[4:]:
-            changes.append(f"{i}: file size or modification time changed" + (f" ({after[1]})" if after[1] != i else ""))
+        if before[1] == after[1] and _content(before) != _content(after[:len(before)]):
+            what = "content" if len(before) > 6 else "file size or modification time"
+            changes.append(f"{i}: {what} changed" + (f" ({after[1]})" if after[1] != i else ""))
     return changes
 
 
@@ -341,8 +360,8 @@ def check_config(run_dir, config, fingerprint=None):
                 + "; ".join(keys) + ". Resume with the same recipe, overrides and corpus, or choose another --out"
             )
         recorded = old.get("corpus_fingerprint")
-        if fingerprint is not None and recorded is not None and recorded["sha256"] != fingerprint["sha256"]:
-            changes = _corpus_changes(recorded, fingerprint)
+        changes = _corpus_changes(recorded, fingerprint) if fingerprint is not None and recorded is not None else []
+        if changes:
             shown = "; ".join(changes[:5]) + (f"; and {len(changes) - 5} more" if len(changes) > 5 else "")
             raise DataError(
                 f"corpus {config.get('corpus')!r} has changed since the run in {run_dir} started, so its "

@@ -56,6 +56,18 @@ def test_a_run_resumes_with_another_verbosity_but_not_with_another_override(tmp_
     resume.check_config(tmp_path, {"recipe": quiet, "overrides": ["train.verbose=0"], "seed": 1})
     assert read_json(tmp_path / "config.json")["overrides"] == ["train.verbose=0"]
     longer = dict(quiet, train={"epochs": 3, "verbose": 0})
-    with pytest.raises(ParameterError, match=r"overrides: \[\] -> \[\"train\.epochs=3\"\]"):
+    with pytest.raises(ParameterError, match=r"recipe\.train\.epochs: 2 -> 3"):
         resume.check_config(tmp_path, {"recipe": longer, "overrides": ["train.verbose=0", "train.epochs=3"],
                                        "seed": 1})
+
+
+def test_overrides_are_compared_through_the_recipe_they_resolve_to(tmp_path):
+    # A run started with "train.epochs=3" resumes once the recipe says 3 itself.
+    longer = {"recipe": {"name": "r"}, "train": {"epochs": 3}}
+    resume.check_config(tmp_path, {"recipe": longer, "overrides": ["train.epochs=3"], "seed": 1})
+    resume.check_config(tmp_path, {"recipe": longer, "overrides": [], "seed": 1})
+    # A fusion member's override is not in the fusion recipe: it is compared as written.
+    fusion = {"recipe": {"name": "f"}, "fusion": {"members": ["a"]}}
+    resume.check_config(tmp_path / "fusion", {"recipe": fusion, "overrides": ["a:model.x=1"], "seed": 1})
+    with pytest.raises(ParameterError, match=r"overrides: .*a:model\.x=1.*a:model\.x=2"):
+        resume.check_config(tmp_path / "fusion", {"recipe": fusion, "overrides": ["a:model.x=2"], "seed": 1})

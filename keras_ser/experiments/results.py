@@ -15,8 +15,9 @@ Model weights, TensorBoard logs, embeddings and feature caches stay in the run d
 How a run uses it (:class:`ResultsMirror`):
 
 * at the start, the run's ``config.json`` is compared with the one in ``results/``: any
-  difference in the recipe, overrides, corpus, seed, or in the corpus's utterances
-  (id, label, speaker, file size) is refused with the keys that differ. The data folder,
+  difference in the recipe (after overrides), a fusion member's overrides, the corpus, seed,
+  or in the corpus's utterances (id, label, speaker, file size, content digest) is refused
+  with the keys that differ. The data folder,
   the corpus files' paths and modification times, the strategy and the folds chosen
   may differ, so a run moves between machines; so may the recipe's descriptive text (its
   citation, description and the paper's figures), and a recipe key added to the schema since

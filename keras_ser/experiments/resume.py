@@ -292,7 +292,8 @@ def effective_overrides(overrides):
 def config_differences(stored, current, ignored=RESUMABLE_KEYS):
     """Dotted keys whose values differ between two ``config.json`` dicts.
 
-    Top-level keys in ``ignored`` and the text of :data:`DESCRIPTIVE_KEYS` are not compared.
+    Top-level keys in ``ignored`` and the text of :data:`DESCRIPTIVE_KEYS` are not compared,
+    nor the overrides that the resolved ``recipe`` holds (all but fusion members' scoped ones).
     A recipe key that one side lacks counts as its schema default
     (:data:`keras_ser.recipe.SCHEMA`), so a run recorded before a key was added to the schema
     resumes as long as the key keeps its default.
@@ -311,8 +312,11 @@ def config_differences(stored, current, ignored=RESUMABLE_KEYS):
     def comparable(config):
         kept = {k: v for k, v in config.items() if k not in ignored}
         if isinstance(kept.get("overrides"), list):
-            # An override "train.verbose=0" sets recipe.train.verbose, compared (or not) there.
-            kept["overrides"] = effective_overrides(kept["overrides"])
+            # An unscoped override ("model.bn_momentum=0.9") is applied to the recipe and compared
+            # there, so an override the recipe later adopted as its default resumes; a fusion
+            # member's ("member:key=value") is not part of the fusion recipe and is compared here.
+            kept["overrides"] = [o for o in kept["overrides"]
+                                 if isinstance(o, str) and ":" in o.split("=", 1)[0]]
         return {k: v for k, v in _flatten(kept).items() if not _descriptive(k)}
 
     a, b = comparable(stored), comparable(current)

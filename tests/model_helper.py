@@ -33,9 +33,12 @@ def register_tiny_logmel_model():
 
     if TINY_LOGMEL_MODEL not in registry._REGISTRY:
         @registry.register(TINY_LOGMEL_MODEL, paper="test", table="-", input="40x500 log-mel")
-        def _tiny(num_classes=7, units=8, name=TINY_LOGMEL_MODEL):
+        def _tiny(num_classes=7, units=8, bn_momentum=0.99, name=TINY_LOGMEL_MODEL):
+            # Stands in for the zhao2019 builder under the zhao2019 recipes, whose [model] table
+            # sets bn_momentum: it normalises its pooled input with that momentum as well.
             return keras.Sequential([
                 keras.Input((500, 40)), keras.layers.GlobalAveragePooling1D(),
+                keras.layers.BatchNormalization(momentum=bn_momentum),
                 keras.layers.Dense(units, activation="relu", name="embedding"),
                 keras.layers.Dense(num_classes, activation="softmax", name="predictions"),
             ], name=name)

@@ -134,6 +134,12 @@ def test_a_run_recorded_before_digests_resumes_on_the_same_files_only(tmp_path, 
     assert fake_folds == ["speaker_03", "speaker_08"]
     assert all(len(r) == 7 for r in json.loads(config_path.read_text())["corpus_fingerprint"]["utterances"])
 
+    # Without a digest a new modification time cannot be told from an edit: refused.
+    config["corpus_fingerprint"]["utterances"][0][5] -= 1
+    config_path.write_text(json.dumps(config))
+    with pytest.raises(DataError, match="file size or modification time changed"):
+        _run(manifest, out, ("03", "08"))
+
 
 # ---------------------------------------------------------------------------- 7. fold status
 

@@ -177,9 +177,9 @@ def zhao2019_attention_blstm_fcn(
     bn_momentum : float, default 0.99
         Momentum of the FCN's batch-normalisation moving statistics (zhao2019 names BN
         without settings; 0.99 is Keras' default, the zhao2019 recipes use 0.9, chosen on
-        validation speakers). The moving statistics are what
-        prediction uses, and they approach the data's only after about ``1 / (1 -
-        bn_momentum)`` steps: 100 at 0.99, 20 epochs of EMO-DB's LOSO folds at batch 100.
+        validation speakers). The moving statistics are what prediction uses, and they
+        approach the data's only after about ``1 / (1 - bn_momentum)`` steps: 100 at 0.99,
+        20 epochs of EMO-DB's LOSO folds at batch 100.
     fcn_pooling : {"attention", "average", "max"}
         Pooling of the FCN grid: scaled attention (eqs. 7-10) or global pooling
         (Table 5 "FCNs").

@@ -145,17 +145,19 @@ def test_config_and_corpus_differences():
                "data_dir": "/b", "folds": ["08"]}
     assert config_differences(stored, current) == ["recipe.model.units: \"(absent)\" -> 4",
                                                    "recipe.train.epochs: 2 -> 3"]
-    moved = {"utterances": [["u1", "/elsewhere/u1.wav", "anger", "03", 10, 99]]}
-    assert corpus_differences(stored["corpus_fingerprint"], moved) == []
-    relabelled = {"utterances": [["u1", "/a/u1.wav", "sadness", "03", 10, 5], ["u2", "/a/u2.wav", "anger", "03", 9, 5]]}
-    assert corpus_differences(stored["corpus_fingerprint"], relabelled) == [
-        "u2: added", "u1: label, speaker, size or content ('anger', '03', 10) -> ('sadness', '03', 10)"]
+    moved = {"corpus_fingerprint": {"utterances": [["u1", "/elsewhere/u1.wav", "anger", "03", 10, 99]]}}
+    assert corpus_differences(stored, moved) == []
+    assert corpus_differences(stored, {}) == []  # a config written before fingerprints were
+    relabelled = {"corpus_fingerprint": {"utterances": [["u1", "/a/u1.wav", "sadness", "03", 10, 5],
+                                                        ["u2", "/a/u2.wav", "anger", "03", 9, 5]]}}
+    assert corpus_differences(stored, relabelled) == ["u2: added", "u1: label anger -> sadness"]
+    resized = {"corpus_fingerprint": {"utterances": [["u1", "/b/u1.wav", "anger", "03", 11, 5]]}}
+    assert corpus_differences(stored, resized) == ["u1: file size changed (/b/u1.wav)"]
     # Digests are compared when both sides have one; a fingerprint without digests compares sizes.
-    digested = {"utterances": [["u1", "/a/u1.wav", "anger", "03", 10, 5, "00ff"]]}
-    edited = {"utterances": [["u1", "/b/u1.wav", "anger", "03", 10, 7, "00fe"]]}
-    assert corpus_differences(stored["corpus_fingerprint"], digested) == []
-    assert corpus_differences(digested, edited) == [
-        "u1: label, speaker, size or content ('anger', '03', 10, '00ff') -> ('anger', '03', 10, '00fe')"]
+    digested = {"corpus_fingerprint": {"utterances": [["u1", "/a/u1.wav", "anger", "03", 10, 5, "00ff"]]}}
+    edited = {"corpus_fingerprint": {"utterances": [["u1", "/b/u1.wav", "anger", "03", 10, 7, "00fe"]]}}
+    assert corpus_differences(stored, digested) == []
+    assert corpus_differences(digested, edited) == ["u1: content changed (/b/u1.wav)"]
 
 
 def test_a_changed_corpus_is_refused(mirrored, tmp_path):

@@ -71,3 +71,20 @@ def test_overrides_are_compared_through_the_recipe_they_resolve_to(tmp_path):
     resume.check_config(tmp_path / "fusion", {"recipe": fusion, "overrides": ["a:model.x=1"], "seed": 1})
     with pytest.raises(ParameterError, match=r"overrides: .*a:model\.x=1.*a:model\.x=2"):
         resume.check_config(tmp_path / "fusion", {"recipe": fusion, "overrides": ["a:model.x=2"], "seed": 1})
+
+
+def test_corpus_changes_compares_paths_and_times_only_for_a_run_directory():
+    record = ["u1", "/a/u1.wav", "anger", "03", 10, 5, "00ff"]
+    old = {"utterances": [record, ["u2", "/a/u2.wav", "fear", "08", 20, 5, "0a0a"]]}
+    assert resume.corpus_changes(old, old) == []
+    copied = {"utterances": [["u1", "/b/u1.wav", "anger", "03", 10, 99, "00ff"],
+                             ["u3", "/b/u3.wav", "fear", "08", 1, 1, "ab"]]}
+    assert resume.corpus_changes(old, copied) == ["u2: removed", "u3: added", "u1: path /a/u1.wav -> /b/u1.wav"]
+    assert resume.corpus_changes(old, copied, paths=False) == ["u2: removed", "u3: added"]
+    edited = {"utterances": [record[:4] + [10, 5, "00fe"], old["utterances"][1][:3] + ["09", 20, 5, "0a0a"]]}
+    assert resume.corpus_changes(old, edited) == ["u1: content changed (/a/u1.wav)", "u2: speaker 08 -> 09"]
+    # Without digests on one side: size and time in place; size alone across machines.
+    legacy = {"utterances": [record[:6], old["utterances"][1][:6]]}
+    touched = {"utterances": [record[:5] + [6, "00ff"], old["utterances"][1]]}
+    assert resume.corpus_changes(legacy, touched) == ["u1: file size or modification time changed (/a/u1.wav)"]
+    assert resume.corpus_changes(legacy, touched, paths=False) == []

@@ -58,7 +58,7 @@ import sys
 
 from keras_ser.errors import DataError, ParameterError
 from keras_ser.experiments import reports
-from keras_ser.experiments.resume import RESUMABLE_KEYS
+from keras_ser.experiments.resume import RESUMABLE_KEYS, corpus_changes
 from keras_ser.experiments.resume import config_differences as run_dir_differences
 from keras_ser.experiments.run_dir import RunDir, atomic_path, fold_status, read_json, scores_problem
 
@@ -148,27 +148,15 @@ def scores_config_differences(stored, current):
 
 
 def corpus_differences(stored, current):
-    """How two corpus fingerprints differ in content: utterance ids, labels, speakers, file sizes and digests.
+    """How the corpus of config ``current`` differs from that of ``stored``, paths and times aside.
 
-    Paths and modification times are left out: they change when the corpus is copied
-    to another machine, its content does not. Digests are compared where both
-    fingerprints have them (fingerprints written before digests were have none).
+    :func:`keras_ser.experiments.resume.corpus_changes` without paths of the two configs'
+    fingerprints (none if either config has none): ``results/`` is read on other machines,
+    where the corpus lies elsewhere and its files have other modification times.
     """
-    if stored is None or current is None:
+    if stored.get("corpus_fingerprint") is None or current.get("corpus_fingerprint") is None:
         return []
-
-    def by_id(fingerprint):
-        return {r[0]: r for r in fingerprint["utterances"]}
-
-    def content(record, other):
-        return (record[2], record[3], record[4]) + ((record[6],) if len(record) > 6 and len(other) > 6 else ())
-
-    a, b = by_id(stored), by_id(current)
-    changes = [f"{i}: removed" for i in sorted(set(a) - set(b))]
-    changes += [f"{i}: added" for i in sorted(set(b) - set(a))]
-    changes += [f"{i}: label, speaker, size or content {content(a[i], b[i])} -> {content(b[i], a[i])}"
-                for i in sorted(set(a) & set(b)) if content(a[i], b[i]) != content(b[i], a[i])]
-    return changes
+    return corpus_changes(stored["corpus_fingerprint"], current["corpus_fingerprint"], paths=False)
 
 
 def fold_problem(fold_dir, name, label_names):
@@ -293,7 +281,7 @@ class ResultsMirror:
                     f"{stored_path} holds results of a different configuration: " + "; ".join(keys)
                     + ". Resume with the same recipe, overrides and corpus, or choose another --results folder"
                 )
-            changes = corpus_differences(stored.get("corpus_fingerprint"), current.get("corpus_fingerprint"))
+            changes = corpus_differences(stored, current)
             if changes:
                 shown = "; ".join(changes[:5]) + (f"; and {len(changes) - 5} more" if len(changes) > 5 else "")
                 raise DataError(
@@ -352,8 +340,7 @@ class ResultsMirror:
         if not stored_path.is_file():
             return
         stored, current = read_json(stored_path), read_json(run.config)
-        if scores_config_differences(stored, current) or corpus_differences(
-                stored.get("corpus_fingerprint"), current.get("corpus_fingerprint")):
+        if scores_config_differences(stored, current) or corpus_differences(stored, current):
             return
         restored = []
         for name in fold_names:

@@ -168,25 +168,47 @@ def corpus_fingerprint(utterances):
     return {"sha256": hashlib.sha256(json.dumps(records).encode()).hexdigest(), "utterances": records}
 
 
-def _content(record):
-    """What a fingerprint record says of a file's bytes: size and digest; size and mtime for a
-    record written before digests were (which cannot show that a moved copy is unchanged)."""
-    return (record[4], record[6]) if len(record) > 6 else (record[4], record[5])
+def corpus_changes(old, new, *, paths=True):
+    """Lines saying how corpus fingerprint ``new`` differs from ``old``; empty if it does not.
 
+    Utterance ids, labels and speakers are compared, and each file's content: its size and
+    digest where both records have a digest. Records written before fingerprints held
+    digests ([id, path, label, speaker, size, mtime_ns]) are compared by size and
+    modification time when ``paths`` (a run directory, resumed where it was written, where
+    an unchanged file keeps its time) and by size alone otherwise.
 
-def _corpus_changes(old, new):
-    """Lines saying how corpus fingerprint ``new`` differs from ``old`` (modification times aside)."""
+    Parameters
+    ----------
+    old, new : dict
+        :func:`corpus_fingerprint` results.
+    paths : bool
+        Also compare the files' paths: True for a run directory; False for ``results/``,
+        which travels between machines (:mod:`keras_ser.experiments.results`).
+
+    Examples
+    --------
+    >>> a = {"utterances": [["u1", "/a/u1.wav", "anger", "03", 10, 5, "00ff"]]}
+    >>> b = {"utterances": [["u1", "/b/u1.wav", "fear", "03", 10, 7, "00ff"]]}
+    >>> corpus_changes(a, b)
+    ['u1: path /a/u1.wav -> /b/u1.wav', 'u1: label anger -> fear']
+    >>> corpus_changes(a, b, paths=False)
+    ['u1: label anger -> fear']
+    """
     old_by, new_by = {r[0]: r for r in old["utterances"]}, {r[0]: r for r in new["utterances"]}
     changes = [f"{i}: removed" for i in sorted(set(old_by) - set(new_by))]
     changes += [f"{i}: added" for i in sorted(set(new_by) - set(old_by))]
+    fields = ((1, "path"),) * paths + ((2, "label"), (3, "speaker"))
     for i in sorted(set(old_by) & set(new_by)):
         before, after = old_by[i], new_by[i]
-        for k, field in ((1, "path"), (2, "label"), (3, "speaker")):
-            if before[k] != after[k]:
-                changes.append(f"{i}: {field} {before[k]} -> {after[k]}")
-        if before[1] == after[1] and _content(before) != _content(after[:len(before)]):
-            what = "content" if len(before) > 6 else "file size or modification time"
-            changes.append(f"{i}: {what} changed" + (f" ({after[1]})" if after[1] != i else ""))
+        changes += [f"{i}: {field} {before[k]} -> {after[k]}" for k, field in fields if before[k] != after[k]]
+        if paths and before[1] != after[1]:
+            continue  # another file: its content is not this one's
+        if len(before) > 6 and len(after) > 6:
+            what, content = "content", (4, 6)
+        else:
+            what, content = ("file size or modification time", (4, 5)) if paths else ("file size", (4,))
+        if [before[k] for k in content] != [after[k] for k in content]:
+            changes.append(f"{i}: {what} changed ({after[1]})")
     return changes
 
 
@@ -364,7 +386,7 @@ def check_config(run_dir, config, fingerprint=None):
                 + "; ".join(keys) + ". Resume with the same recipe, overrides and corpus, or choose another --out"
             )
         recorded = old.get("corpus_fingerprint")
-        changes = _corpus_changes(recorded, fingerprint) if fingerprint is not None and recorded is not None else []
+        changes = corpus_changes(recorded, fingerprint) if fingerprint is not None and recorded is not None else []
         if changes:
             shown = "; ".join(changes[:5]) + (f"; and {len(changes) - 5} more" if len(changes) > 5 else "")
             raise DataError(

@@ -126,7 +126,15 @@ def top_op_types(trace_dir, count=8):
     return [(name, t / whole) for name, t in sorted(totals.items(), key=lambda kv: -kv[1])[:count]]
 
 
-def _measure(case, precision, steps, profile_dir=None):
+def prepare(case, precision):
+    """The case's compiled model and a random batch of its inputs and labels; and the step's FLOPs.
+
+    Returns
+    -------
+    model, x, y, info
+        ``info`` has the recipe (and stage), model name, batch, input shapes, parameter count
+        and FLOPs per training step.
+    """
     import keras
     import numpy as np
 
@@ -166,8 +174,21 @@ def _measure(case, precision, steps, profile_dir=None):
         y = rng.integers(0, NUM_CLASSES, batch)
     flops = training_flops(model, [part.shape for part in x])
     model.compile(optimizer=make_optimizer(train), loss=make_loss(train), jit_compile=train["jit_compile"])
-    described = " + ".join("x".join(str(d) for d in part.shape[1:]) for part in x)
-    x = x[0] if len(x) == 1 else x
+    info = {
+        "case": case,
+        "recipe": recipe_name + (f" [{stage_name}]" if stage_name else ""),
+        "model": model_name,
+        "precision": precision,
+        "batch": batch,
+        "input": " + ".join("x".join(str(d) for d in part.shape[1:]) for part in x),
+        "params": int(model.count_params()),
+        "gflop_per_step": flops / 1e9,
+    }
+    return model, x[0] if len(x) == 1 else x, y, info
+
+
+def _measure(case, precision, steps, profile_dir=None):
+    model, x, y, info = prepare(case, precision)
     for _ in range(WARMUP_STEPS):
         model.train_on_batch(x, y)
     start = time.perf_counter()
@@ -187,21 +208,14 @@ def _measure(case, precision, steps, profile_dir=None):
             top_ops = top_op_types(trace_dir)
         except ImportError:
             top_ops = None
-    return {
-        "case": case,
-        "recipe": recipe_name + (f" [{stage_name}]" if stage_name else ""),
-        "model": model_name,
-        "precision": precision,
-        "batch": batch,
-        "input": described,
-        "params": int(model.count_params()),
-        "gflop_per_step": flops / 1e9,
-        "ms_per_step": 1000.0 * seconds,
-        "gflops": flops / seconds / 1e9,
+    return dict(
+        info,
+        ms_per_step=1000.0 * seconds,
+        gflops=info["gflop_per_step"] / seconds,
         # ru_maxrss is in KiB on Linux.
-        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
-        "top_ops": top_ops,
-    }
+        peak_rss_mib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
+        top_ops=top_ops,
+    )
 
 
 def _worker(args):

@@ -3,7 +3,7 @@
 Usage::
 
     python -m keras_ser.train [--recipe NAME|PATH] [--corpus emodb|manifest:PATH|...]
-        [--data-dir D] [--out DIR] [--folds f1,f2] [--strategy default|mirrored|multi_worker]
+        [--data-dir D] [--out DIR] [--folds f1,f2] [--jobs N] [--strategy default|mirrored|multi_worker]
         [--results DIR [--results-variant NAME]] [--callbacks MODULE:FUNCTION] [--final] [--skip-bad] [--no-progress] [--verbose|--quiet]
         [--test-corpus CORPUS [--label-map FILE]]
         [--version] [key=value ...]
@@ -20,6 +20,8 @@ status 130). ``key=value`` overrides any recipe key (``train.epochs=2``,
 finished fold's scores and the reports to ``results/<recipe>/<corpus>/`` and resumes from
 there on any machine (:mod:`keras_ser.experiments.results`). ``--callbacks module:function``
 adds an experiment tracker's Keras callbacks to every fit (:mod:`keras_ser.experiments.training`).
+``--jobs N`` trains N folds at once, each in a worker process on its share of the CPU cores
+(:mod:`keras_ser.experiments.parallel`: small networks train faster that way on a CPU).
 ``--skip-bad`` leaves out the corpus files that ``keras_ser.audio.load`` refuses
 (by default the run stops at the first, naming it) and lists them in the reports.
 ``--test-corpus CORPUS`` evaluates across corpora: one fold, trained on all of the recipe's corpus
@@ -59,6 +61,8 @@ def build_parser():
     parser.add_argument("--data-dir", help="data root (default $KERAS_SER_DATA, then ~/.keras/datasets)")
     parser.add_argument("--out", help="run directory (default runs/<recipe>)")
     parser.add_argument("--folds", help="comma-separated fold names (speaker_03 or 03) to run now")
+    parser.add_argument("--jobs", type=int, default=1, metavar="N",
+                        help="folds trained at once, one worker process per 1/N of the CPU cores (default 1)")
     parser.add_argument("--strategy", default="default", choices=("default", "mirrored", "multi_worker"))
     parser.add_argument("--no-progress", action="store_true", help="no tqdm bar over folds")
     parser.add_argument("--list", action="store_true",
@@ -179,7 +183,7 @@ def main(argv=None):
                 recipe, corpus=args.corpus, data_dir=args.data_dir, out=run_dir, folds=folds,
                 strategy=args.strategy, overrides=overrides, results=results,
                 progress=not args.no_progress and _cli.interactive(args, sys.stderr), final=args.final,
-                skip_bad=args.skip_bad,
+                skip_bad=args.skip_bad, jobs=args.jobs,
             )
     except KerasSERError as error:
         print(f"error: {error}", file=sys.stderr)

@@ -27,21 +27,27 @@ from keras_ser.experiments.precision import build_in_precision
 TINY_LOGMEL_MODEL = "test_tiny_logmel_dense"
 
 
+def tiny_logmel_model(num_classes=7, units=8, bn_momentum=0.99, name=TINY_LOGMEL_MODEL):
+    """The stand-in network: pooled log-mel, batch normalisation, one hidden layer.
+
+    It stands in for the zhao2019 builder under the zhao2019 recipes, whose [model] table sets
+    bn_momentum: it normalises its pooled input with that momentum as well. A module-level
+    function, so that worker processes of fold-parallel runs can import it.
+    """
+    return keras.Sequential([
+        keras.Input((500, 40)), keras.layers.GlobalAveragePooling1D(),
+        keras.layers.BatchNormalization(momentum=bn_momentum),
+        keras.layers.Dense(units, activation="relu", name="embedding"),
+        keras.layers.Dense(num_classes, activation="softmax", name="predictions"),
+    ], name=name)
+
+
 def register_tiny_logmel_model():
     """Register (once) a network on zhao2019's [500, 40] log-mel small enough for CPU tests; return its name."""
     from keras_ser.models import registry
 
     if TINY_LOGMEL_MODEL not in registry._REGISTRY:
-        @registry.register(TINY_LOGMEL_MODEL, paper="test", table="-", input="40x500 log-mel")
-        def _tiny(num_classes=7, units=8, bn_momentum=0.99, name=TINY_LOGMEL_MODEL):
-            # Stands in for the zhao2019 builder under the zhao2019 recipes, whose [model] table
-            # sets bn_momentum: it normalises its pooled input with that momentum as well.
-            return keras.Sequential([
-                keras.Input((500, 40)), keras.layers.GlobalAveragePooling1D(),
-                keras.layers.BatchNormalization(momentum=bn_momentum),
-                keras.layers.Dense(units, activation="relu", name="embedding"),
-                keras.layers.Dense(num_classes, activation="softmax", name="predictions"),
-            ], name=name)
+        registry.register(TINY_LOGMEL_MODEL, paper="test", table="-", input="40x500 log-mel")(tiny_logmel_model)
     return TINY_LOGMEL_MODEL
 
 

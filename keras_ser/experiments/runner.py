@@ -21,14 +21,18 @@ and ``predictions.csv`` holds ``id, true_<dim>, pred_<dim>, ...`` per test utter
 (:func:`check_supported` says what they cannot do).
 
 It then writes ``folds/<fold>/`` (predictions, history, TensorBoard logs, the MODEL
-DIR) and, last, ``metrics.json``. Re-running the same command resumes: finished folds
+DIR) and, last, ``metrics.json``. With ``jobs > 1`` the unfinished folds of a neural or
+two-stage run train at once in worker processes, one per group of CPU cores
+(:mod:`keras_ser.experiments.parallel`); everything else stays in this process.
+Re-running the same command resumes: finished folds
 (:func:`keras_ser.experiments.run_dir.fold_status`) are skipped, and an interrupted or
 damaged one is redone with a note. The run holds the directory's lock throughout and
 refuses to resume across a change of configuration or corpus. The layout is
 :mod:`keras_ser.experiments.run_dir`'s.
 
 Seeding: ``keras.utils.set_random_seed(seed)`` and TensorFlow op determinism
-before every fold, so the same seed, data and settings give the same metrics.
+before every fold, so the same seed, data and settings give the same metrics (on the same
+number of CPU threads, which each fold's ``metrics.json`` records as ``cpu_threads``).
 
 Repeats: ``experiment.repeats = R`` (zhang2021_dcnn Sec. 3.2 reports the mean of three
 runs per speaker) trains each network fold R times, run ``k`` with seed
@@ -68,6 +72,7 @@ from keras_ser.distribute import get_strategy
 from keras_ser.errors import DataError, ParameterError
 from keras_ser.experiments import fusion, reports, word_vectors
 from keras_ser.experiments.neural import FeatureStore, cached_frontend, run_neural_fold, run_regression_fold
+from keras_ser.experiments.parallel import check_jobs, run_folds
 from keras_ser.experiments.precision import describe_policy, resolve_precision
 from keras_ser.experiments.results import ResultsMirror
 from keras_ser.experiments.resume import RunLock, check_config, corpus_fingerprint, run_environment
@@ -195,6 +200,8 @@ def _train_network(recipe, fold, label_names, folder, *, seed, store, frontend, 
     metrics = dict(_fold_summary(fold), **(extra or {}),
                    **write(recipe, fold, label_names, folder, out, frontend, store.sample_rate))
     metrics["wall_s"] = round(time.time() - start, 2)
+    # The sums of convolution gradients are split between threads: another count may change the last bits.
+    metrics["cpu_threads"] = tf.config.threading.get_intra_op_parallelism_threads() or len(os.sched_getaffinity(0))
     # Written last: the fold (or run) counts as finished only once it is there (run_dir.fold_status).
     write_json(folder / "metrics.json", metrics)
     return metrics
@@ -322,7 +329,8 @@ def run_repeats(recipe, fold, label_names, fold_dir, *, store=None, frontend=Non
         _fold_summary(fold), repeats=repeats, scores=scores,
         ensemble_scores=classification_scores([index[v] for v in labels], predicted, label_names),
         per_repeat=[{key: run[key] for key in ("repeat", "seed", "scores", "epochs_run", "best_epoch",
-                                               "validation_scores", "wall_s") if key in run} for run in runs],
+                                               "validation_scores", "wall_s", "cpu_threads") if key in run}
+                    for run in runs],
         model_repeat=chosen + 1,
         **{key: runs[chosen][key] for key in _MODEL_RUN_KEYS if key in runs[chosen]},
         wall_s=round(float(sum(run.get("wall_s", 0.0) for run in runs)), 2),
@@ -378,13 +386,13 @@ def check_supported(recipe):
 
 
 def _run_fusion(recipe, run_dir, *, corpus, data_dir, folds, strategy, overrides, progress, mirror=None,
-                skip_bad=False):
+                skip_bad=False, jobs=1):
     """Run the member recipes (resumable) into ``run_dir/members/<name>``, then fuse them."""
     members = {}
     for name, member_recipe, own in fusion.member_runs(recipe, overrides):
         members[name] = run_experiment(member_recipe, corpus=corpus, data_dir=data_dir,
                                        out=run_dir / "members" / name, folds=folds, strategy=strategy,
-                                       overrides=own, progress=progress, skip_bad=skip_bad,
+                                       overrides=own, progress=progress, skip_bad=skip_bad, jobs=jobs,
                                        results=mirror.member(name, recipe) if mirror else None)
     fused = fusion.fuse_members(recipe, run_dir, members, corpus=corpus, data_dir=data_dir)
     if mirror:  # results/ (keras_ser.experiments.results)
@@ -393,7 +401,7 @@ def _run_fusion(recipe, run_dir, *, corpus, data_dir, folds, strategy, overrides
 
 
 def run_experiment(recipe, *, corpus=None, data_dir=None, out=None, folds=None, strategy="default",
-                   overrides=(), progress=True, results=None, final=False, skip_bad=False):
+                   overrides=(), progress=True, results=None, final=False, skip_bad=False, jobs=1):
     """Run ``recipe`` over every fold (or ``folds``), resuming finished folds.
 
     Parameters
@@ -428,6 +436,11 @@ def run_experiment(recipe, *, corpus=None, data_dir=None, out=None, folds=None, 
         are listed in ``skipped.json`` and the reports. Recorded in ``config.json``
         (``"skip_bad": true``), so resuming such a run without it is refused as a
         change of configuration.
+    jobs : int
+        Folds trained at once, each in a worker process on its share of the CPU cores
+        (:mod:`keras_ser.experiments.parallel`); 1 trains them one after another in this
+        process. For ``neural`` and ``two_stage`` recipes (and a fusion's members); the
+        folds of the other kinds run one at a time. Not with a GPU or another strategy.
 
     Returns
     -------
@@ -438,7 +451,7 @@ def run_experiment(recipe, *, corpus=None, data_dir=None, out=None, folds=None, 
     ------
     ParameterError
         Another process runs on the directory, or it (or ``results``) holds a run of another
-        configuration.
+        configuration; or ``jobs`` cannot be used (:func:`keras_ser.experiments.parallel.check_jobs`).
     DataError
         The corpus changed since the run started (see
         :func:`keras_ser.experiments.resume.check_config`); or, without ``skip_bad``, a
@@ -451,12 +464,13 @@ def run_experiment(recipe, *, corpus=None, data_dir=None, out=None, folds=None, 
     if corpus:
         recipe["experiment"]["corpus"] = corpus
     check_supported(recipe)
+    check_jobs(jobs, strategy)
     run_dir = RunDir(pathlib.Path(out) if out else default_root(recipe["recipe"]["name"]))
     mirror = ResultsMirror.for_run(results, recipe)
     with RunLock(run_dir.root):
         return _run_locked(recipe, run_dir, data_dir=data_dir, folds=folds, strategy=strategy,
                            overrides=overrides, progress=progress, mirror=mirror, final=final,
-                           skip_bad=skip_bad)
+                           skip_bad=skip_bad, jobs=jobs)
 
 
 def _resolved_precision(recipe):
@@ -586,7 +600,7 @@ def _cross_corpus_fold(recipe, run_dir, kept, test_set, labels):
 
 
 def _run_locked(recipe, run_dir, *, data_dir, folds, strategy, overrides, progress, mirror=None, final=False,
-                skip_bad=False):
+                skip_bad=False, jobs=1):
     name = recipe["recipe"]["name"]
     corpus = recipe["experiment"]["corpus"]
     config = {"recipe": recipe, "overrides": list(overrides), "corpus": corpus,
@@ -612,7 +626,7 @@ def _run_locked(recipe, run_dir, *, data_dir, folds, strategy, overrides, progre
             mirror.check_config(run_dir.root)
         return _run_fusion(recipe, run_dir.root, corpus=corpus, data_dir=data_dir, folds=folds,
                            strategy=strategy, overrides=overrides, progress=progress, mirror=mirror,
-                           skip_bad=skip_bad)
+                           skip_bad=skip_bad, jobs=jobs)
 
     if recipe["experiment"]["kind"] in ("neural", "two_stage"):
         config["precision"] = _resolved_precision(recipe)
@@ -646,19 +660,33 @@ def _run_locked(recipe, run_dir, *, data_dir, folds, strategy, overrides, progre
         if run_dir.fold(fold.name).exists():
             _clear_unfinished(run_dir.fold(fold.name), fold.name, reason, recipe_repeats(recipe))
         todo.append(fold)
+    kind = recipe["experiment"]["kind"]
+    parallel = jobs > 1 and len(todo) > 1
+    if parallel and kind not in ("neural", "two_stage"):
+        print(f"note: jobs={jobs} trains the folds of neural and two_stage recipes in parallel; "
+              f"the {kind} folds of {name!r} run one at a time", file=sys.stderr)
+        parallel = False
     store = frontend = strategy_obj = None
-    if todo and recipe["experiment"]["kind"] in ("neural", "two_stage"):
+    if todo and not parallel and kind in ("neural", "two_stage"):
         frontend = cached_frontend(recipe["frontend"])
         store = FeatureStore(frontend)
         strategy_obj = get_strategy(strategy)
-    bar = tqdm(chosen, desc=name, unit="fold", disable=not progress)
-    for fold in bar:
-        bar.set_postfix_str(fold.name)
-        if fold in todo:
+    bar = tqdm(total=len(chosen), initial=len(chosen) - len(todo), desc=name, unit="fold", disable=not progress)
+
+    def finished(fold_name):
+        if mirror:  # results/: this fold and the refreshed reports
+            mirror.fold_done(run_dir.root, fold_name)
+        bar.update(1)
+
+    if parallel:  # keras_ser.experiments.parallel: one worker process per group of cores
+        run_folds(run_fold, recipe, todo, labels, run_dir, jobs=jobs, strategy=strategy, on_done=finished)
+    else:
+        for fold in todo:
+            bar.set_postfix_str(fold.name)
             run_fold(recipe, fold, labels, run_dir.fold(fold.name),
                      store=store, frontend=frontend, strategy=strategy_obj, progress=progress)
-            if mirror:  # results/: this fold and the refreshed reports
-                mirror.fold_done(run_dir.root, fold.name)
+            finished(fold.name)
+    bar.close()
     if final:  # train --final: the deployable model on every speaker (keras_ser.experiments.final)
         from keras_ser.experiments.final import train_final
 

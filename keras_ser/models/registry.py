@@ -61,6 +61,8 @@ class ModelInfo:
 
 _REGISTRY = {}
 _loaded = []
+#: Names added with :func:`register` in this process (:func:`registered_here`).
+_registered_here = []
 
 
 def _add(entry):
@@ -78,9 +80,19 @@ def register(name, *, paper, table, input, **default_kwargs):
 
     def decorator(builder):
         _add(ModelInfo(name, paper, table, input, builder, dict(default_kwargs)))
+        _registered_here.append(name)
         return builder
 
     return decorator
+
+
+def registered_here():
+    """Names registered with :func:`register` in this process, not by keras_ser's presets tables.
+
+    Worker processes of fold-parallel runs (:mod:`keras_ser.experiments.parallel`) register
+    them again.
+    """
+    return list(_registered_here)
 
 
 def _load_all():

@@ -25,9 +25,8 @@ last bits, on the number of cores it trained on, as it would on another machine:
 splits the sums of convolution gradients between its threads. After three training steps
 from the same seed on one core and on two, the largest weight difference was 0 for
 zhao2019's attention-LSTM, 6e-8 for zhang2021_multicnn's 1D CNN and 1e-3 for zhao2019's FCN.
-Each fold's ``metrics.json`` records its
-``cpu_threads``. tests/test_experiments_parallel.py checks that a parallel run of a dense
-network reproduces every prediction of the sequential run.
+Each fold's ``metrics.json`` records its ``cpu_threads``. tests/test_experiments_parallel.py
+checks that a parallel run of a dense network reproduces every prediction of the sequential run.
 
 Networks and experiment trackers registered in the parent process
 (:func:`keras_ser.models.registry.register`,

@@ -4,7 +4,6 @@ The runs train the tiny stand-in network (tests/model_helper.py) on the zhao2019
 three-speaker, three-class EMO-DB manifest, in two worker processes.
 """
 
-import csv
 import json
 import os
 
@@ -18,6 +17,7 @@ from keras_ser.experiments.runner import run_experiment
 from keras_ser.models import registry
 from keras_ser.train import main
 
+from corpus_helper import emodb_manifest
 from model_helper import register_tiny_logmel_model
 
 TINY = register_tiny_logmel_model()
@@ -28,18 +28,7 @@ FOLDS = ("speaker_03", "speaker_08", "speaker_09")
 @pytest.fixture(scope="module")
 def manifest(emodb_wavs, tmp_path_factory):
     """Speakers 03, 08 and 09; anger, neutral and sadness; three utterances each."""
-    codes = {"W": "anger", "N": "neutral", "T": "sadness"}
-    rows = []
-    for speaker in ("03", "08", "09"):
-        for code, label in codes.items():
-            chosen = [w for w in emodb_wavs if w.name[:2] == speaker and w.name[5] == code][:3]
-            rows += [{"path": str(w), "label": label, "speaker": speaker} for w in chosen]
-    path = tmp_path_factory.mktemp("parallel") / "list.csv"
-    with open(path, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=["path", "label", "speaker"])
-        writer.writeheader()
-        writer.writerows(rows)
-    return f"manifest:{path}"
+    return emodb_manifest(emodb_wavs, tmp_path_factory.mktemp("parallel"), ("03", "08", "09"), 3)
 
 
 class _RecordProcess(keras.callbacks.Callback):

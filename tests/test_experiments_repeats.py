@@ -5,7 +5,6 @@ three-speaker, three-class EMO-DB manifest; the schedule tests train zhang2021_d
 network at tiny widths on random fc7 sequences.
 """
 
-import csv
 import json
 
 import keras
@@ -19,6 +18,7 @@ from keras_ser.experiments.runner import repeat_seed, run_experiment
 from keras_ser.models import build
 from keras_ser.recipe import load_recipe, recipe_repeats
 
+from corpus_helper import emodb_manifest
 from model_helper import register_tiny_logmel_model
 
 TINY = register_tiny_logmel_model()
@@ -28,18 +28,7 @@ FOLD = "speaker_03"
 @pytest.fixture(scope="module")
 def manifest(emodb_wavs, tmp_path_factory):
     """Speakers 03, 08 and 09; anger, neutral and sadness; two utterances each."""
-    codes = {"W": "anger", "N": "neutral", "T": "sadness"}
-    rows = []
-    for speaker in ("03", "08", "09"):
-        for code, label in codes.items():
-            chosen = [w for w in emodb_wavs if w.name[:2] == speaker and w.name[5] == code][:2]
-            rows += [{"path": str(w), "label": label, "speaker": speaker} for w in chosen]
-    path = tmp_path_factory.mktemp("repeats") / "list.csv"
-    with open(path, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=["path", "label", "speaker"])
-        writer.writeheader()
-        writer.writerows(rows)
-    return f"manifest:{path}"
+    return emodb_manifest(emodb_wavs, tmp_path_factory.mktemp("repeats"), ("03", "08", "09"), 2)
 
 
 def _run(manifest, out, repeats, monkeypatch=None, results=None):

@@ -7,9 +7,7 @@ segment-score averaging and validation-tuned score fusion (zhang2021_multicnn), 
 network fed with the fine-tuned DCNN's fc7 sequences (zhang2021_dcnn).
 """
 
-import csv
 import inspect
-import itertools
 import json
 
 import keras
@@ -24,6 +22,8 @@ from keras_ser.experiments.word_vectors import reads_frame_sequences, uses_word_
 from keras_ser.models import available, build, info
 from keras_ser.recipe import available_recipes, load_recipe, recipe_weights
 from keras_ser.train import main
+
+from corpus_helper import emodb_manifest
 
 #: Narrow widths for a symbolic build; none of them changes a model's input shape.
 TINY = {"fc_units": (8, 8), "dnn_units": (8,), "lstm_units": 4}
@@ -84,22 +84,10 @@ def test_recipe_model_takes_its_front_end_output(name):
 
 @pytest.fixture(scope="module")
 def manifest(emodb_wavs, tmp_path_factory):
-    """Four EMO-DB speakers, anger / sadness / neutral, two utterances per class and speaker."""
-    codes = {"W": "anger", "T": "sadness", "N": "neutral"}
-    rows = []
-    for (speaker, code), group in itertools.groupby(
-        sorted((w.name[:2], w.name[5], w) for w in emodb_wavs if w.name[:2] in ("03", "08", "09", "10")
-               and w.name[5] in codes),
-        key=lambda t: t[:2],
-    ):
-        rows += [{"path": str(w), "label": codes[code], "speaker": speaker} for _, _, w in list(group)[:2]]
-    path = tmp_path_factory.mktemp("manifest") / "list.csv"
-    with open(path, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=["path", "label", "speaker"])
-        writer.writeheader()
-        writer.writerows(rows)
+    """Four EMO-DB speakers, neutral / sadness / anger, two utterances per class and speaker."""
     # Without an id column a manifest utterance's id is its path, which the checks below load.
-    return f"manifest:{path}"
+    return emodb_manifest(emodb_wavs, tmp_path_factory.mktemp("manifest"), ("03", "08", "09", "10"), 2,
+                          codes={"N": "neutral", "T": "sadness", "W": "anger"})
 
 
 def _predictions(fold_dir, filename="predictions.csv"):

@@ -34,12 +34,10 @@ DEFAULT_CASES = "multicnn_1d,zhao2018,zhao2019_201"
 
 
 def _time_steps(case, cores, steps, barrier, queue):
-    os.sched_setaffinity(0, cores)
-    import tensorflow as tf
-
-    tf.config.threading.set_intra_op_parallelism_threads(len(cores))
-    tf.config.threading.set_inter_op_parallelism_threads(len(cores))
+    from keras_ser.experiments.parallel import pin_to_cores
     from train_step import prepare
+
+    pin_to_cores(cores)
 
     model, x, y, _ = prepare(case, "float32")
     for _ in range(WARMUP_STEPS):

@@ -132,16 +132,24 @@ def _process_registrations(recipe):
     return entries, list(_CALLBACK_FACTORIES)
 
 
-def _start_worker(groups, counter, train_fold, recipe, label_names, strategy, registrations):
-    # Before TensorFlow runs anything: its thread pools are sized once, at the first operation.
-    with counter.get_lock():
-        cores = groups[counter.value % len(groups)]
-        counter.value += 1
+def pin_to_cores(cores):
+    """Run this process on ``cores`` only, with TensorFlow's thread pools sized to them.
+
+    Call it before TensorFlow runs its first operation: the pools are sized once, then.
+    """
     os.sched_setaffinity(0, cores)
     import tensorflow as tf
 
     tf.config.threading.set_intra_op_parallelism_threads(len(cores))
     tf.config.threading.set_inter_op_parallelism_threads(len(cores))
+
+
+def _start_worker(groups, counter, train_fold, recipe, label_names, strategy, registrations):
+    # Before TensorFlow runs anything: its thread pools are sized once, at the first operation.
+    with counter.get_lock():
+        cores = groups[counter.value % len(groups)]
+        counter.value += 1
+    pin_to_cores(cores)
 
     from keras_ser.distribute import get_strategy
     from keras_ser.experiments.neural import FeatureStore, cached_frontend

@@ -52,6 +52,12 @@ def fail_on_speaker_08(recipe, fold, fold_dir):
     return []
 
 
+def fail_in_run_2(recipe, fold, fold_dir):
+    if fold_dir.name == "repeat_2":
+        raise RuntimeError(f"tracker refused run 2 of {fold.name}")
+    return []
+
+
 def test_core_groups_split_the_cores_and_refuse_what_cannot_run():
     assert core_groups(1, cores=[4, 6]) == [[4, 6]]
     assert core_groups(2, cores=[6, 4]) == [[4], [6]]
@@ -113,6 +119,26 @@ def test_a_failing_fold_stops_the_run_with_its_error_and_keeps_the_others(manife
     results = run_experiment("zhao2019_attention_blstm_fcn", corpus=manifest, out=out, progress=False,
                              overrides=OVERRIDES, jobs=2)
     assert results["folds_done"] == list(FOLDS)
+
+
+def test_workers_copy_each_run_of_a_fold_to_results_as_it_ends(manifest, tmp_path):
+    mirror = tmp_path / "results"
+    training.register_callback_factory(fail_in_run_2)
+    try:
+        # No fold finishes, so nothing but the workers themselves can have written the runs to results/.
+        with pytest.raises(RuntimeError, match="run 2 of speaker_0[38]") as failure:
+            run_experiment("zhao2019_attention_blstm_fcn", corpus=manifest, out=tmp_path / "run", progress=False,
+                           overrides=OVERRIDES + ["experiment.repeats=2"], folds=["03", "08"], results=mirror,
+                           jobs=2)
+    finally:
+        training.unregister_callback_factory(fail_in_run_2)
+    fold = str(failure.value).rsplit(" ", 1)[-1]
+    found = list(mirror.glob(f"zhao2019_attention_blstm_fcn/*/folds/{fold}"))
+    assert found, f"results/ holds nothing of {fold}"
+    stored = found[0]
+    # The worker copied run 1 of the fold when it ended, before run 2 failed.
+    assert (stored / "repeat_1" / "metrics.json").is_file() and (stored / "repeat_1" / "predictions.csv").is_file()
+    assert not (stored / "metrics.json").exists() and not (stored / "repeat_2").exists()
 
 
 def test_jobs_refuses_what_workers_cannot_import(manifest, tmp_path):

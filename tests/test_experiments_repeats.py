@@ -151,6 +151,65 @@ def test_resume_after_an_interrupted_repeat_trains_only_the_missing_one(manifest
     assert _json(moved / "results.json")["repeats"] == _json(out / "results.json")["repeats"]
 
 
+def test_a_fold_cut_short_goes_on_from_the_runs_results_kept_on_another_machine(manifest, tmp_path, monkeypatch):
+    mirror = tmp_path / "results"
+    real, calls = runner._train_network, []
+
+    def dies_in_run_3(*args, **kwargs):
+        calls.append(kwargs["seed"])
+        if len(calls) == 3:
+            raise KeyboardInterrupt  # the machine went away while run 3 trained
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(runner, "_train_network", dies_in_run_3)
+    with pytest.raises(KeyboardInterrupt):
+        _run(manifest, tmp_path / "first", 3, results=mirror)
+    monkeypatch.setattr(runner, "_train_network", real)
+    stored = next(mirror.glob(f"zhao2019_attention_blstm_fcn/*/folds/{FOLD}"))
+    # results/ kept runs 1 and 2 as each ended; the fold itself is not finished there.
+    assert sorted(p.parent.name for p in stored.glob("repeat_*/metrics.json")) == ["repeat_1", "repeat_2"]
+    assert not (stored / "metrics.json").exists()
+    assert not list(stored.rglob("model")) and not list(stored.rglob(".restored"))
+
+    # Another machine: a fresh run directory with the committed results/ trains run 3 only.
+    second = tmp_path / "second"
+    assert _run(manifest, second, 3, monkeypatch, mirror) == [repeat_seed(42, 3)]
+    fold_dir = second / "folds" / FOLD
+    fold = _json(fold_dir / "metrics.json")
+    assert fold["restored_repeats"] == [1, 2] and fold["model_repeat"] == 3
+    assert _json(fold_dir / "model" / "meta.json")["repeat"] == 3
+    assert [(fold_dir / f"repeat_{k}" / ".restored").is_file() for k in (1, 2, 3)] == [True, True, False]
+    # The same scores as the three runs trained in one go (same seeds, same data).
+    reference = tmp_path / "reference"
+    _run(manifest, reference, 3)
+    expected = _json(reference / "folds" / FOLD / "metrics.json")
+    assert [r["scores"] for r in fold["per_repeat"]] == [r["scores"] for r in expected["per_repeat"]]
+    assert fold["scores"] == expected["scores"]
+    assert _json(stored / "metrics.json")["scores"] == expected["scores"]
+    assert _json(second / "results.json")["repeats"] == _json(reference / "results.json")["repeats"]
+
+
+def test_a_fold_whose_runs_all_finished_elsewhere_is_completed_without_training(manifest, tmp_path, monkeypatch):
+    mirror, first = tmp_path / "results", tmp_path / "first"
+    _run(manifest, first, 2, results=mirror)
+    stored = next(mirror.glob(f"zhao2019_attention_blstm_fcn/*/folds/{FOLD}"))
+    expected = _json(stored / "metrics.json")
+    # As if the machine went away after the last run, before the fold's own files were written.
+    for name in ("metrics.json", "predictions.csv", "val_predictions.csv", "history.json"):
+        (stored / name).unlink()
+
+    second = tmp_path / "second"
+    assert _run(manifest, second, 2, monkeypatch, mirror) == []
+    fold = _json(second / "folds" / FOLD / "metrics.json")
+    assert fold["restored_repeats"] == [1, 2] and fold["scores"] == expected["scores"]
+    # No run was trained here, so the fold has no model; its scores count, as a restored fold's do.
+    assert not (second / "folds" / FOLD / "model").exists()
+    assert _json(stored / "metrics.json")["scores"] == expected["scores"]
+    assert _json(second / "results.json")["folds_done"] == [FOLD]
+    # Resuming that run directory again trains nothing either.
+    assert _run(manifest, second, 2, monkeypatch, mirror) == []
+
+
 def test_each_runs_pooled_scores_cover_every_fold():
     from keras_ser.experiments.reports import repeat_summary
     from keras_ser.metrics import classification_scores

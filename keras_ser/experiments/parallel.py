@@ -169,13 +169,15 @@ def _start_worker(groups, counter, train_fold, recipe, label_names, strategy, re
 
 
 def _run_fold_in_worker(task):
-    fold, fold_dir = task
+    fold, fold_dir, results_fold = task
     _WORKER["train_fold"](_WORKER["recipe"], fold, _WORKER["label_names"], fold_dir, store=_WORKER["store"],
-                          frontend=_WORKER["frontend"], strategy=_WORKER["strategy"], progress=False)
+                          frontend=_WORKER["frontend"], strategy=_WORKER["strategy"], progress=False,
+                          results_fold=results_fold)
     return fold.name
 
 
-def run_folds(train_fold, recipe, folds, label_names, run_dir, *, jobs, strategy="default", on_done=None):
+def run_folds(train_fold, recipe, folds, label_names, run_dir, *, jobs, strategy="default", on_done=None,
+              results_root=None):
     """Train ``folds`` in ``jobs`` worker processes; call ``on_done(fold_name)`` in this process as each ends.
 
     Parameters
@@ -195,6 +197,9 @@ def run_folds(train_fold, recipe, folds, label_names, run_dir, *, jobs, strategy
         ``"default"`` (:func:`check_jobs`).
     on_done : callable, optional
         Called with each fold's name, in the order the folds finish.
+    results_root : keras_ser.experiments.run_dir.RunDir, optional
+        The run's folder in ``results/``: a worker copies each run of a fold under
+        ``experiment.repeats`` there as it ends (``train_fold``'s ``results_fold``).
 
     Raises
     ------
@@ -208,7 +213,8 @@ def run_folds(train_fold, recipe, folds, label_names, run_dir, *, jobs, strategy
     registrations = _process_registrations(recipe)
     context = multiprocessing.get_context("spawn")
     counter = context.Value("i", 0)
-    tasks = [(fold, run_dir.fold(fold.name)) for fold in folds]
+    tasks = [(fold, run_dir.fold(fold.name), results_root.fold(fold.name) if results_root else None)
+             for fold in folds]
     with context.Pool(len(groups), initializer=_start_worker,
                       initargs=(groups, counter, train_fold, recipe, label_names, strategy, registrations)) as pool:
         for name in pool.imap_unordered(_run_fold_in_worker, tasks):

@@ -28,7 +28,14 @@ How a run uses it (:class:`ResultsMirror`):
   trained in that run directory (a run without ``--results`` redoes them);
 * after each fold is trained, its files and the refreshed run reports are copied to
   ``results/`` (each file written under a temporary name and renamed, and only when its
-  content changed), so committing ``results/`` after any fold loses nothing.
+  content changed), so committing ``results/`` after any fold loses nothing;
+* under ``experiment.repeats`` (zhang2021_dcnn: three runs per fold, hours on a CPU) each
+  run of a fold is copied to ``results/.../folds/<fold>/repeat_<k>/`` as it ends
+  (:func:`mirror_repeat`), and a fold left unfinished there starts on another machine from
+  its finished runs (:func:`restore_repeat`): only the missing runs are trained. A restored
+  run has no model; the fold keeps the model of its best run trained in the run directory
+  (:func:`keras_ser.experiments.runner.run_repeats`), or none when every run was restored,
+  and then counts as finished by its scores, like a restored fold.
 
 A fold that depends on another run's files: a zhang2021_dcnn two-stage fold trains its
 stage-1 DCNN inside the same fold (:mod:`keras_ser.experiments.two_stage`), so a
@@ -60,7 +67,8 @@ from keras_ser.errors import DataError, ParameterError
 from keras_ser.experiments import reports
 from keras_ser.experiments.resume import RESUMABLE_KEYS, corpus_changes
 from keras_ser.experiments.resume import config_differences as run_dir_differences
-from keras_ser.experiments.run_dir import RunDir, atomic_path, fold_status, read_json, scores_problem
+from keras_ser.experiments.run_dir import (RESTORED_MARKER, RunDir, atomic_path, fold_status, read_json,
+                                           scores_problem)
 
 #: Run-level files copied to ``results/``.
 RUN_FILES = ("config.json", "labels.json", "results.json", "results.md", "confusion.png")
@@ -210,6 +218,40 @@ def mirror_tree(source, target):
         if copy_file(path, target / relative):
             written.append(target / relative)
     return written
+
+
+def mirror_repeat(source, target):
+    """Copy the finished run in ``source`` (``folds/<fold>/repeat_<k>/``) to ``target`` in ``results/``.
+
+    ``metrics.json``, which marks a run finished, is copied last.
+    """
+    source, target = pathlib.Path(source), pathlib.Path(target)
+    for filename in FOLD_FILES[1:] + FOLD_FILES[:1]:
+        if (source / filename).is_file():
+            copy_file(source / filename, target / filename)
+
+
+def restore_repeat(source, target, name, label_names):
+    """Copy the run of fold ``name`` in ``source`` (``results/``) to ``target`` in the run directory.
+
+    The copy is marked as restored (:data:`~keras_ser.experiments.run_dir.RESTORED_MARKER`):
+    it has scores but no model.
+
+    Returns
+    -------
+    bool
+        False, copying nothing, when ``source`` holds no complete scores (:func:`fold_problem`).
+    """
+    source, target = pathlib.Path(source), pathlib.Path(target)
+    if not source.is_dir() or fold_problem(source, name, label_names) is not None:
+        return False
+    if target.exists():
+        shutil.rmtree(target)
+    mirror_repeat(source, target)
+    # After the scores: a copy cut short has no marker, so it needs its model and is trained again.
+    with atomic_path(target / RESTORED_MARKER) as tmp:
+        tmp.write_text(f"scores copied from {source}\n")
+    return True
 
 
 def _note(message):
@@ -369,11 +411,18 @@ class ResultsMirror:
         return results
 
     def fold_done(self, run_root, name):
-        """After fold ``name`` is trained: copy it and the refreshed reports to ``results/``."""
+        """After fold ``name`` is trained: copy it and the refreshed reports to ``results/``.
+
+        A fold whose runs were all restored from ``results/`` (``experiment.repeats``) has no
+        model; its complete scores make it finished, as a restored fold.
+        """
         for filename in FOLD_FILES:
             source = RunDir(run_root).fold(name) / filename
             if source.is_file():
                 copy_file(source, RunDir(self.root).fold(name) / filename)
+        if (not fold_status(run_root, name, self._report[1])[0]
+                and fold_problem(RunDir(self.root).fold(name), name, self._report[1]) is None):
+            self.restored.add(name)
         return self.write_reports(run_root)
 
     def finish(self, run_root):

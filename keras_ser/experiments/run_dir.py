@@ -17,6 +17,7 @@ A run directory (``runs/<recipe>`` by default) holds::
                                    one network (:func:`repeat_dir`, :func:`repeat_status`); the fold's
                                    own files then hold the runs' mean scores and mean probabilities and
                                    the best run's model (keras_ser.experiments.runner.run_repeats)
+    folds/<fold>/repeat_<k>/.restored   the run's scores were copied from results/, it has no model
     final/model/, final/final.json the deployable model trained on every speaker (train --final,
                                    keras_ser.experiments.final); final.json is written last
     feature_cache/                 SVM feature cache (keras_ser.svm)
@@ -372,12 +373,22 @@ def repeat_dir(fold_dir, repeat):
     return pathlib.Path(fold_dir) / f"{REPEAT_PREFIX}{repeat}"
 
 
+#: Marks a run under ``experiment.repeats`` whose scores were restored from ``results/`` (no model).
+RESTORED_MARKER = ".restored"
+
+
+def repeat_restored(fold_dir, repeat):
+    """Whether run ``repeat`` of the fold in ``fold_dir`` holds scores restored from ``results/`` (no model)."""
+    return (repeat_dir(fold_dir, repeat) / RESTORED_MARKER).is_file()
+
+
 def repeat_status(fold_dir, name, repeat, label_names, save_models):
     """Whether run ``repeat`` of fold ``name`` in ``fold_dir`` is finished, and if not, why.
 
     As :func:`fold_status` for a fold: the run's ``metrics.json`` (written last) and
     ``predictions.csv`` hold complete scores and, when ``save_models``, its MODEL DIR
-    every file.
+    every file, unless the run was restored from ``results/`` (:func:`repeat_restored`),
+    which keeps no models.
 
     Returns
     -------
@@ -385,7 +396,7 @@ def repeat_status(fold_dir, name, repeat, label_names, save_models):
     """
     folder = repeat_dir(fold_dir, repeat)
     problem = scores_problem(folder / "metrics.json", folder / "predictions.csv", name, label_names)
-    if problem is None and save_models:
+    if problem is None and save_models and not repeat_restored(fold_dir, repeat):
         problem = _model_problem(folder / "model")
     return problem is None, problem
 

@@ -74,10 +74,10 @@ from keras_ser.experiments import fusion, reports, word_vectors
 from keras_ser.experiments.neural import FeatureStore, cached_frontend, run_neural_fold, run_regression_fold
 from keras_ser.experiments.parallel import check_jobs, run_folds
 from keras_ser.experiments.precision import describe_policy, resolve_precision
-from keras_ser.experiments.results import ResultsMirror
+from keras_ser.experiments.results import ResultsMirror, mirror_repeat, restore_repeat
 from keras_ser.experiments.resume import RunLock, check_config, corpus_fingerprint, run_environment
 from keras_ser.experiments.run_dir import (MODEL_FILES, RunDir, atomic_path, default_root, fold_status, read_json,
-                                           read_predictions, repeat_dir, repeat_status, write_json,
+                                           read_predictions, repeat_dir, repeat_restored, repeat_status, write_json,
                                            write_model_dir, write_predictions, write_regression_predictions)
 from keras_ser.experiments.svm import run_svm_fold
 from keras_ser.experiments.training import continuous_track, fold_context, label_index, set_seed
@@ -207,11 +207,13 @@ def _train_network(recipe, fold, label_names, folder, *, seed, store, frontend, 
     return metrics
 
 
-def run_fold(recipe, fold, label_names, fold_dir, *, store=None, frontend=None, strategy=None, progress=True):
+def run_fold(recipe, fold, label_names, fold_dir, *, store=None, frontend=None, strategy=None, progress=True,
+             results_fold=None):
     """Train and evaluate one fold; write its files; return its ``metrics.json`` dict.
 
     Under ``experiment.repeats = R > 1`` the fold trains R networks into
-    ``repeat_<k>/`` (:func:`run_repeats`), skipping those finished before.
+    ``repeat_<k>/`` (:func:`run_repeats`), skipping those finished before, here or in
+    ``results_fold`` (the fold's folder in ``results/``).
     """
     fold_dir = pathlib.Path(fold_dir)
     fold_dir.mkdir(parents=True, exist_ok=True)
@@ -219,7 +221,7 @@ def run_fold(recipe, fold, label_names, fold_dir, *, store=None, frontend=None, 
     if recipe["experiment"]["kind"] != "features_svm":
         if recipe_repeats(recipe) > 1:
             return run_repeats(recipe, fold, label_names, fold_dir, store=store, frontend=frontend,
-                               strategy=strategy)
+                               strategy=strategy, results_fold=results_fold)
         return _train_network(recipe, fold, label_names, fold_dir, seed=seed, store=store, frontend=frontend,
                               strategy=strategy)
     start = time.time()
@@ -256,13 +258,18 @@ def _mean_predictions(paths):
     return ids, labels, total / len(paths)
 
 
-def run_repeats(recipe, fold, label_names, fold_dir, *, store=None, frontend=None, strategy=None):
+def run_repeats(recipe, fold, label_names, fold_dir, *, store=None, frontend=None, strategy=None,
+                results_fold=None):
     """Train fold ``fold`` ``experiment.repeats`` times and write the fold's combined files.
 
     Run ``k`` (seed :func:`repeat_seed`) is an ordinary network fold in
     ``fold_dir/repeat_<k>/`` (its own ``metrics.json``, ``predictions.csv``, model, ...);
     a run finished before (:func:`~keras_ser.experiments.run_dir.repeat_status`) is not
-    trained again, so a run killed after repeat 2 of a fold redoes only repeat 3. Then, in
+    trained again, so a run killed after repeat 2 of a fold redoes only repeat 3. With
+    ``results_fold`` (the fold's folder in ``results/``), each run is copied there as it
+    ends (:func:`keras_ser.experiments.results.mirror_repeat`), and a run finished there
+    but not here is restored from it (scores only, no model) instead of trained, so an
+    unfinished fold goes on from its finished runs on another machine. Then, in
     ``fold_dir`` itself:
 
     * ``predictions.csv`` / ``val_predictions.csv``: the mean of the runs' class
@@ -278,7 +285,10 @@ def run_repeats(recipe, fold, label_names, fold_dir, *, store=None, frontend=Non
     * ``model/``, ``history.json``, ``embeddings.npz``: those of the run with the best
       validation UA (the first run on a tie or without validation speakers), hard-linked
       (``meta.json`` rewritten with its ``repeat`` and ``seed``). ``predict`` and ``export``
-      use that one network, so their scores are its own, not the mean of the runs.
+      use that one network, so their scores are its own, not the mean of the runs. Runs
+      restored from ``results/`` have no model: the choice is among the runs trained here
+      (``restored_repeats`` in ``metrics.json`` lists the others), and a fold all of whose
+      runs were restored has no model.
 
     Returns
     -------
@@ -290,7 +300,13 @@ def run_repeats(recipe, fold, label_names, fold_dir, *, store=None, frontend=Non
     runs = []
     for k in range(1, repeats + 1):
         folder = repeat_dir(fold_dir, k)
-        if repeat_status(fold_dir, fold.name, k, label_names, save_models)[0]:
+        finished = repeat_status(fold_dir, fold.name, k, label_names, save_models)[0]
+        if not finished and results_fold is not None:
+            finished = restore_repeat(repeat_dir(results_fold, k), folder, fold.name, label_names)
+            if finished:
+                print(f"note: fold {fold.name}: run {k} of {repeats} restored from {results_fold} "
+                      "(scores only, no model): not trained again", file=sys.stderr)
+        if finished:
             runs.append(read_json(folder / "metrics.json"))
             continue
         if folder.exists():
@@ -298,6 +314,8 @@ def run_repeats(recipe, fold, label_names, fold_dir, *, store=None, frontend=Non
         runs.append(_train_network(recipe, fold, label_names, folder, seed=repeat_seed(seed, k), store=store,
                                    frontend=frontend, strategy=strategy,
                                    extra={"repeat": k, "seed": repeat_seed(seed, k)}))
+        if results_fold is not None:
+            mirror_repeat(folder, repeat_dir(results_fold, k))
     folders = [repeat_dir(fold_dir, k) for k in range(1, repeats + 1)]
     index = {name: i for i, name in enumerate(label_names)}
     ids, labels, probabilities = _mean_predictions([f / "predictions.csv" for f in folders])
@@ -309,14 +327,16 @@ def run_repeats(recipe, fold, label_names, fold_dir, *, store=None, frontend=Non
         write_predictions(fold_dir / "val_predictions.csv", val_ids, val_labels,
                           [label_names[i] for i in val_probabilities.argmax(-1)], val_probabilities, label_names)
     validation = [(run.get("validation_scores") or {}).get("ua") for run in runs]
-    chosen = 0 if None in validation else max(range(repeats), key=lambda i: (validation[i], -i))
+    restored = [k for k in range(1, repeats + 1) if repeat_restored(fold_dir, k)]
+    candidates = [i for i in range(repeats) if i + 1 not in restored] or list(range(repeats))
+    chosen = candidates[0] if None in validation else max(candidates, key=lambda i: (validation[i], -i))
     model_run = folders[chosen]
     for filename in ("history.json", "embeddings.npz"):
         if (model_run / filename).is_file():
             _link(model_run / filename, fold_dir / filename)
-    if save_models:
-        if (fold_dir / "model").exists():
-            shutil.rmtree(fold_dir / "model")
+    if (fold_dir / "model").exists():
+        shutil.rmtree(fold_dir / "model")
+    if save_models and chosen + 1 not in restored:
         for filename in (f for f in MODEL_FILES if f != "meta.json"):
             _link(model_run / "model" / filename, fold_dir / "model" / filename)
         meta = read_json(model_run / "model" / "meta.json")
@@ -332,6 +352,7 @@ def run_repeats(recipe, fold, label_names, fold_dir, *, store=None, frontend=Non
                                                "validation_scores", "wall_s", "cpu_threads") if key in run}
                     for run in runs],
         model_repeat=chosen + 1,
+        **({"restored_repeats": restored} if restored else {}),
         **{key: runs[chosen][key] for key in _MODEL_RUN_KEYS if key in runs[chosen]},
         wall_s=round(float(sum(run.get("wall_s", 0.0) for run in runs)), 2),
     )
@@ -678,13 +699,16 @@ def _run_locked(recipe, run_dir, *, data_dir, folds, strategy, overrides, progre
             mirror.fold_done(run_dir.root, fold_name)
         bar.update(1)
 
+    results_root = RunDir(mirror.root) if mirror else None  # runs under experiment.repeats go there as they end
     if parallel:  # keras_ser.experiments.parallel: one worker process per group of cores
-        run_folds(run_fold, recipe, todo, labels, run_dir, jobs=jobs, strategy=strategy, on_done=finished)
+        run_folds(run_fold, recipe, todo, labels, run_dir, jobs=jobs, strategy=strategy, on_done=finished,
+                  results_root=results_root)
     else:
         for fold in todo:
             bar.set_postfix_str(fold.name)
-            run_fold(recipe, fold, labels, run_dir.fold(fold.name),
-                     store=store, frontend=frontend, strategy=strategy_obj, progress=progress)
+            run_fold(recipe, fold, labels, run_dir.fold(fold.name), store=store, frontend=frontend,
+                     strategy=strategy_obj, progress=progress,
+                     results_fold=results_root.fold(fold.name) if results_root else None)
             finished(fold.name)
     bar.close()
     if final:  # train --final: the deployable model on every speaker (keras_ser.experiments.final)

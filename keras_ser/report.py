@@ -16,7 +16,8 @@ Reads every run that ``python -m keras_ser.train --results RESULTS_DIR`` mirrore
   validation UA pooled over the validation predictions, the paper's figure, the weights
   used, the training precision and the summed per-fold wall time;
 * a run with folds missing is marked "partial: k of n folds" and its numbers are put in
-  brackets and italics: they cover only those folds;
+  brackets and italics: they cover only those folds; under ``experiment.repeats``, the
+  finished runs of an unfinished fold are counted beside it ("speaker_03: 1 of 3 runs");
 * for each paper, its main system against the SVM baselines run on the same corpus and
   protocol, with the one-tailed two-proportion z-test on accuracy
   (:func:`keras_ser.metrics.accuracy_z_test`, zhao2019 Sec. IV-C); only complete runs
@@ -45,7 +46,7 @@ from keras_ser import _cli
 from keras_ser.errors import DataError, KerasSERError
 from keras_ser.experiments.results import VARIANT_SEPARATOR, fold_problem
 from keras_ser.experiments.run_dir import (RunDir, atomic_path, corpus_display_name, read_json, read_predictions,
-                                           write_text)
+                                           repeat_dir, write_text)
 from keras_ser.metrics import accuracy_z_test, classification_scores, regression_scores
 
 #: Paper key -> (the file number that opened ``[recipe] paper`` in runs recorded before the recipes
@@ -202,6 +203,14 @@ def load_run(folder, system=None, level=None):
     names = sorted(set(run.fold_names()) | set(summary.get("folds_done", [])))
     done = [name for name in names if fold_problem(run.fold(name), name, labels) is None]
     total = summary.get("folds_total")
+    repeats = recipe["experiment"].get("repeats", 1)
+    # experiment.repeats: the finished runs of folds not finished yet (results/ keeps each as it ends).
+    runs_in_progress = {}
+    for name in (n for n in names if n not in done):
+        finished = sum(fold_problem(repeat_dir(run.fold(name), k), name, labels) is None
+                       for k in range(1, repeats + 1))
+        if finished:
+            runs_in_progress[name] = finished
     corpus = config.get("corpus", recipe["experiment"]["corpus"])
     # train --results-variant: results/<recipe>/<corpus>__<variant>
     variant = (folder.parent if level else folder).name.partition(VARIANT_SEPARATOR)[2]
@@ -210,7 +219,7 @@ def load_run(folder, system=None, level=None):
         "system": (system or recipe["recipe"]["name"]) + (f" [{variant}]" if variant else ""),
         "kind": recipe["experiment"]["kind"], "folder": folder, "corpus": corpus,
         "corpus_display": corpus_display_name(corpus), "protocol": recipe["experiment"]["protocol"],
-        "folds_done": done, "folds_total": total,
+        "folds_done": done, "folds_total": total, "runs_in_progress": runs_in_progress, "repeats": repeats,
         "complete": total is not None and len(done) == total,
         "weights": weights_used(recipe), "precision": precision_used(parent_config),
     }
@@ -310,7 +319,10 @@ def _ours(row, key):
 def _folds(row):
     total = "?" if row["folds_total"] is None else row["folds_total"]
     text = f"{len(row['folds_done'])} / {total}"
-    return text if row["complete"] else f"partial: {len(row['folds_done'])} of {total} folds"
+    if row["complete"]:
+        return text
+    runs = "".join(f"; {name}: {count} of {row['repeats']} runs" for name, count in row["runs_in_progress"].items())
+    return f"partial: {len(row['folds_done'])} of {total} folds{runs}"
 
 
 def _wall(row):

@@ -11,6 +11,7 @@ import keras
 import numpy as np
 import pytest
 
+from keras_ser import report
 from keras_ser.errors import ParameterError
 from keras_ser.experiments import runner, two_stage
 from keras_ser.experiments.run_dir import read_predictions
@@ -170,6 +171,9 @@ def test_a_fold_cut_short_goes_on_from_the_runs_results_kept_on_another_machine(
     assert sorted(p.parent.name for p in stored.glob("repeat_*/metrics.json")) == ["repeat_1", "repeat_2"]
     assert not (stored / "metrics.json").exists()
     assert not list(stored.rglob("model")) and not list(stored.rglob(".restored"))
+    # The results table counts the protocol's folds from the start and the finished runs of this one.
+    report.main([str(mirror), "--quiet"])
+    assert "| partial: 0 of 3 folds; speaker_03: 2 of 3 runs |" in (mirror / "README.md").read_text()
 
     # Another machine: a fresh run directory with the committed results/ trains run 3 only.
     second = tmp_path / "second"

@@ -692,6 +692,8 @@ def _run_locked(recipe, run_dir, *, data_dir, folds, strategy, overrides, progre
         frontend = cached_frontend(recipe["frontend"])
         store = FeatureStore(frontend)
         strategy_obj = get_strategy(strategy)
+    if mirror and todo:  # results/ names the protocol's folds (k of n) from the start, before any fold ends
+        mirror.write_reports(run_dir.root)
     bar = tqdm(total=len(chosen), initial=len(chosen) - len(todo), desc=name, unit="fold", disable=not progress)
 
     def finished(fold_name):

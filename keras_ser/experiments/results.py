@@ -50,6 +50,9 @@ feature-level fusion says so and retrains those member folds.
 ``results/`` has neither, and the SVM run stops naming the missing model; train that run's
 folds in its run directory first (without ``--results``, or with a fresh ``results/``).
 
+One module on purpose: what ``results/`` keeps, how it is written (folds, runs, reports) and
+how a run resumes from it are one contract; split, the writer and the reader could drift apart.
+
 Example
 -------
 >>> from keras_ser.experiments.results import results_dir

@@ -48,6 +48,7 @@ from keras_ser.experiments.results import VARIANT_SEPARATOR, fold_problem
 from keras_ser.experiments.run_dir import (RunDir, atomic_path, corpus_display_name, read_json, read_predictions,
                                            repeat_dir, write_text)
 from keras_ser.metrics import accuracy_z_test, classification_scores, regression_scores
+from keras_ser.recipe import recipe_repeats
 
 #: Paper key -> (the file number that opened ``[recipe] paper`` in runs recorded before the recipes
 #: named papers by key, citation).
@@ -203,7 +204,7 @@ def load_run(folder, system=None, level=None):
     names = sorted(set(run.fold_names()) | set(summary.get("folds_done", [])))
     done = [name for name in names if fold_problem(run.fold(name), name, labels) is None]
     total = summary.get("folds_total")
-    repeats = recipe["experiment"].get("repeats", 1)
+    repeats = recipe_repeats(recipe)
     # experiment.repeats: the finished runs of folds not finished yet (results/ keeps each as it ends).
     runs_in_progress = {}
     for name in (n for n in names if n not in done):

@@ -49,15 +49,16 @@ def test_a_run_resumes_after_its_recipe_text_changes_or_a_schema_key_is_added(tm
                                                "seed": 1})
 
 
-def test_a_run_resumes_with_another_verbosity_but_not_with_another_override(tmp_path):
-    recipe = {"recipe": {"name": "r"}, "train": {"epochs": 2, "verbose": 1}}
+@pytest.mark.parametrize("table", ["train", "stage1", "encoder"])
+def test_a_run_resumes_with_another_verbosity_but_not_with_another_override(tmp_path, table):
+    recipe = {"recipe": {"name": "r"}, table: {"epochs": 2, "verbose": 1}}
     resume.check_config(tmp_path, {"recipe": recipe, "overrides": [], "seed": 1})
-    quiet = dict(recipe, train={"epochs": 2, "verbose": 0})
-    resume.check_config(tmp_path, {"recipe": quiet, "overrides": ["train.verbose=0"], "seed": 1})
-    assert read_json(tmp_path / "config.json")["overrides"] == ["train.verbose=0"]
-    longer = dict(quiet, train={"epochs": 3, "verbose": 0})
-    with pytest.raises(ParameterError, match=r"recipe\.train\.epochs: 2 -> 3"):
-        resume.check_config(tmp_path, {"recipe": longer, "overrides": ["train.verbose=0", "train.epochs=3"],
+    quiet = dict(recipe, **{table: {"epochs": 2, "verbose": 0}})
+    resume.check_config(tmp_path, {"recipe": quiet, "overrides": [f"{table}.verbose=0"], "seed": 1})
+    assert read_json(tmp_path / "config.json")["overrides"] == [f"{table}.verbose=0"]
+    longer = dict(quiet, **{table: {"epochs": 3, "verbose": 0}})
+    with pytest.raises(ParameterError, match=rf"recipe\.{table}\.epochs: 2 -> 3"):
+        resume.check_config(tmp_path, {"recipe": longer, "overrides": [f"{table}.verbose=0", f"{table}.epochs=3"],
                                        "seed": 1})
 
 

@@ -34,10 +34,12 @@ from keras_ser.recipe import SCHEMA
 RESUMABLE_KEYS = ("strategy", "folds", "progress", "environment")
 
 #: Dotted ``config.json`` keys that describe or display a run without changing what it computes:
-#: the recipe's citation and description, the paper's figures and notes, and Keras' verbosity. A
-#: run resumes when only these changed (a citation corrected, a figure added, a quieter log, also
-#: when set by a command-line override), and config.json then shows the new values.
-DESCRIPTIVE_KEYS = ("recipe.recipe.paper", "recipe.recipe.description", "recipe.paper", "recipe.train.verbose")
+#: the recipe's citation and description, the paper's figures and notes, and Keras' verbosity (of
+#: every table that trains: a two-stage run's ``[stage1]`` and ``[encoder]`` too). A run resumes
+#: when only these changed (a citation corrected, a figure added, a quieter log, also when set by
+#: a command-line override), and config.json then shows the new values.
+DESCRIPTIVE_KEYS = ("recipe.recipe.paper", "recipe.recipe.description", "recipe.paper", "recipe.train.verbose",
+                    "recipe.stage1.verbose", "recipe.encoder.verbose")
 
 
 # ---------------------------------------------------------------------------- lock

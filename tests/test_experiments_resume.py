@@ -72,6 +72,9 @@ def test_overrides_are_compared_through_the_recipe_they_resolve_to(tmp_path):
     resume.check_config(tmp_path / "fusion", {"recipe": fusion, "overrides": ["a:model.x=1"], "seed": 1})
     with pytest.raises(ParameterError, match=r"overrides: .*a:model\.x=1.*a:model\.x=2"):
         resume.check_config(tmp_path / "fusion", {"recipe": fusion, "overrides": ["a:model.x=2"], "seed": 1})
+    # ... except its verbosity, which changes only the log.
+    resume.check_config(tmp_path / "fusion", {"recipe": fusion, "overrides": ["a:model.x=1", "a:train.verbose=0"],
+                                              "seed": 1})
 
 
 def test_corpus_changes_compares_paths_and_times_only_for_a_run_directory():

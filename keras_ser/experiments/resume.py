@@ -34,12 +34,13 @@ from keras_ser.recipe import SCHEMA
 RESUMABLE_KEYS = ("strategy", "folds", "progress", "environment")
 
 #: Dotted ``config.json`` keys that describe or display a run without changing what it computes:
-#: the recipe's citation and description, the paper's figures and notes, and Keras' verbosity (of
-#: every table that trains: a two-stage run's ``[stage1]`` and ``[encoder]`` too). A run resumes
-#: when only these changed (a citation corrected, a figure added, a quieter log, also when set by
-#: a command-line override), and config.json then shows the new values.
-DESCRIPTIVE_KEYS = ("recipe.recipe.paper", "recipe.recipe.description", "recipe.paper", "recipe.train.verbose",
-                    "recipe.stage1.verbose", "recipe.encoder.verbose")
+#: the recipe's citation and description, the paper's figures and notes, and Keras' verbosity in
+#: every schema table that has one (``[train]``, and a two-stage run's ``[stage1]`` and
+#: ``[encoder]``). A run resumes when only these changed (a citation corrected, a figure added, a
+#: quieter log, also when set by a command-line override, a fusion member's ``<name>:`` one
+#: included), and config.json then shows the new values.
+DESCRIPTIVE_KEYS = ("recipe.recipe.paper", "recipe.recipe.description", "recipe.paper") + tuple(
+    f"recipe.{table}.verbose" for table, keys in SCHEMA.items() if "verbose" in keys)
 
 
 # ---------------------------------------------------------------------------- lock
@@ -302,15 +303,18 @@ def _descriptive(key):
 def effective_overrides(overrides):
     """The command-line overrides (``"section.key=value"``) that change what a run computes.
 
-    An override of a :data:`DESCRIPTIVE_KEYS` key (``train.verbose=0``) is left out.
+    An override of a :data:`DESCRIPTIVE_KEYS` key (``train.verbose=0``, or a fusion member's
+    ``zhang2021_multicnn_2d:train.verbose=0``) is left out.
 
     Example
     -------
-    >>> effective_overrides(["frontend.num_frames=201", "train.verbose=0"])
+    >>> effective_overrides(["frontend.num_frames=201", "train.verbose=0", "m:stage1.verbose=0"])
     ['frontend.num_frames=201']
     """
-    return [o for o in overrides
-            if not (isinstance(o, str) and _descriptive("recipe." + o.split("=", 1)[0].strip()))]
+    def key(override):
+        return override.split("=", 1)[0].split(":", 1)[-1].strip()
+
+    return [o for o in overrides if not (isinstance(o, str) and _descriptive("recipe." + key(o)))]
 
 
 def config_differences(stored, current, ignored=RESUMABLE_KEYS):
@@ -338,8 +342,9 @@ def config_differences(stored, current, ignored=RESUMABLE_KEYS):
         if isinstance(kept.get("overrides"), list):
             # An unscoped override ("model.bn_momentum=0.9") is applied to the recipe and compared
             # there, so an override the recipe later adopted as its default resumes; a fusion
-            # member's ("member:key=value") is not part of the fusion recipe and is compared here.
-            kept["overrides"] = [o for o in kept["overrides"]
+            # member's ("member:key=value") is not part of the fusion recipe and is compared here
+            # (unless it only sets a verbosity).
+            kept["overrides"] = [o for o in effective_overrides(kept["overrides"])
                                  if isinstance(o, str) and ":" in o.split("=", 1)[0]]
         return {k: v for k, v in _flatten(kept).items() if not _descriptive(k)}
 

@@ -12,7 +12,7 @@ from frontend_helper import LOG_MEL_TOLERANCE_DB, MEL_SETTINGS, librosa_log_mel,
 from keras_ser import audio
 from keras_ser.errors import ParameterError
 from keras_ser.frontend import ops
-from keras_ser.frontend.layers import Deltas, FrontEnd, LogMel
+from keras_ser.frontend.layers import Deltas, FrontEnd, LogMel, ResizeImages
 from keras_ser.frontend.presets import DEFAULTS, PRESETS, TABLE
 
 
@@ -121,6 +121,40 @@ def test_keras_layers_match_functions(waves):
     stacked = Deltas()(lm).numpy()
     np.testing.assert_allclose(stacked[..., 2], ops.deltas(lm, order=2).numpy(), atol=1e-5)
     assert Deltas.from_config(Deltas(orders=(0, 1)).get_config()).orders == (0, 1)
+
+
+@pytest.mark.parametrize("name", ["zhang2021_dcnn", "zhang2021_2d"])
+def test_split_resize_gives_the_front_end_output_to_the_bit(name, waves):
+    x = np.stack([w[:32000] for w in waves[:2]])
+    fe = FrontEnd(name)
+    small, resize = fe.split_resize()
+    before = small(x)
+    assert before.shape[-3:] == (64, 64, 3) and small.settings["image_size"] is None
+    expected = fe(x).numpy()
+    np.testing.assert_array_equal(resize(before).numpy(), expected)
+    # A batch of segments from different utterances resizes as the utterances do one by one.
+    segments = tf.reshape(before, [-1, 64, 64, 3])
+    np.testing.assert_array_equal(resize(segments).numpy(), expected.reshape((-1,) + expected.shape[2:]))
+    inputs = keras.Input(before.shape[1:])
+    assert keras.Model(inputs, resize(inputs)).output.shape[1:] == expected.shape[1:]
+
+
+@pytest.mark.parametrize("name", ["zhang2021_3d", "zhao2019", "zhang2021_1d"])
+def test_split_resize_leaves_stacks_and_unresized_front_ends_whole(name):
+    fe = FrontEnd(name)
+    assert fe.split_resize() == (fe, None)
+
+
+def test_resize_images_layer_config_and_validation():
+    layer = ResizeImages.from_config(json.loads(json.dumps(ResizeImages(33).get_config())))
+    assert layer.size == 33
+    ramp = np.broadcast_to(np.arange(4, dtype=np.float32)[None, :, None, None], (1, 4, 4, 1))
+    out = layer(ramp).numpy()
+    assert out.shape == (1, 33, 33, 1)
+    np.testing.assert_allclose(out[0, :, 0, 0], tf.image.resize(ramp, [33, 33]).numpy()[0, :, 0, 0])
+    for bad in (0, -3, 2.5, True, "227"):
+        with pytest.raises(ParameterError, match="size must be a positive integer"):
+            ResizeImages(bad)
 
 
 def test_preset_table_is_the_presets_with_citations():

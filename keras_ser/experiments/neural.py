@@ -61,6 +61,7 @@ class FeatureStore:
         self.sample_rate = int(getattr(frontend, "sample_rate", SAMPLE_RATE))
         self._waves = {}
         self._features = {}
+        self._split = None
 
     def _wave(self, utterance):
         if utterance.id not in self._waves:
@@ -70,6 +71,23 @@ class FeatureStore:
     def num_samples(self, utterance):
         """Length of an utterance's waveform at :attr:`sample_rate`, in samples."""
         return int(self._wave(utterance).shape[0])
+
+    def split_resize(self):
+        """``(store, resize)``: a store of the front end's output before its image resize, and the resize.
+
+        :meth:`keras_ser.frontend.FrontEnd.split_resize`: the small store's outputs, resized by
+        ``resize`` (a :class:`keras_ser.frontend.ResizeImages` layer), are this store's, to the
+        bit. It shares this store's waveforms and is made once, so the folds of a run share
+        its outputs too. ``(self, None)`` for a front end without an image resize.
+        """
+        if self._split is None:
+            small, resize = self.frontend.split_resize()
+            store = self
+            if resize is not None:
+                store = FeatureStore(small, self.batch_size)
+                store._waves = self._waves
+            self._split = (store, resize)
+        return self._split
 
     def get(self, utterances, factor=1.0):
         """List of front-end outputs (NumPy) for ``utterances`` at speed ``factor``."""

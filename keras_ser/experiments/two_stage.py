@@ -40,6 +40,17 @@ def fc7_model(dcnn, name):
     return keras.Model(dcnn.inputs, dcnn.get_layer("fc7").output)
 
 
+def with_input_resize(model, resize, shape):
+    """``model`` fed with images before their resize: ``resize``, then ``model`` (its layers, its weights).
+
+    ``model`` itself when ``resize`` is None.
+    """
+    if resize is None:
+        return model
+    inputs = keras.Input(shape=shape)
+    return keras.Model(inputs, model(resize(inputs)), name=f"{model.name}_resized_input")
+
+
 def stage2_kwargs(model_table, feature_dim):
     """Builder arguments of the stage-2 model; its ``feature_dim`` is the fc7 width."""
     kwargs = {k: v for k, v in model_table.items() if k != "name"}
@@ -139,40 +150,44 @@ def run_two_stage_fold(recipe, fold, label_names, fold_dir, store, strategy):
     -------
     dict
         As :func:`keras_ser.experiments.neural.run_neural_fold` (``embeddings`` is
-        None, the model chains both stages), plus ``stage1_epochs_run`` and
+        None, the model chains both stages and takes the front end's output), plus ``stage1_epochs_run`` and
         ``stage1_best_epoch`` (and ``encoder_epochs_run``, ``encoder_best_epoch`` under
         ``encoder.schedule = "separate"``). ``history`` holds the stage-1 fit's keys with
         a ``stage1_`` prefix, the encoder phase's with ``encoder_``.
     """
     stage1, train = recipe["stage1"], recipe["train"]
     val_utts, test_utts = list(fold.validation), list(fold.test)
+    # Every segment of the corpus (times the speed factors) is held for the fold: as 64 x 64
+    # log-mel images, resized to the DCNN's 227 x 227 per batch inside the model, not as
+    # 227 x 227 ones (12.6 times the memory; benchmarks/two_stage_memory.py).
+    images, resize = store.split_resize()
 
     # Stage 1 (Sec. 2.3, 3.2): fine-tune the DCNN on labelled segments.
-    s1_features, s1_utts = augmented(store, list(fold.train), stage1["speed_perturbation"])
+    s1_features, s1_utts = augmented(images, list(fold.train), stage1["speed_perturbation"])
     x1, y1, _ = flatten_segments(s1_features, label_index(s1_utts, label_names))
-    val1 = None
-    if val_utts:
-        xv, yv, _ = flatten_segments(store.get(val_utts), label_index(val_utts, label_names))
-        val1 = (xv, yv)
+    segment_shape = x1.shape[1:]
+    val1 = flatten_segments(images.get(val_utts), label_index(val_utts, label_names))[:2] if val_utts else None
     with strategy.scope():
         dcnn = build_stage1_model(recipe, label_names)
         history1, epochs1, best1 = fit_model(
-            dcnn, stage1, (x1, y1), val1,
+            with_input_resize(dcnn, resize, segment_shape), stage1, (x1, y1), val1,
             class_weight=class_weight(stage1, [u.label for u in s1_utts], label_names),
             log_dir=fold_dir / "tensorboard" / "stage1",
         )
+    del x1, y1, val1  # stage 2 reads the store again; the flattened copies would stay alive through it
     fc7 = fc7_model(dcnn, stage1["model"])
+    fc7_of_images = with_input_resize(fc7, resize, segment_shape)
 
     # Stage 2: the fc7 activations of an utterance's segments form its sequence.
     def sequences(features):
         # One predict call over every segment: a call per utterance costs ~0.1 s of Keras overhead each.
         counts = [len(f) for f in features]
-        values = np.asarray(predict_arrays(fc7, np.concatenate(features), stage1["batch_size"]))
+        values = np.asarray(predict_arrays(fc7_of_images, np.concatenate(features), stage1["batch_size"]))
         return np.stack(np.split(values, np.cumsum(counts)[:-1]))
 
-    s2_features, s2_utts = augmented(store, list(fold.train), train["speed_perturbation"])
+    s2_features, s2_utts = augmented(images, list(fold.train), train["speed_perturbation"])
     x2, y2 = sequences(s2_features), label_index(s2_utts, label_names)
-    val2 = (sequences(store.get(val_utts)), label_index(val_utts, label_names)) if val_utts else None
+    val2 = (sequences(images.get(val_utts)), label_index(val_utts, label_names)) if val_utts else None
     feature_dim = fc7.output_shape[-1]
     stage2_labels = [u.label for u in s2_utts]
     weights = class_weight(train, stage2_labels, label_names)
@@ -184,12 +199,13 @@ def run_two_stage_fold(recipe, fold, label_names, fold_dir, store, strategy):
         head = build_stage2_model(recipe, label_names, feature_dim)
         history2, epochs2, best2, encoder = train_stage2(recipe, head, (x2, y2), val2, weights,
                                                          fold_dir / "tensorboard" / "stage2")
-        # The saved model chains both stages so it takes the front-end output.
-        segments_in = keras.Input(shape=store.get(test_utts[:1])[0].shape)
+        # The saved model chains both stages so it takes the front-end output (resized images).
+        shape = images.get(test_utts[:1])[0].shape
+        segments_in = keras.Input(shape=resize.compute_output_shape(shape) if resize is not None else shape)
         combined = keras.Model(segments_in, head(keras.layers.TimeDistributed(fc7)(segments_in)))
 
     def predict(utterances):
-        return np.asarray(predict_arrays(head, sequences(store.get(utterances)), train["batch_size"]))
+        return np.asarray(predict_arrays(head, sequences(images.get(utterances)), train["batch_size"]))
 
     history = {f"stage1_{k}": v for k, v in history1.items()}
     extra = {}

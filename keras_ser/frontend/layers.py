@@ -1,10 +1,11 @@
-"""The front end's Keras layers: :class:`LogMel`, :class:`Deltas` and :class:`FrontEnd`.
+"""The front end's Keras layers: :class:`LogMel`, :class:`Deltas`, :class:`ResizeImages` and :class:`FrontEnd`.
 
 ``FrontEnd`` turns waveforms into one paper's model input (its settings:
 :mod:`keras_ser.frontend.presets`) from the ops of :mod:`keras_ser.frontend.ops` and the
-standardisation of :mod:`keras_ser.frontend.standardize`. All three layers are Keras
-custom objects registered as ``keras_ser>LogMel``, ``keras_ser>Deltas`` and
-``keras_ser>FrontEnd``, the names saved ``.keras`` files refer to (keep them).
+standardisation of :mod:`keras_ser.frontend.standardize`. The layers are Keras
+custom objects registered as ``keras_ser>LogMel``, ``keras_ser>Deltas``,
+``keras_ser>ResizeImages`` and ``keras_ser>FrontEnd``, the names saved ``.keras`` files
+refer to (keep them).
 
 Pad/crop policy of the 40 x 500 input of zhao2019
 -------------------------------------------------
@@ -40,7 +41,8 @@ import tensorflow as tf
 
 from keras_ser.errors import ParameterError
 from keras_ser.frontend.ops import (deltas, fix_length, frame_settings, log_mel, mel_filterbank, minmax_scale,
-                                    normalize, pad_to_min, preemphasis, segment, stack_deltas, stack_segments)
+                                    normalize, pad_to_min, preemphasis, resize_images, segment, stack_deltas,
+                                    stack_segments)
 from keras_ser.frontend.presets import DEFAULTS, PRESETS
 from keras_ser.frontend.standardize import standardize_utterance
 
@@ -99,6 +101,35 @@ class Deltas(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "orders": list(self.orders), "width": self.width, "nested": self.nested}
+
+
+@keras.saving.register_keras_serializable(package="keras_ser")
+class ResizeImages(keras.layers.Layer):
+    """Keras layer around :func:`~keras_ser.frontend.ops.resize_images`: ``[..., H, W, C] -> [..., size, size, C]``.
+
+    The image resize of :class:`FrontEnd` as a layer of its own (:meth:`FrontEnd.split_resize`).
+
+    Examples
+    --------
+    >>> ResizeImages(227)(tf.zeros([2, 8, 64, 64, 3])).shape
+    TensorShape([2, 8, 227, 227, 3])
+    """
+
+    def __init__(self, size, **kwargs):
+        kwargs.setdefault("dtype", "float32")
+        super().__init__(**kwargs)
+        if isinstance(size, bool) or not isinstance(size, int) or size <= 0:
+            raise ParameterError(f"size must be a positive integer, got {size!r}")
+        self.size = size
+
+    def call(self, images):
+        return resize_images(images, self.size)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[:-3]) + (self.size, self.size, input_shape[-1])
+
+    def get_config(self):
+        return {**super().get_config(), "size": self.size}
 
 
 @keras.saving.register_keras_serializable(package="keras_ser")
@@ -197,6 +228,33 @@ class FrontEnd(keras.layers.Layer):
         """STFT hop in samples."""
         s = self.settings
         return frame_settings(s["sample_rate"], s["win_ms"], s["hop_ms"], s["n_fft"])[1]
+
+    def split_resize(self):
+        """This front end as ``(front end without its image resize, that resize)``.
+
+        :class:`ResizeImages` applied to the first's output gives exactly this front end's
+        output, since each image is resized on its own. A 64 x 64 segment holds 1/12.6 of
+        the values of its 227 x 227 image, so a run that keeps every segment of a corpus
+        in memory (zhang2021_dcnn's stage 1,
+        :func:`keras_ser.experiments.two_stage.run_two_stage_fold`) keeps them small and
+        resizes each batch inside the model.
+
+        Returns
+        -------
+        (FrontEnd, ResizeImages or None)
+            ``(self, None)`` when there is nothing to split off: no ``image_size``, or 3D
+            stacks (``stack_depth``), which are built from the resized images.
+
+        Examples
+        --------
+        >>> small, resize = FrontEnd("zhang2021_dcnn").split_resize()
+        >>> small(tf.random.normal([1, 48000])).shape, resize.size
+        (TensorShape([1, 8, 64, 64, 3]), 227)
+        """
+        s = self.settings
+        if s["image_size"] is None or s["stack_depth"] is not None:
+            return self, None
+        return FrontEnd(self.preset, **dict(s, image_size=None)), ResizeImages(s["image_size"])
 
     def _log_mel_kwargs(self):
         return {k: self.settings[k] for k in _LOG_MEL_KEYS}
@@ -311,10 +369,7 @@ class FrontEnd(keras.layers.Layer):
         if s["image_range"] is not None:
             images = minmax_scale(images, *s["image_range"])
         if s["image_size"] is not None:
-            batch, count = tf.shape(images)[0], tf.shape(images)[1]
-            flat = tf.reshape(images, [-1, s["n_mels"], s["segment_frames"], s["channels"]])
-            flat = tf.image.resize(flat, [s["image_size"], s["image_size"]], method="bilinear")
-            images = tf.reshape(flat, [batch, count, s["image_size"], s["image_size"], s["channels"]])
+            images = resize_images(images, s["image_size"])
         if s["stack_depth"] is not None:
             images = stack_segments(images, s["stack_depth"], s["stack_hop"])
         return images

@@ -331,6 +331,22 @@ def minmax_scale(images, low=0.0, high=255.0):
     return low + (images - lo) * scale
 
 
+def resize_images(images, size):
+    """Bilinear resize of ``[..., H, W, C]`` images to ``[..., size, size, C]`` (no antialiasing).
+
+    Every image is interpolated on its own, so resizing a batch gives the same values as
+    resizing its images one at a time: :class:`keras_ser.frontend.ResizeImages` relies on it
+    to resize per training batch what the front end would have resized per utterance.
+    """
+    images = tf.convert_to_tensor(images, tf.float32)
+    shape = tf.shape(images)
+    flat = tf.reshape(images, tf.concat([[-1], shape[-3:]], axis=0))
+    flat = tf.image.resize(flat, [size, size], method="bilinear")
+    out = tf.reshape(flat, tf.concat([shape[:-3], [size, size], shape[-1:]], axis=0))
+    out.set_shape(images.shape[:-3].concatenate([size, size]).concatenate(images.shape[-1:]))
+    return out
+
+
 def fix_length(waveform, length):
     """Crop or zero-pad ``[batch, samples]`` at the end to ``length`` samples (graph-safe)."""
     waveform = waveform[:, :length]

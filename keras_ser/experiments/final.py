@@ -45,7 +45,7 @@ from keras_ser.experiments.neural import (FeatureStore, build_model, cached_fron
 from keras_ser.experiments.run_dir import (FINAL_INFO, FINAL_MODEL, fold_status, read_json, write_json,
                                            write_model_dir)
 from keras_ser.experiments.training import (augmented, class_weight, fit_model, fold_context, label_index,
-                                            set_seed)
+                                            set_seed, with_input_resize)
 from keras_ser.frontend import FrontEnd, feature_statistics
 
 #: The ``fold`` name of the final model (its folder, meta.json, callback factories).
@@ -161,10 +161,13 @@ def train_final(recipe, run_dir, label_names, folds, *, store=None, strategy=Non
     strategy = strategy or tf.distribute.get_strategy()
     train = dict(recipe["train"], epochs=epochs, early_stopping=False)
     utterances = _all_utterances(folds)
-    features, owners = augmented(store, utterances, train["speed_perturbation"])
+    segments = recipe["experiment"]["pooling"] == "mean_segments"
+    # Segment images are held before their resize, as in the folds (training.with_input_resize).
+    images, resize = store.split_resize() if segments else (store, None)
+    features, owners = augmented(images, utterances, train["speed_perturbation"])
     features, frontend = _standardized(recipe, utterances, features, owners, store)
     y = label_index(owners, label_names)
-    if recipe["experiment"]["pooling"] == "mean_segments":
+    if segments:
         x, y, _ = flatten_segments(features, y)
     else:
         x = pad_stack(features, mask_value(recipe["model"]))
@@ -172,7 +175,7 @@ def train_final(recipe, run_dir, label_names, folds, *, store=None, strategy=Non
     with fold_context(recipe, fold, final_dir), strategy.scope():
         model = build_model(recipe, label_names, store.frontend)
         history, epochs_run, _ = fit_model(
-            model, train, (x, y), None,
+            with_input_resize(model, resize, x.shape[1:]), train, (x, y), None,
             class_weight=class_weight(train, [u.label for u in owners], label_names),
             log_dir=final_dir / "tensorboard",
         )

@@ -5,7 +5,9 @@ For a fold it
 1. takes the front-end outputs of the training utterances (and of their
    speed-perturbed copies, zhang2021_dcnn Sec. 3.2) from the run's
    :class:`FeatureStore`, standardised per fold when the recipe asks for
-   ``frontend.standardize = "global" | "speaker"`` (:class:`FoldStandardizer`);
+   ``frontend.standardize = "global" | "speaker"`` (:class:`FoldStandardizer`); segment
+   images before their resize (:meth:`FeatureStore.split_resize`), which the network's
+   input resizes per batch (:func:`~keras_ser.experiments.training.with_input_resize`);
 2. builds the model (:func:`build_model`) inside ``strategy.scope()``, trains it on
    the training speakers and stops early on the fold's validation speaker(s),
    restoring the best weights (:func:`keras_ser.experiments.training.fit_model`);
@@ -35,7 +37,8 @@ from keras_ser.errors import DataError, ParameterError
 from keras_ser.experiments import word_vectors
 from keras_ser.experiments.precision import build_in_precision, resolve_precision
 from keras_ser.experiments.training import (augmented, class_weight, fit_model, flatten_segments, frame_targets,
-                                            label_index, mean_by_owner, predict_arrays, utterance_targets)
+                                            label_index, mean_by_owner, predict_arrays, utterance_targets,
+                                            with_input_resize)
 from keras_ser.frontend import FrontEnd, feature_statistics
 from keras_ser.models import build, info
 
@@ -270,6 +273,9 @@ def run_neural_fold(recipe, fold, label_names, fold_dir, store, strategy):
     """
     experiment, train = recipe["experiment"], recipe["train"]
     segments = experiment["pooling"] == "mean_segments"
+    frontend = store.frontend
+    # Segment images are held before their resize (training.with_input_resize).
+    store, resize = store.split_resize() if segments else (store, None)
     train_features, train_utts = augmented(store, list(fold.train), train["speed_perturbation"])
     fold_frontend, standardized = None, (lambda features, utterances: features)
     if per_fold_statistics(recipe["frontend"]):
@@ -294,6 +300,7 @@ def run_neural_fold(recipe, fold, label_names, fold_dir, store, strategy):
         return pad_stack(features, mask_value(recipe["model"])), y, None
 
     x_train, y_train, _ = arrays(train_features, y_train_utt, train_utts)
+    row_shape = x_train.shape[1:] if resize is not None else None
     val_data, val_utterance = None, None
     if val_utts:
         y_val_utt = label_index(val_utts, label_names)
@@ -301,9 +308,10 @@ def run_neural_fold(recipe, fold, label_names, fold_dir, store, strategy):
         val_data = (x_val, y_val)
         val_utterance = (y_val_utt, val_owner) if segments else None
     with strategy.scope():
-        model = build_model(recipe, label_names, store.frontend, **extra)
+        model = build_model(recipe, label_names, frontend, **extra)
+        trainer = with_input_resize(model, resize, row_shape)
         history, epochs_run, best_epoch = fit_model(
-            model, train, (x_train, y_train), val_data,
+            trainer, train, (x_train, y_train), val_data,
             class_weight=class_weight(train, [u.label for u in train_utts], label_names),
             log_dir=fold_dir / "tensorboard", val_utterance=val_utterance,
         )
@@ -311,12 +319,12 @@ def run_neural_fold(recipe, fold, label_names, fold_dir, store, strategy):
     def predict(utterances):
         x, _, owner = arrays(standardized(store.get(utterances), utterances), np.zeros(len(utterances), np.int64),
                              utterances)
-        probabilities = predict_arrays(model, x, train["batch_size"])
+        probabilities = predict_arrays(trainer, x, train["batch_size"])
         return mean_by_owner(probabilities, owner, len(utterances)) if segments else probabilities
 
     embeddings = None
     if experiment["save_features"]:
-        extractor = penultimate(model)
+        extractor = with_input_resize(penultimate(model), resize, row_shape)
         embeddings = {}
         for part, utts in (("train", list(fold.train)), ("validation", val_utts), ("test", test_utts)):
             if not utts:

@@ -193,6 +193,29 @@ def flatten_segments(features, labels):
     return x, y, owner
 
 
+def with_input_resize(model, resize, shape):
+    """``model`` fed with segment images before their resize: ``resize``, then ``model``.
+
+    The returned model shares ``model``'s layers and weights: training it trains ``model``.
+    A fold that holds every segment of a corpus keeps them as the front end's images before
+    the resize (:meth:`keras_ser.experiments.neural.FeatureStore.split_resize`; 64 x 64
+    instead of 227 x 227, 12.6 times fewer values, ``benchmarks/two_stage_memory.py``) and
+    trains and predicts through this; the fold's saved model is ``model`` itself, which
+    takes the front end's output. ``model`` itself when ``resize`` is None.
+
+    Parameters
+    ----------
+    model : keras.Model
+    resize : keras_ser.frontend.ResizeImages or None
+    shape : tuple of int
+        One input row before the resize, e.g. ``(64, 64, 3)``.
+    """
+    if resize is None:
+        return model
+    inputs = keras.Input(shape=shape)
+    return keras.Model(inputs, model(resize(inputs)), name=f"{model.name}_resized_input")
+
+
 def mean_by_owner(values, owner, n):
     """Mean of the rows of ``values`` per owner index (segment scores -> utterance scores)."""
     sums = np.zeros((n,) + values.shape[1:], np.float64)

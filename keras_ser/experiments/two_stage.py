@@ -29,7 +29,7 @@ import numpy as np
 from keras_ser.errors import ParameterError
 from keras_ser.experiments.precision import build_in_precision, resolve_precision
 from keras_ser.experiments.training import (augmented, class_weight, fit_model, flatten_segments, label_index,
-                                            predict_arrays)
+                                            predict_arrays, with_input_resize)
 from keras_ser.models import build
 
 
@@ -38,17 +38,6 @@ def fc7_model(dcnn, name):
     if "fc7" not in {layer.name for layer in dcnn.layers}:
         raise ParameterError(f"[stage1] model {name!r} has no layer named 'fc7' to take segment features from")
     return keras.Model(dcnn.inputs, dcnn.get_layer("fc7").output)
-
-
-def with_input_resize(model, resize, shape):
-    """``model`` fed with images before their resize: ``resize``, then ``model`` (its layers, its weights).
-
-    ``model`` itself when ``resize`` is None.
-    """
-    if resize is None:
-        return model
-    inputs = keras.Input(shape=shape)
-    return keras.Model(inputs, model(resize(inputs)), name=f"{model.name}_resized_input")
 
 
 def stage2_kwargs(model_table, feature_dim):
@@ -158,8 +147,8 @@ def run_two_stage_fold(recipe, fold, label_names, fold_dir, store, strategy):
     stage1, train = recipe["stage1"], recipe["train"]
     val_utts, test_utts = list(fold.validation), list(fold.test)
     # Every segment of the corpus (times the speed factors) is held for the fold: as 64 x 64
-    # log-mel images, resized to the DCNN's 227 x 227 per batch inside the model, not as
-    # 227 x 227 ones (12.6 times the memory; benchmarks/two_stage_memory.py).
+    # log-mel images, resized to the DCNN's 227 x 227 per batch inside the model
+    # (training.with_input_resize), not as 227 x 227 ones (12.6 times the memory).
     images, resize = store.split_resize()
 
     # Stage 1 (Sec. 2.3, 3.2): fine-tune the DCNN on labelled segments.

@@ -13,7 +13,8 @@ Reads every run that ``python -m keras_ser.train --results RESULTS_DIR`` mirrore
   row per recipe and corpus (per fusion level for a fusion recipe): the paper's table and
   row, corpus, protocol, folds done of the protocol's folds, our UA / WA / macro-F1 pooled
   over the test predictions of all folds with the standard deviation over folds, the
-  validation UA pooled over the validation predictions, the paper's figure, the weights
+  validation UA pooled over the validation predictions (under ``experiment.repeats``, the
+  mean over the runs of each run's pooled figures: zhang2021_dcnn Sec. 3.2), the paper's figure, the weights
   used, the training precision and the summed per-fold wall time;
 * a run with folds missing is marked "partial: k of n folds" and its numbers are put in
   brackets and italics: they cover only those folds; under ``experiment.repeats``, the
@@ -44,6 +45,7 @@ import numpy as np
 
 from keras_ser import _cli
 from keras_ser.errors import DataError, KerasSERError
+from keras_ser.experiments.reports import repeat_summary
 from keras_ser.experiments.results import VARIANT_SEPARATOR, fold_problem
 from keras_ser.experiments.run_dir import (RunDir, atomic_path, corpus_display_name, read_json, read_predictions,
                                            repeat_dir, write_text)
@@ -234,9 +236,10 @@ def load_run(folder, system=None, level=None):
     if recipe["train"].get("loss") == "ccc":
         return _regression_row(row, run, done, labels)
     index = {name: k for k, name in enumerate(labels)}
-    y_true, y_pred, val_true, val_pred, fold_scores, wall = [], [], [], [], [], []
+    y_true, y_pred, val_true, val_pred, fold_scores, wall, fold_metrics = [], [], [], [], [], [], []
     for name in done:
         metrics = read_json(run.metrics(name))
+        fold_metrics.append(metrics)
         fold_scores.append(metrics["scores"])
         if metrics.get("wall_s") is not None:
             wall.append(float(metrics["wall_s"]))
@@ -254,9 +257,32 @@ def load_run(folder, system=None, level=None):
                   for k in ("ua", "wa", "macro_f1")}
     if val_true:
         row["val_ua"] = classification_scores(val_true, val_pred, labels)["ua"]
+    if repeats > 1 and all(m.get("per_repeat") for m in fold_metrics):
+        _mean_of_runs(row, fold_metrics, labels)
     if wall:
         row["wall_s"] = float(sum(wall))
     return row
+
+
+def _mean_of_runs(row, fold_metrics, labels):
+    """Score a row under ``experiment.repeats`` by the mean of its runs, as zhang2021_dcnn does.
+
+    zhang2021_dcnn Sec. 3.2: "for each speaker, we test three times and take the average
+    accuracy as the speaker's result". The row's UA / WA / F1 become the mean over the runs
+    of each run's pooled scores, and its validation UA likewise; the z-test counts the runs'
+    mean number of correct test predictions. The scores of the runs' mean probabilities (the
+    folds' ``predictions.csv``: an ensemble of the runs, usually more accurate than one) are
+    kept as ``row["ensemble"]``.
+    """
+    test = repeat_summary(fold_metrics, labels)["mean"]["pooled"]
+    n = row["pooled"]["n"]
+    row["ensemble"] = row["pooled"]
+    row["pooled"] = {"ua": test["ua"], "wa": test["wa"], "macro_f1": test["macro_f1"], "n": n}
+    row["correct"] = int(round(test["wa"] * n))
+    if all(r.get("validation_scores") for m in fold_metrics for r in m["per_repeat"]):
+        validation = [{"fold": m["fold"], "per_repeat": [{"scores": r["validation_scores"]} for r in m["per_repeat"]]}
+                      for m in fold_metrics]
+        row["val_ua"] = repeat_summary(validation, labels)["mean"]["pooled"]["ua"]
 
 
 def _regression_row(row, run, done, dimensions):
@@ -382,7 +408,9 @@ def markdown(rows, chart_name=None):
         "(`<recipe>/<corpus>/`: config, per-fold metrics and predictions, reports). "
         "Ours: UA / WA / macro-F1 % pooled over the test predictions of all folds, ± the standard "
         "deviation of the per-fold figures; validation UA pooled over the validation speakers' "
-        "predictions. A run with folds missing reads \"partial: k of n folds\" and its numbers, "
+        "predictions. A recipe that trains several runs per fold (`experiment.repeats`, "
+        "zhang2021_dcnn's three) is scored by the mean over its runs of these figures, as the paper "
+        "averages its runs (the runs' averaged probabilities, an ensemble, are in its `results.md`). A run with folds missing reads \"partial: k of n folds\" and its numbers, "
         "in *[brackets]*, cover only those folds. The paper's figure is its own corpus and protocol "
         "(often not EMO-DB): see each run's `results.md`. EMO-DB-2s is the 2-second cut of EMO-DB, "
         "not directly comparable with published full-length EMO-DB numbers.",

@@ -126,6 +126,24 @@ def test_repeats_train_each_fold_with_its_own_seed_and_report_the_mean(manifest,
     assert _json(single / "config.json")["recipe"]["experiment"]["repeats"] == 1
 
 
+def test_the_results_table_scores_the_mean_of_the_runs_not_their_ensemble(manifest, tmp_path):
+    mirror = tmp_path / "results"
+    _run(manifest, tmp_path / "run", 3, results=mirror)
+    fold = next(mirror.glob("*/*/folds")) / FOLD
+    runs = [_json(fold / f"repeat_{k}" / "metrics.json") for k in (1, 2, 3)]
+    (row,) = report.collect(mirror)
+    # zhang2021_dcnn Sec. 3.2: a speaker's result is the average of its three runs (one fold here).
+    for key in ("ua", "wa", "macro_f1"):
+        assert row["pooled"][key] == pytest.approx(np.mean([r["scores"][key] for r in runs]))
+    assert row["val_ua"] == pytest.approx(np.mean([r["validation_scores"]["ua"] for r in runs]))
+    assert row["correct"] == round(row["pooled"]["wa"] * row["pooled"]["n"])
+    # The mean probabilities of predictions.csv, an ensemble of the runs, are scored apart.
+    _, true, predicted, _ = read_predictions(fold / "predictions.csv")
+    assert row["ensemble"]["wa"] == pytest.approx(np.mean(np.asarray(true) == np.asarray(predicted)))
+    cells = [line for line in report.markdown([row]).splitlines() if line.startswith(f"| {row['system']} |")]
+    assert len(cells) == 1 and f"*[{100 * row['pooled']['ua']:.1f} ± " in cells[0]
+
+
 def test_resume_after_an_interrupted_repeat_trains_only_the_missing_one(manifest, tmp_path, monkeypatch):
     out, mirror = tmp_path / "resume", tmp_path / "results"
     assert _run(manifest, out, 3, monkeypatch, mirror) == [repeat_seed(42, k) for k in (1, 2, 3)]

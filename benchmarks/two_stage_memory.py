@@ -9,7 +9,7 @@ fold's stage-1 training set from real EMO-DB utterances and trains the recipe's 
   held its data before);
 * ``small``: the front end's output before its image resize (64 x 64 x 3,
   :meth:`keras_ser.frontend.FrontEnd.split_resize`), resized per batch inside the model
-  (:func:`~keras_ser.experiments.two_stage.with_input_resize`; how it holds them now).
+  (:func:`~keras_ser.experiments.training.with_input_resize`; how it holds them now).
 
 It prints, for each, the bytes of the segments held, the process's peak resident memory
 (``ru_maxrss``), the ms per training step after one warm-up step, and the losses of the
@@ -66,8 +66,8 @@ def run(way, utterances, factors, steps, batch_size=128, overrides=()):
 
     from keras_ser.data import load_corpus
     from keras_ser.experiments.neural import FeatureStore, cached_frontend
-    from keras_ser.experiments.training import augmented, flatten_segments, label_index, make_optimizer
-    from keras_ser.experiments.two_stage import with_input_resize
+    from keras_ser.experiments.training import (augmented, flatten_segments, label_index, make_optimizer,
+                                                with_input_resize)
     from keras_ser.frontend import array_dataset
     from keras_ser.models import build
     from keras_ser.recipe import load_recipe

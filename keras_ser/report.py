@@ -14,8 +14,8 @@ Reads every run that ``python -m keras_ser.train --results RESULTS_DIR`` mirrore
   row, corpus, protocol, folds done of the protocol's folds, our UA / WA / macro-F1 pooled
   over the test predictions of all folds with the standard deviation over folds, the
   validation UA pooled over the validation predictions (under ``experiment.repeats``, the
-  mean over the runs of each run's pooled figures: zhang2021_dcnn Sec. 3.2), the paper's figure, the weights
-  used, the training precision and the summed per-fold wall time;
+  mean over the runs of each run's pooled figures: zhang2021_dcnn Sec. 3.2), the paper's
+  figure, the weights used, the training precision and the summed per-fold wall time;
 * a run with folds missing is marked "partial: k of n folds" and its numbers are put in
   brackets and italics: they cover only those folds; under ``experiment.repeats``, the
   finished runs of an unfinished fold are counted beside it ("speaker_03: 1 of 3 runs");
@@ -280,8 +280,8 @@ def _mean_of_runs(row, fold_metrics, labels):
     row["pooled"] = {"ua": test["ua"], "wa": test["wa"], "macro_f1": test["macro_f1"], "n": n}
     row["correct"] = int(round(test["wa"] * n))
     if all(r.get("validation_scores") for m in fold_metrics for r in m["per_repeat"]):
-        validation = [{"fold": m["fold"], "per_repeat": [{"scores": r["validation_scores"]} for r in m["per_repeat"]]}
-                      for m in fold_metrics]
+        validation = [{"fold": m["fold"], "per_repeat": [{"scores": r["validation_scores"]}
+                                                         for r in m["per_repeat"]]} for m in fold_metrics]
         row["val_ua"] = repeat_summary(validation, labels)["mean"]["pooled"]["ua"]
 
 
@@ -410,7 +410,8 @@ def markdown(rows, chart_name=None):
         "deviation of the per-fold figures; validation UA pooled over the validation speakers' "
         "predictions. A recipe that trains several runs per fold (`experiment.repeats`, "
         "zhang2021_dcnn's three) is scored by the mean over its runs of these figures, as the paper "
-        "averages its runs (the runs' averaged probabilities, an ensemble, are in its `results.md`). A run with folds missing reads \"partial: k of n folds\" and its numbers, "
+        "averages its runs (the runs' averaged probabilities, an ensemble, are in its `results.md`). "
+        "A run with folds missing reads \"partial: k of n folds\" and its numbers, "
         "in *[brackets]*, cover only those folds. The paper's figure is its own corpus and protocol "
         "(often not EMO-DB): see each run's `results.md`. EMO-DB-2s is the 2-second cut of EMO-DB, "
         "not directly comparable with published full-length EMO-DB numbers.",

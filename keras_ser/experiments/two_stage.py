@@ -139,8 +139,8 @@ def run_two_stage_fold(recipe, fold, label_names, fold_dir, store, strategy):
     -------
     dict
         As :func:`keras_ser.experiments.neural.run_neural_fold` (``embeddings`` is
-        None, the model chains both stages and takes the front end's output), plus ``stage1_epochs_run`` and
-        ``stage1_best_epoch`` (and ``encoder_epochs_run``, ``encoder_best_epoch`` under
+        None, the model chains both stages and takes the front end's output), plus
+        ``stage1_epochs_run`` and ``stage1_best_epoch`` (and ``encoder_epochs_run``, ``encoder_best_epoch`` under
         ``encoder.schedule = "separate"``). ``history`` holds the stage-1 fit's keys with
         a ``stage1_`` prefix, the encoder phase's with ``encoder_``.
     """

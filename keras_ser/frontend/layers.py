@@ -234,10 +234,10 @@ class FrontEnd(keras.layers.Layer):
 
         :class:`ResizeImages` applied to the first's output gives exactly this front end's
         output, since each image is resized on its own. A 64 x 64 segment holds 1/12.6 of
-        the values of its 227 x 227 image, so a run that keeps every segment of a corpus
-        in memory (zhang2021_dcnn's stage 1,
-        :func:`keras_ser.experiments.two_stage.run_two_stage_fold`) keeps them small and
-        resizes each batch inside the model.
+        the values of its 227 x 227 image, so a fold that keeps every segment of a corpus
+        in memory (zhang2021_dcnn's stage 1, the zhang2021_multicnn 2D CNN) keeps them small
+        and resizes each batch inside the model
+        (:func:`keras_ser.experiments.training.with_input_resize`).
 
         Returns
         -------

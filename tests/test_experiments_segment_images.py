@@ -14,6 +14,7 @@ import pytest
 from frontend_helper import waves  # noqa: F401 (fixture)
 
 from keras_ser.experiments import final, runner
+from keras_ser.experiments.run_dir import read_predictions
 from keras_ser.experiments.training import with_input_resize
 from keras_ser.frontend import FrontEnd
 from keras_ser.models import build
@@ -94,6 +95,12 @@ def test_the_fold_never_computes_a_resized_image(args, function, manifest, tmp_p
     assert status == 0
     # Training, validation and test utterances at both speed factors: 64 x 64 segments only.
     assert len(shapes) >= 3 and set(shapes) == {(64, 64, 3)}
+    # The saved model takes the front end's 67 x 67 images and scores the test speaker as the fold did.
+    from keras_ser.predict import Predictor
+
+    fold_dir = tmp_path / "run" / "folds" / "speaker_03"
+    ids, _, _, probabilities = read_predictions(fold_dir / "predictions.csv")
+    np.testing.assert_allclose(Predictor(fold_dir / "model").predict_files(ids), probabilities, atol=1e-5)
 
 
 def test_the_final_model_trains_on_small_images_and_takes_the_front_ends_output(manifest, emodb_wavs, tmp_path,

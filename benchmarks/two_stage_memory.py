@@ -72,8 +72,8 @@ def run(way, utterances, factors, steps, batch_size=128, overrides=()):
     from keras_ser.models import build
     from keras_ser.recipe import load_recipe
 
-    if way not in WAYS:
-        raise ValueError(f"way must be one of {WAYS}, got {way!r}")
+    if way not in WAYS or steps < 1:
+        raise ValueError(f"way must be one of {WAYS} and steps >= 1, got {way!r}, {steps!r}")
     recipe = load_recipe("zhang2021_dcnn_blstmwa", ["stage1.model_options.weights=none", *overrides])
     corpus = load_corpus("emodb")[:utterances]
     labels = sorted({u.label for u in corpus})
@@ -93,10 +93,9 @@ def run(way, utterances, factors, steps, batch_size=128, overrides=()):
             start = time.perf_counter()
         inputs, targets = next(batches)
         losses.append(float(model.train_on_batch(inputs, targets)))
-    elapsed = time.perf_counter() - start if steps else 0.0
     return {"held_bytes": int(x.nbytes), "segments": int(len(x)),
             "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
-            "ms_per_step": 1000.0 * elapsed / steps if steps else float("nan"), "losses": losses}
+            "ms_per_step": 1000.0 * (time.perf_counter() - start) / steps, "losses": losses}
 
 
 def _in_process(queue, *args):

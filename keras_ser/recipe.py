@@ -20,7 +20,9 @@ Sections and keys (``*`` = free-form table passed on as keyword arguments):
                   layer or pooled final-FC features, for zhao2019's SVM row and zhang2021_multicnn's fusion),
                   ``repeats`` (networks trained per fold with different seeds, their
                   scores averaged: zhang2021_dcnn Sec. 3.2 "we test three times and take
-                  the average"; see :func:`recipe_repeats`)
+                  the average"; see :func:`recipe_repeats`), ``checkpoint_minutes``
+                  (how often a fit saves the state an interrupted fold resumes from,
+                  :mod:`keras_ser.experiments.checkpoints`)
 ``[frontend]``    ``preset`` + * (``keras_ser.frontend.FrontEnd`` arguments; ``max_seconds``
                   caps each waveform to its first seconds, in training, ``predict`` and
                   the exported model: see :mod:`keras_ser.frontend.layers`, "Length cap")
@@ -160,6 +162,10 @@ SCHEMA = {
         "test_corpus": (str, ""),
         "label_map": (dict, {}),
         "repeats": (int, 1),
+        # keras_ser.experiments.checkpoints: a network's fit saves its state at the end of an
+        # epoch once this many minutes have passed since its last save (0: every epoch), and a
+        # rerun of the fold goes on from it. It changes when state is saved, not what is computed.
+        "checkpoint_minutes": (float, 10.0),
     },
     "train": TRAIN_KEYS,
     "stage1": STAGE1_KEYS,
@@ -479,6 +485,9 @@ def validate(recipe):
             raise ParameterError(f"[semantic] feeds word vectors to a 'neural' recipe's model; this one is {kind!r}")
         _check_choice("semantic", "vectors", recipe["semantic"]["vectors"], SEMANTIC_VECTORS)
         _check_choice("semantic", "alignment", recipe["semantic"]["alignment"], SEMANTIC_ALIGNMENTS)
+    if not experiment["checkpoint_minutes"] >= 0:
+        raise ParameterError(f"experiment.checkpoint_minutes must be >= 0 (0 saves a fit's state after every "
+                             f"epoch), got {experiment['checkpoint_minutes']!r}")
     if experiment["repeats"] > 1 and kind not in ("neural", "two_stage"):
         raise ParameterError(f"experiment.repeats={experiment['repeats']} repeats the training of a network; "
                              f"a {kind!r} recipe trains none (use 1)")

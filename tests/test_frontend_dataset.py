@@ -144,6 +144,9 @@ def test_array_dataset_reshuffles_each_epoch_in_a_seeded_order():
         assert np.array_equal(named["words"].numpy()[:, 0], target + 100)
     assert [len(b[1]) for b in ds] == [4, 4, 2]
     assert np.array_equal(epochs(array_dataset(x, y, 3), 1)[0], y)
+    # A resumed fit's dataset starts where the dropped orders leave it.
+    later = epochs(array_dataset((x, words), y, 4, shuffle_seed=7, skip_orders=1), 2)
+    assert [tuple(o) for o in later] == [tuple(o) for o in orders[1:]]
 
 
 def test_array_dataset_does_not_autotune_so_ending_an_epoch_does_not_wait_for_the_tuner():
@@ -172,3 +175,6 @@ def test_array_dataset_bad_input():
         array_dataset(np.zeros((0, 2)), np.zeros(0), 2)
     with pytest.raises(ParameterError, match="batch_size"):
         array_dataset(np.zeros((4, 2)), np.zeros(4), 0)
+    for bad in (-1, 1.0, True):
+        with pytest.raises(ParameterError, match="skip_orders"):
+            array_dataset(np.zeros((4, 2)), np.zeros(4), 2, shuffle_seed=1, skip_orders=bad)

@@ -32,7 +32,6 @@ see it as a fold named ``"final"``.
 """
 
 import math
-import shutil
 import sys
 import time
 
@@ -40,6 +39,7 @@ import numpy as np
 
 from keras_ser.data.splits import Fold
 from keras_ser.errors import ParameterError
+from keras_ser.experiments.checkpoints import CHECKPOINTS_DIR, clear_folder, fit_checkpoints, remove_checkpoints
 from keras_ser.experiments.neural import (FeatureStore, build_model, cached_frontend, flatten_segments, mask_value,
                                           pad_stack, per_fold_statistics)
 from keras_ser.experiments.run_dir import (FINAL_INFO, FINAL_MODEL, fold_status, read_json, write_json,
@@ -150,8 +150,8 @@ def train_final(recipe, run_dir, label_names, folds, *, store=None, strategy=Non
     if final_dir.exists():
         print(f"note: retraining the final model in {final_dir} (the finished folds changed or it was "
               "not finished)", file=sys.stderr)
-        shutil.rmtree(final_dir)
-    final_dir.mkdir(parents=True)
+        clear_folder(final_dir)
+    final_dir.mkdir(parents=True, exist_ok=True)
     if len(best) < len(folds):
         print(f"note: the final model's {epochs} epochs come from {len(best)} of {len(folds)} folds "
               f"({', '.join(best)})", file=sys.stderr)
@@ -172,7 +172,8 @@ def train_final(recipe, run_dir, label_names, folds, *, store=None, strategy=Non
     else:
         x = pad_stack(features, mask_value(recipe["model"]))
     fold = Fold(FINAL, utterances, (), ())
-    with fold_context(recipe, fold, final_dir), strategy.scope():
+    with fold_context(recipe, fold, final_dir), strategy.scope(), \
+            fit_checkpoints(final_dir / CHECKPOINTS_DIR, recipe["experiment"]["checkpoint_minutes"]):
         model = build_model(recipe, label_names, store.frontend)
         history, epochs_run, _ = fit_model(
             with_input_resize(model, resize, x.shape[1:]), train, (x, y), None,
@@ -191,4 +192,5 @@ def train_final(recipe, run_dir, label_names, folds, *, store=None, strategy=Non
             "standardize": recipe["frontend"].get("standardize"), "wall_s": round(time.time() - start, 2)}
     # Written last: the final model counts only once this is there.
     write_json(run_dir / FINAL_INFO, info)
+    remove_checkpoints(final_dir)
     return info

@@ -34,12 +34,14 @@ from keras_ser.recipe import SCHEMA
 RESUMABLE_KEYS = ("strategy", "folds", "progress", "environment")
 
 #: Dotted ``config.json`` keys that describe or display a run without changing what it computes:
-#: the recipe's citation and description, the paper's figures and notes, and Keras' verbosity in
+#: the recipe's citation and description, the paper's figures and notes, Keras' verbosity in
 #: every schema table that has one (``[train]``, and a two-stage run's ``[stage1]`` and
-#: ``[encoder]``). A run resumes when only these changed (a citation corrected, a figure added, a
-#: quieter log, also when set by a command-line override, a fusion member's ``<name>:`` one
-#: included), and config.json then shows the new values.
-DESCRIPTIVE_KEYS = ("recipe.recipe.paper", "recipe.recipe.description", "recipe.paper") + tuple(
+#: ``[encoder]``), and how often a fit saves its state (``experiment.checkpoint_minutes``). A
+#: run resumes when only these changed (a citation corrected, a figure added, a quieter log,
+#: also when set by a command-line override, a fusion member's ``<name>:`` one included), and
+#: config.json then shows the new values.
+DESCRIPTIVE_KEYS = ("recipe.recipe.paper", "recipe.recipe.description", "recipe.paper",
+                    "recipe.experiment.checkpoint_minutes") + tuple(
     f"recipe.{table}.verbose" for table, keys in SCHEMA.items() if "verbose" in keys)
 
 

@@ -71,6 +71,7 @@ from keras_ser.data.cross_corpus import cross_corpus_fold
 from keras_ser.distribute import get_strategy
 from keras_ser.errors import DataError, ParameterError
 from keras_ser.experiments import fusion, reports, word_vectors
+from keras_ser.experiments.checkpoints import CHECKPOINTS_DIR, clear_folder, fit_checkpoints, remove_checkpoints
 from keras_ser.experiments.neural import FeatureStore, cached_frontend, run_neural_fold, run_regression_fold
 from keras_ser.experiments.parallel import check_jobs, run_folds
 from keras_ser.experiments.precision import describe_policy, resolve_precision
@@ -194,8 +195,10 @@ def _train_network(recipe, fold, label_names, folder, *, seed, store, frontend, 
     else:
         runner = run_two_stage_fold if recipe["experiment"]["kind"] == "two_stage" else run_neural_fold
         write = _write_network_fold
-    # Experiment trackers' callback factories see this fold (training.register_callback_factory).
-    with fold_context(recipe, fold, folder):
+    # Experiment trackers' callback factories see this fold (training.register_callback_factory);
+    # the fits keep their state in checkpoints/ until the network is finished.
+    with fold_context(recipe, fold, folder), \
+            fit_checkpoints(folder / CHECKPOINTS_DIR, recipe["experiment"]["checkpoint_minutes"]):
         out = runner(recipe, fold, label_names, folder, store, strategy)
     metrics = dict(_fold_summary(fold), **(extra or {}),
                    **write(recipe, fold, label_names, folder, out, frontend, store.sample_rate))
@@ -204,6 +207,7 @@ def _train_network(recipe, fold, label_names, folder, *, seed, store, frontend, 
     metrics["cpu_threads"] = tf.config.threading.get_intra_op_parallelism_threads() or len(os.sched_getaffinity(0))
     # Written last: the fold (or run) counts as finished only once it is there (run_dir.fold_status).
     write_json(folder / "metrics.json", metrics)
+    remove_checkpoints(folder)
     return metrics
 
 
@@ -309,8 +313,7 @@ def run_repeats(recipe, fold, label_names, fold_dir, *, store=None, frontend=Non
         if finished:
             runs.append(read_json(folder / "metrics.json"))
             continue
-        if folder.exists():
-            shutil.rmtree(folder)
+        clear_folder(folder)
         runs.append(_train_network(recipe, fold, label_names, folder, seed=repeat_seed(seed, k), store=store,
                                    frontend=frontend, strategy=strategy,
                                    extra={"repeat": k, "seed": repeat_seed(seed, k)}))
@@ -578,13 +581,14 @@ def _check_targets(corpus, utterances, dimensions):
 
 
 def _clear_unfinished(fold_dir, name, reason, repeats):
-    """Remove an unfinished fold's files before it is redone, keeping its runs' folders under repeats.
+    """Remove an unfinished fold's files before it is redone, keeping its runs' folders under repeats
+    and the checkpoints of an interrupted fit (:mod:`keras_ser.experiments.checkpoints`).
 
     ``run_repeats`` then trains only the runs that are not finished.
     """
     if repeats == 1:
         print(f"note: fold {name} is not finished ({reason}); redoing it", file=sys.stderr)
-        shutil.rmtree(fold_dir)
+        clear_folder(fold_dir)
         return
     kept = {repeat_dir(fold_dir, k).name for k in range(1, repeats + 1)}
     print(f"note: fold {name} is not finished ({reason}); redoing it, keeping its finished runs", file=sys.stderr)

@@ -3,7 +3,8 @@
 Shared by the fold modules (:mod:`~keras_ser.experiments.neural`,
 :mod:`~keras_ser.experiments.two_stage`), together with the array helpers that
 turn cached front-end outputs into training arrays (labels, segments, speed
-factors). Imports nothing else of :mod:`keras_ser.experiments`.
+factors). Imports nothing else of :mod:`keras_ser.experiments` but
+:mod:`~keras_ser.experiments.checkpoints` (a fit's epoch checkpoints).
 
 Experiment trackers
 -------------------
@@ -53,6 +54,7 @@ import tensorflow as tf
 from keras_ser import distribute
 from keras_ser.data import FAU_AIBO_CLASS_WEIGHTS, class_weights
 from keras_ser.errors import DataError, ParameterError
+from keras_ser.experiments.checkpoints import next_fit_checkpoint
 from keras_ser.frontend.dataset import array_dataset
 from keras_ser.ccc import ConcordanceCorrelation, ccc_loss
 from keras_ser.metrics import unweighted_accuracy
@@ -417,6 +419,14 @@ class ValidationPass(keras.callbacks.Callback):
             logs["val_ua"] = unweighted_accuracy(labels, scores.argmax(-1))
 
 
+#: Iterators Keras' ``fit`` makes of a finite training dataset per epoch (Keras 3.15: one at the
+#: start of the epoch, and one at its end that the next epoch replaces), each drawing a
+#: shuffle order (:func:`keras_ser.frontend.array_dataset`): a fit resumed at epoch ``k``
+#: drops ``k`` times this many orders to see the rows as an uninterrupted fit does.
+#: tests/test_experiments_checkpoints.py fails if a Keras release changes it.
+KERAS_ORDERS_PER_EPOCH = 2
+
+
 def fit_model(model, train_cfg, train_data, val_data, *, class_weight, log_dir, val_utterance=None):
     """Compile and fit ``model``; return the Keras history dict, the epochs run and the best epoch.
 
@@ -440,6 +450,10 @@ def fit_model(model, train_cfg, train_data, val_data, *, class_weight, log_dir, 
     val_utterance : (y_utt, owner) or None
         For segment models, the utterance labels and segment owners, so that
         ``val_ua`` is measured per utterance as the test score is.
+
+    Inside :func:`keras_ser.experiments.checkpoints.fit_checkpoints` the fit saves its state
+    now and then and resumes from a saved one: a finished fit is not run again (its weights
+    and history are loaded), an interrupted one goes on from its last saved epoch.
     """
     metrics = (
         [ConcordanceCorrelation(num_outputs=model.output_shape[-1])]
@@ -468,25 +482,49 @@ def fit_model(model, train_cfg, train_data, val_data, *, class_weight, log_dir, 
     shuffle_seed = int(np.random.randint(0, 2**31 - 1))
     if multi_worker():
         return fit_multi_worker(model, train_cfg, train_data, class_weight, shuffle_seed)
+    stopper = next((c for c in callbacks if isinstance(c, keras.callbacks.EarlyStopping)), None)
+    rows = int(np.shape(tf.nest.flatten(train_data[0])[0])[0])
+    checkpoint = next_fit_checkpoint(model, {
+        "settings": {k: v for k, v in train_cfg.items() if k != "verbose"}, "rows": rows,
+        "validation_rows": None if val_data is None else int(np.shape(val_data[1])[0]),
+        "shuffle_seed": shuffle_seed, "class_weight": _json_class_weight(class_weight)}, stopper)
+    initial_epoch = 0
+    if checkpoint is not None:
+        if checkpoint.restore(model):
+            return _fit_result(checkpoint.record, train_cfg, stopper)
+        initial_epoch = checkpoint.initial_epoch
+        callbacks.append(checkpoint)
     callbacks.extend(tracker_callbacks())
     batch_size = train_cfg["batch_size"]
     history = model.fit(
-        array_dataset(*train_data, batch_size, shuffle_seed=shuffle_seed),
+        array_dataset(*train_data, batch_size, shuffle_seed=shuffle_seed,
+                      skip_orders=KERAS_ORDERS_PER_EPOCH * initial_epoch),
         epochs=train_cfg["epochs"],
+        initial_epoch=initial_epoch,
         class_weight=class_weight,
         callbacks=callbacks,
         shuffle=False,  # array_dataset shuffles
         verbose=train_cfg["verbose"],
     )
-    record = {key: [float(v) for v in values] for key, values in history.history.items()}
+    if checkpoint is not None:
+        return _fit_result(checkpoint.record, train_cfg, stopper)
+    return _fit_result({key: [float(v) for v in values] for key, values in history.history.items()},
+                       train_cfg, stopper)
+
+
+def _json_class_weight(weights):
+    return None if weights is None else {str(k): float(v) for k, v in sorted(weights.items())}
+
+
+def _fit_result(record, train_cfg, stopper):
+    """``(history, epochs run, best epoch)`` of a fit from its per-epoch logs."""
     epochs_run = len(next(iter(record.values()))) if record else 0
     best_epoch = epochs_run
-    stopper = [c for c in callbacks if isinstance(c, keras.callbacks.EarlyStopping)]
-    if stopper and train_cfg["monitor"] in record:
+    if stopper is not None and train_cfg["monitor"] in record:
         # restore_best_weights keeps this epoch's weights; the warm-up epochs are never chosen.
         skip = min(train_cfg["start_from_epoch"], len(record[train_cfg["monitor"]]) - 1)
         values = record[train_cfg["monitor"]][skip:]
-        best_epoch = skip + int(np.argmax(values) if stopper[0].mode == "max" else np.argmin(values)) + 1
+        best_epoch = skip + int(np.argmax(values) if stopper.mode == "max" else np.argmin(values)) + 1
     return record, epochs_run, best_epoch
 
 

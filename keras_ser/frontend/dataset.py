@@ -229,7 +229,7 @@ def make_dataset(
 ARRAY_PREFETCH_BATCHES = 2
 
 
-def array_dataset(inputs, targets, batch_size, *, shuffle_seed=None, prefetch=True):
+def array_dataset(inputs, targets, batch_size, *, shuffle_seed=None, skip_orders=0, prefetch=True):
     """Batched ``tf.data.Dataset`` of in-memory model inputs and targets, reshuffled every epoch.
 
     The arrays are held once, as one repeated element, and every batch gathers its rows
@@ -247,6 +247,10 @@ def array_dataset(inputs, targets, batch_size, *, shuffle_seed=None, prefetch=Tr
     shuffle_seed : int or None
         Shuffle the rows anew each epoch, in an order fixed by this seed; None keeps
         their order (validation, prediction).
+    skip_orders : int
+        With ``shuffle_seed``, draw and drop the orders of this many passes over the rows
+        first, so that a fit resumed mid-way (:mod:`keras_ser.experiments.checkpoints`) sees
+        the rows in the orders an uninterrupted one saw from there.
     prefetch : bool
         Prepare the next batches (:data:`ARRAY_PREFETCH_BATCHES`) while the model runs on
         this one. tf.data's autotuning is off (see the source for why).
@@ -259,7 +263,8 @@ def array_dataset(inputs, targets, batch_size, *, shuffle_seed=None, prefetch=Tr
     Raises
     ------
     keras_ser.errors.ParameterError
-        An empty set of rows, a bad ``batch_size``, or arrays whose row counts differ.
+        An empty set of rows, a bad ``batch_size`` or ``skip_orders``, or arrays whose row
+        counts differ.
 
     Examples
     --------
@@ -269,6 +274,8 @@ def array_dataset(inputs, targets, batch_size, *, shuffle_seed=None, prefetch=Tr
     """
     if not isinstance(batch_size, (int, np.integer)) or isinstance(batch_size, bool) or batch_size <= 0:
         raise ParameterError(f"batch_size must be a positive integer, got {batch_size!r}")
+    if not isinstance(skip_orders, (int, np.integer)) or isinstance(skip_orders, bool) or skip_orders < 0:
+        raise ParameterError(f"skip_orders must be an integer >= 0, got {skip_orders!r}")
     inputs = tuple(inputs) if isinstance(inputs, (list, tuple)) else inputs
     # A one-element tuple keeps Keras from reading a two-input model's inputs as (x, y).
     structure = (inputs,) if targets is None else (inputs, targets)
@@ -282,6 +289,10 @@ def array_dataset(inputs, targets, batch_size, *, shuffle_seed=None, prefetch=Tr
     order = tf.data.Dataset.range(n)
     if shuffle_seed is not None:
         order = order.shuffle(n, seed=int(shuffle_seed), reshuffle_each_iteration=True)
+        # Every iterator made of the indices (here, or of the zipped dataset below) draws its
+        # order from one generator, which each draw advances.
+        for _ in range(int(skip_orders)):
+            order.reduce(np.int64(0), lambda total, _: total)
     ds = tf.data.Dataset.zip((order.batch(batch_size), data)).map(
         lambda index, arrays: tf.nest.map_structure(lambda a: tf.gather(a, index), arrays))
     if prefetch:

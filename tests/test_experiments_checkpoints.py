@@ -7,6 +7,7 @@ import pytest
 from keras_ser.errors import ParameterError
 from keras_ser.experiments import training
 from keras_ser.experiments.checkpoints import clear_folder, fit_checkpoints
+from keras_ser.experiments.precision import policy_scope
 from keras_ser.recipe import load_recipe
 
 from corpus_helper import emodb_manifest
@@ -22,11 +23,13 @@ def _data():
     return (x, y), (x[:9] + 0.5, y[:9])
 
 
-def _model():
+def _model(policy="float32"):
     # Dropout: its random generator's state is part of what must be saved.
     keras.utils.set_random_seed(0)
-    return keras.Sequential([keras.Input((5,)), keras.layers.Dense(16, activation="relu"),
-                             keras.layers.Dropout(0.5), keras.layers.Dense(3, activation="softmax")])
+    with policy_scope(policy):
+        return keras.Sequential([keras.Input((5,)), keras.layers.Dense(16, activation="relu"),
+                                 keras.layers.Dropout(0.5),
+                                 keras.layers.Dense(3, activation="softmax", dtype="float32")])
 
 
 class _Epochs(keras.callbacks.Callback):
@@ -42,11 +45,11 @@ class _Epochs(keras.callbacks.Callback):
             raise KeyboardInterrupt
 
 
-def _fit(tmp_path, train=TRAIN, *, checkpoints=None, stop=None):
+def _fit(tmp_path, train=TRAIN, *, checkpoints=None, stop=None, policy="float32"):
     """fit_model on a fresh model; returns (history, epochs run, best epoch, weights, epochs trained)."""
     log = []
     factory = training.register_callback_factory(lambda *_: [_Epochs(log, stop)])
-    model = _model()
+    model = _model(policy)
     train_data, val_data = _data()
     try:
         with training.fold_context({}, None, tmp_path):
@@ -62,16 +65,18 @@ def _fit(tmp_path, train=TRAIN, *, checkpoints=None, stop=None):
     return (*out, model.get_weights(), log)
 
 
-def test_interrupted_fit_resumes_to_the_uninterrupted_result(tmp_path):
-    history, epochs_run, best, weights, trained = _fit(tmp_path)
+# mixed_float16: Keras wraps the optimiser in a LossScaleOptimizer, whose loss scale is state too.
+@pytest.mark.parametrize("policy", ["float32", "mixed_float16"])
+def test_interrupted_fit_resumes_to_the_uninterrupted_result(tmp_path, policy):
+    history, epochs_run, best, weights, trained = _fit(tmp_path, policy=policy)
     assert 3 < epochs_run and trained == list(range(1, epochs_run + 1))
     folder = tmp_path / "checkpoints"
     with pytest.raises(KeyboardInterrupt):
-        _fit(tmp_path, checkpoints=folder, stop=3)
+        _fit(tmp_path, checkpoints=folder, stop=3, policy=policy)
     assert (folder / "fit_1.npz").is_file()
 
-    resumed_history, resumed_epochs, resumed_best, resumed_weights, resumed_trained = _fit(tmp_path,
-                                                                                           checkpoints=folder)
+    resumed_history, resumed_epochs, resumed_best, resumed_weights, resumed_trained = _fit(
+        tmp_path, checkpoints=folder, policy=policy)
     # Only the epochs after the saved one were trained, and the end is the same to the bit:
     # weights (early stopping's best ones), every logged value, the epochs and the best epoch.
     assert resumed_trained == list(range(4, epochs_run + 1))
@@ -81,7 +86,7 @@ def test_interrupted_fit_resumes_to_the_uninterrupted_result(tmp_path):
         np.testing.assert_array_equal(a, b)
 
     # The finished fit is loaded, not trained again.
-    again = _fit(tmp_path, checkpoints=folder)
+    again = _fit(tmp_path, checkpoints=folder, policy=policy)
     assert again[4] == [] and again[0] == history and (again[1], again[2]) == (epochs_run, best)
     for a, b in zip(weights, again[3]):
         np.testing.assert_array_equal(a, b)

@@ -14,7 +14,8 @@ With no arguments it runs the README's default recipe ``zhao2018_attention_blstm
 ``runs/zhao2018_attention_blstm_fcn``. ``zhao2019_attention_blstm_fcn`` (zhao2019's
 two-layer model on 500-frame inputs) takes hours per LOSO run on a CPU.
 Re-running the same command resumes: finished folds are skipped, an interrupted one
-is redone. Ctrl-C stops with one line saying what was kept and how to resume (exit
+is redone from its fits' last epoch checkpoints (``experiment.checkpoint_minutes``,
+:mod:`keras_ser.experiments.checkpoints`). Ctrl-C stops with one line saying what was kept and how to resume (exit
 status 130). ``key=value`` overrides any recipe key (``train.epochs=2``,
 ``model.units=4``), see :mod:`keras_ser.recipe`. ``--results results/`` also copies each
 finished fold's scores and the reports to ``results/<recipe>/<corpus>/`` and resumes from
@@ -106,7 +107,7 @@ def _interrupted(run_dir, argv):
     run = RunDir(run_dir)
     kept = [name for name in run.fold_names() if fold_status(run.root, name)[0]]
     folds = f"{len(kept)} finished fold{'' if len(kept) == 1 else 's'}" + (f" ({', '.join(kept)})" if kept else "")
-    return (f"interrupted: kept {folds} in {run.root}; an unfinished fold is redone on resume. "
+    return (f"interrupted: kept {folds} in {run.root}; an unfinished fold goes on from its last checkpoint on resume. "
             f"Resume with: {command}")
 
 

@@ -107,8 +107,8 @@ def _interrupted(run_dir, argv):
     run = RunDir(run_dir)
     kept = [name for name in run.fold_names() if fold_status(run.root, name)[0]]
     folds = f"{len(kept)} finished fold{'' if len(kept) == 1 else 's'}" + (f" ({', '.join(kept)})" if kept else "")
-    return (f"interrupted: kept {folds} in {run.root}; an unfinished fold goes on from its last checkpoint on resume. "
-            f"Resume with: {command}")
+    return (f"interrupted: kept {folds} in {run.root}; an unfinished fold goes on from its last checkpoint "
+            f"on resume. Resume with: {command}")
 
 
 def _cross_corpus_overrides(test_corpus, label_map_path):

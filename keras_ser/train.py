@@ -139,10 +139,10 @@ def _results_folder(args, recipe):
         return args.results
     if not args.results:
         raise ParameterError("--results-variant names a folder under --results; give --results too")
-    from keras_ser.experiments.results import ResultsMirror, results_dir
+    from keras_ser.experiments.results import ResultsMirror
 
     keyed = dict(recipe, experiment=dict(recipe["experiment"], corpus=args.corpus or recipe["experiment"]["corpus"]))
-    return ResultsMirror(results_dir(args.results, keyed, variant=args.results_variant))
+    return ResultsMirror.for_run(args.results, keyed, variant=args.results_variant)
 
 
 def _with_precision(recipe_name, overrides, precision):

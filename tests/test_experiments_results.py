@@ -284,6 +284,37 @@ def test_score_level_fusion_takes_folds_from_members_run_on_their_own(tmp_path, 
                                                    "zhang2021_multicnn_3d"]
 
 
+def test_a_member_run_on_its_own_takes_the_folds_a_fusion_trained_for_it(tmp_path, emodb_dir, score_stand_in,
+                                                                         capsys):
+    trained = score_stand_in
+    manifest = _four_speaker_manifest(tmp_path, emodb_dir)
+    results = tmp_path / "results"
+    common = ["--corpus", f"manifest:{manifest}", "--no-progress", "--results", str(results),
+              "experiment.save_models=false"]
+
+    def train(recipe, out, *extra):
+        assert main(["--recipe", recipe, "--out", str(tmp_path / out)] + common + list(extra)) == 0
+
+    # Feature-level fusion trains its members' fold 03 (it needs their embeddings).
+    train("zhang2021_multicnn_fusion", "fusion", "--results-variant", "random_init_feature", "fusion.level=feature",
+          "zhang2021_multicnn_2d:model.weights=none", "--folds", "03")
+    member_fold = (results / "zhang2021_multicnn_fusion" / "manifest_corpus__random_init_feature" / "members"
+                   / "zhang2021_multicnn_2d" / "folds" / "speaker_03" / "predictions.csv").read_bytes()
+    trained.clear()
+    capsys.readouterr()
+
+    # The 2D network on its own with the member's settings trains only the other three folds ...
+    train("zhang2021_multicnn_2d", "2d", "--results-variant", "random_init", "model.weights=none")
+    assert sorted(trained) == [("zhang2021_multicnn_2d", f"speaker_{s}") for s in ("08", "09", "10")]
+    assert "1 finished fold(s) restored from" in capsys.readouterr().err
+    own = results / "zhang2021_multicnn_2d" / "manifest_corpus__random_init" / "folds" / "speaker_03"
+    assert (own / "predictions.csv").read_bytes() == member_fold
+    # ... and a member run with other settings (the 3D network with another seed) takes nothing.
+    trained.clear()
+    train("zhang2021_multicnn_3d", "3d", "experiment.seed=7")
+    assert len(trained) == 4
+
+
 def test_scores_config_differences_compare_recipes_not_overrides():
     from keras_ser.experiments.results import scores_config_differences
 

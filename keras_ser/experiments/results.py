@@ -44,7 +44,10 @@ needs only its members' ``predictions.csv`` / ``val_predictions.csv``, which ``r
 keeps, also in the member's own run (``results/<member>/<corpus>[__variant]``, when its
 recipe resolves to the member's: :meth:`ResultsMirror.member`); feature-level fusion needs
 each member fold's ``embeddings.npz``, which it does not, so a fusion recipe with
-feature-level fusion says so and retrains those member folds.
+feature-level fusion says so and retrains those member folds. The other way round, a
+member's recipe run on its own borrows the folds a fusion run trained for it
+(``results/<fusion>/<corpus>[__variant]/members/<member>``, when the configurations match:
+:meth:`ResultsMirror.for_run`).
 ``zhao2019_features_embedding`` (``features.name = "embedding:RUN_DIR"``) reads each fold's
 ``embeddings.npz`` or model from another run directory: a fold of that run restored from
 ``results/`` has neither, and the SVM run stops naming the missing model; train that run's
@@ -125,6 +128,11 @@ def results_dir(root, recipe, variant=None):
             raise ParameterError(f"--results-variant {variant!r}: use letters, digits, '.', '-' and single '_'")
         key += VARIANT_SEPARATOR + str(variant)
     return pathlib.Path(root) / recipe["recipe"]["name"] / key
+
+
+def _same_corpus_key(folder, key):
+    """Whether ``folder`` (``<corpus>`` or ``<corpus>__<variant>``) is a run on corpus key ``key``."""
+    return folder == key or folder.startswith(key + VARIANT_SEPARATOR)
 
 
 def config_differences(stored, current):
@@ -285,11 +293,21 @@ class ResultsMirror:
         self._report = None
 
     @classmethod
-    def for_run(cls, results, recipe):
-        """The mirror of ``recipe``'s run under ``results`` (a ``results/`` root or a ready ResultsMirror)."""
+    def for_run(cls, results, recipe, variant=None):
+        """The mirror of ``recipe``'s run under ``results`` (a ``results/`` root or a ready ResultsMirror).
+
+        A recipe that is also a fusion member borrows the finished folds of the fusion runs'
+        ``members/<name>`` folders of the same corpus whose configuration matches its own
+        (:meth:`start`): a fold that a feature-level fusion trained for its member, which
+        scores as the recipe run alone would, is not trained again.
+        """
         if results is None or isinstance(results, cls):
             return results
-        return cls(results_dir(results, recipe))
+        root = results_dir(results, recipe, variant)
+        key = root.name.split(VARIANT_SEPARATOR)[0]
+        members = sorted(p for p in pathlib.Path(results).glob(f"*/*/members/{recipe['recipe']['name']}")
+                         if _same_corpus_key(p.parent.parent.name, key))
+        return cls(root, standalone=members)
 
     def member(self, name, recipe):
         """The mirror of fusion member ``name`` of fusion recipe ``recipe`` (``members/<name>``).
@@ -302,8 +320,7 @@ class ResultsMirror:
         if recipe["fusion"]["level"] in ("feature", "both"):
             return type(self)(self.root / "members" / name, require=("embeddings.npz",))
         key = self.root.name.split(VARIANT_SEPARATOR)[0]
-        own_runs = sorted(p for p in (self.root.parent.parent / name).glob(f"{key}*")
-                          if p.name == key or p.name.startswith(key + VARIANT_SEPARATOR))
+        own_runs = sorted(p for p in (self.root.parent.parent / name).glob(f"{key}*") if _same_corpus_key(p.name, key))
         return type(self)(self.root / "members" / name, standalone=own_runs)
 
     def check_config(self, run_root):
@@ -396,8 +413,8 @@ class ResultsMirror:
             self._restore_fold(run, source, name)
             restored.append(name)
         if restored:
-            _note(f"{len(restored)} finished fold(s) restored from {source_root}, the same configuration run "
-                  f"on its own ({', '.join(restored)}): not trained again")
+            _note(f"{len(restored)} finished fold(s) restored from {source_root}, a run of the same "
+                  f"configuration ({', '.join(restored)}): not trained again")
 
     def finished(self, run_root, label_names):
         """``finished(fold_name)`` for :func:`keras_ser.experiments.reports.write_reports`: trained or restored."""

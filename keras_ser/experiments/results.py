@@ -371,13 +371,15 @@ class ResultsMirror:
                 continue
             problem = fold_problem(source, name, label_names)
             if problem is not None:
-                _note(f"fold {name} in {self.root} is not complete ({problem}); training it")
+                _note(f"fold {name} in {self.root} is not complete ({problem}); not restored (trained "
+                      "again when the run includes it)")
                 continue
             if self.require:
                 have = [f for f in self.require if (run.fold(name) / f).is_file()]
                 if len(have) < len(self.require):
                     _note(f"fold {name}: {self.root} has its scores, but this run also needs its "
-                          f"{', '.join(self.require)}, which results/ does not keep; training the fold again")
+                          f"{', '.join(self.require)}, which results/ does not keep; not restored (trained again "
+                          "when the run includes it)")
                     continue
             self._restore_fold(run, source, name)
         if self.restored:

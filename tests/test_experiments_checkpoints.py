@@ -3,6 +3,7 @@
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from keras_ser.errors import ParameterError
 from keras_ser.experiments import training
@@ -45,14 +46,16 @@ class _Epochs(keras.callbacks.Callback):
             raise KeyboardInterrupt
 
 
-def _fit(tmp_path, train=TRAIN, *, checkpoints=None, stop=None, policy="float32"):
+def _fit(tmp_path, train=TRAIN, *, checkpoints=None, stop=None, policy="float32", strategy=None):
     """fit_model on a fresh model; returns (history, epochs run, best epoch, weights, epochs trained)."""
     log = []
     factory = training.register_callback_factory(lambda *_: [_Epochs(log, stop)])
-    model = _model(policy)
+    strategy = strategy or tf.distribute.get_strategy()
+    with strategy.scope():
+        model = _model(policy)
     train_data, val_data = _data()
     try:
-        with training.fold_context({}, None, tmp_path):
+        with training.fold_context({}, None, tmp_path), strategy.scope():
             if checkpoints is None:
                 out = training.fit_model(model, train, train_data, val_data, class_weight={0: 1.0, 1: 2.0, 2: 1.0},
                                          log_dir=tmp_path / "tb")
@@ -65,18 +68,21 @@ def _fit(tmp_path, train=TRAIN, *, checkpoints=None, stop=None, policy="float32"
     return (*out, model.get_weights(), log)
 
 
-# mixed_float16: Keras wraps the optimiser in a LossScaleOptimizer, whose loss scale is state too.
-@pytest.mark.parametrize("policy", ["float32", "mixed_float16"])
-def test_interrupted_fit_resumes_to_the_uninterrupted_result(tmp_path, policy):
-    history, epochs_run, best, weights, trained = _fit(tmp_path, policy=policy)
+# mixed_float16: Keras wraps the optimiser in a LossScaleOptimizer, whose loss scale is state too;
+# mirrored (--strategy mirrored): the strategy distributes the shuffled dataset.
+@pytest.mark.parametrize("policy, mirrored", [("float32", False), ("mixed_float16", False), ("float32", True)],
+                         ids=["float32", "mixed_float16", "mirrored"])
+def test_interrupted_fit_resumes_to_the_uninterrupted_result(tmp_path, policy, mirrored):
+    strategy = tf.distribute.MirroredStrategy() if mirrored else None
+    history, epochs_run, best, weights, trained = _fit(tmp_path, policy=policy, strategy=strategy)
     assert 3 < epochs_run and trained == list(range(1, epochs_run + 1))
     folder = tmp_path / "checkpoints"
     with pytest.raises(KeyboardInterrupt):
-        _fit(tmp_path, checkpoints=folder, stop=3, policy=policy)
+        _fit(tmp_path, checkpoints=folder, stop=3, policy=policy, strategy=strategy)
     assert (folder / "fit_1.npz").is_file()
 
     resumed_history, resumed_epochs, resumed_best, resumed_weights, resumed_trained = _fit(
-        tmp_path, checkpoints=folder, policy=policy)
+        tmp_path, checkpoints=folder, policy=policy, strategy=strategy)
     # Only the epochs after the saved one were trained, and the end is the same to the bit:
     # weights (early stopping's best ones), every logged value, the epochs and the best epoch.
     assert resumed_trained == list(range(4, epochs_run + 1))
@@ -86,7 +92,7 @@ def test_interrupted_fit_resumes_to_the_uninterrupted_result(tmp_path, policy):
         np.testing.assert_array_equal(a, b)
 
     # The finished fit is loaded, not trained again.
-    again = _fit(tmp_path, checkpoints=folder, policy=policy)
+    again = _fit(tmp_path, checkpoints=folder, policy=policy, strategy=strategy)
     assert again[4] == [] and again[0] == history and (again[1], again[2]) == (epochs_run, best)
     for a, b in zip(weights, again[3]):
         np.testing.assert_array_equal(a, b)

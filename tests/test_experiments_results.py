@@ -244,9 +244,8 @@ def test_score_level_fusion_resumes_from_the_members_scores_alone(tmp_path, emod
     assert row["paper_table"] == "Table 7, Score-level (1D, 2D, 3D)"
 
 
-def test_score_level_fusion_takes_folds_from_members_run_on_their_own(tmp_path, emodb_dir, score_stand_in,
-                                                                       capsys):
-    trained = score_stand_in
+def _stand_in_trainer(tmp_path, emodb_dir):
+    """``(train(recipe, out, *args), results)``: runs ``train`` on the four-speaker corpus into ``results``."""
     manifest = _four_speaker_manifest(tmp_path, emodb_dir)
     results = tmp_path / "results"
     # The stand-in saves no model, so no fold counts as finished unless models are not asked for.
@@ -256,6 +255,13 @@ def test_score_level_fusion_takes_folds_from_members_run_on_their_own(tmp_path, 
     def train(recipe, out, *extra):
         assert main(["--recipe", recipe, "--out", str(tmp_path / out)] + common + list(extra)) == 0
 
+    return train, results
+
+
+def test_score_level_fusion_takes_folds_from_members_run_on_their_own(tmp_path, emodb_dir, score_stand_in,
+                                                                       capsys):
+    trained = score_stand_in
+    train, results = _stand_in_trainer(tmp_path, emodb_dir)
     # The members on their own: 1D on two folds, 2D (random weights, in a variant folder) on all
     # four, 3D with another seed, whose scores the fusion (seed 42) must not take.
     train("zhang2021_multicnn_1d", "1d", "--folds", "03,08")
@@ -287,14 +293,7 @@ def test_score_level_fusion_takes_folds_from_members_run_on_their_own(tmp_path, 
 def test_a_member_run_on_its_own_takes_the_folds_a_fusion_trained_for_it(tmp_path, emodb_dir, score_stand_in,
                                                                          capsys):
     trained = score_stand_in
-    manifest = _four_speaker_manifest(tmp_path, emodb_dir)
-    results = tmp_path / "results"
-    common = ["--corpus", f"manifest:{manifest}", "--no-progress", "--results", str(results),
-              "experiment.save_models=false"]
-
-    def train(recipe, out, *extra):
-        assert main(["--recipe", recipe, "--out", str(tmp_path / out)] + common + list(extra)) == 0
-
+    train, results = _stand_in_trainer(tmp_path, emodb_dir)
     # Feature-level fusion trains its members' fold 03 (it needs their embeddings).
     train("zhang2021_multicnn_fusion", "fusion", "--results-variant", "random_init_feature", "fusion.level=feature",
           "zhang2021_multicnn_2d:model.weights=none", "--folds", "03")

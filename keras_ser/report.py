@@ -21,8 +21,10 @@ Reads every run that ``python -m keras_ser.train --results RESULTS_DIR`` mirrore
   finished runs of an unfinished fold are counted beside it ("speaker_03: 1 of 3 runs");
 * for each paper, its main system against the SVM baselines run on the same corpus and
   protocol, with the one-tailed two-proportion z-test on accuracy
-  (:func:`keras_ser.metrics.accuracy_z_test`, zhao2019 Sec. IV-C); only complete runs
-  are compared.
+  (:func:`keras_ser.metrics.accuracy_z_test`, zhao2019 Sec. IV-C), on the test
+  utterances of the folds both runs have: all of them when both are complete, else the
+  folds the partial run has, marked "k of n folds (partial)". A paper whose main system
+  has no run yet is represented by the stand-in listed after it in :data:`MAIN_SYSTEMS`.
 
 Every number is recomputed from the folds' ``metrics.json`` and ``predictions.csv``, so
 the table never disagrees with the files committed beside it.
@@ -62,13 +64,15 @@ PAPERS = {
     "tzirakis2021": ("003", "Tzirakis, Nguyen, Zafeiriou, Schuller. ICASSP 2021"),
 }
 
-#: Each paper's main system: the row set against the SVM baselines.
+#: Each paper's main system, the row set against the SVM baselines, then the systems that stand
+#: in for it, in order, while it has no scored run: zhang2021_dcnn's Table 2 row without speed
+#: perturbation is the same DCNN-BLSTMwA trained on unperturbed speech only.
 MAIN_SYSTEMS = {
-    "zhao2019": "zhao2019_attention_blstm_fcn",
-    "zhao2018": "zhao2018_attention_blstm_fcn",
-    "zhang2021_multicnn": "zhang2021_multicnn_fusion (score-level)",
-    "zhang2021_dcnn": "zhang2021_dcnn_blstmwa",
-    "tzirakis2021": "tzirakis2021_semantic",
+    "zhao2019": ("zhao2019_attention_blstm_fcn",),
+    "zhao2018": ("zhao2018_attention_blstm_fcn",),
+    "zhang2021_multicnn": ("zhang2021_multicnn_fusion (score-level)",),
+    "zhang2021_dcnn": ("zhang2021_dcnn_blstmwa", "zhang2021_dcnn_blstmwa_speed1"),
+    "tzirakis2021": ("tzirakis2021_semantic",),
 }
 
 #: Model names whose network starts from an ImageNet backbone in the paper (weights: ``backbone_weights``).
@@ -237,6 +241,7 @@ def load_run(folder, system=None, level=None):
         return _regression_row(row, run, done, labels)
     index = {name: k for k, name in enumerate(labels)}
     y_true, y_pred, val_true, val_pred, fold_scores, wall, fold_metrics = [], [], [], [], [], [], []
+    row["fold_correct"] = {}
     for name in done:
         metrics = read_json(run.metrics(name))
         fold_metrics.append(metrics)
@@ -246,6 +251,7 @@ def load_run(folder, system=None, level=None):
         _, true, predicted, _ = read_predictions(run.predictions(name))
         y_true += [index[v] for v in true]
         y_pred += [index[v] for v in predicted]
+        row["fold_correct"][name] = (float(np.sum(np.asarray(true) == np.asarray(predicted))), len(true))
         if run.val_predictions(name).is_file():
             _, true, predicted, _ = read_predictions(run.val_predictions(name))
             val_true += [index[v] for v in true]
@@ -279,6 +285,10 @@ def _mean_of_runs(row, fold_metrics, labels):
     row["ensemble"] = row["pooled"]
     row["pooled"] = {"ua": test["ua"], "wa": test["wa"], "macro_f1": test["macro_f1"], "n": n}
     row["correct"] = int(round(test["wa"] * n))
+    # Each fold's mean over its runs of the correct count (a run's WA times the fold's utterances).
+    for m in fold_metrics:
+        runs = [r["scores"] for r in m["per_repeat"]]
+        row["fold_correct"][m["fold"]] = (float(np.mean([r["wa"] * r["n"] for r in runs])), runs[0]["n"])
     if all(r.get("validation_scores") for m in fold_metrics for r in m["per_repeat"]):
         validation = [{"fold": m["fold"], "per_repeat": [{"scores": r["validation_scores"]}
                                                          for r in m["per_repeat"]]} for m in fold_metrics]
@@ -360,42 +370,93 @@ def _wall(row):
 
 
 def _ordered(rows, key):
-    main = MAIN_SYSTEMS.get(key)
-    return sorted(rows, key=lambda r: (r["system"] != main, r["kind"] == "features_svm", r["system"], r["corpus"]))
+    main = MAIN_SYSTEMS.get(key, ())
+    return sorted(rows, key=lambda r: (_system_name(r) not in main, r["kind"] == "features_svm",
+                                       r["system"], r["corpus"]))
 
 
-def _is_main_system(row, key):
-    """The paper's main system, or its port to the row's corpus (``<main>_<corpus>``, e.g.
-    ``tzirakis2021_semantic_emodb`` for tzirakis2021's SEWA system run on EMO-DB)."""
-    main = MAIN_SYSTEMS.get(key)
-    return main is not None and row["system"] in (main, f"{main}_{row['corpus']}")
+def _system_name(row):
+    """The row's system without its ``[variant]`` suffix (``train --results-variant``)."""
+    suffix = f" [{row['variant']}]" if row.get("variant") else ""
+    return row["system"][:-len(suffix)] if suffix and row["system"].endswith(suffix) else row["system"]
+
+
+def main_rows(rows, key):
+    """The name and rows of ``key``'s main system that the z-tests compare with the SVM baselines.
+
+    The first name of ``MAIN_SYSTEMS[key]`` with a scored classification row, where its
+    port to the row's corpus counts too (``<main>_<corpus>``, e.g. ``tzirakis2021_semantic_emodb``
+    for tzirakis2021's SEWA system run on EMO-DB). Per corpus and protocol, the run without a
+    results variant when there is one, else each of its variants (``zhang2021_multicnn_fusion
+    (score-level) [random_init]`` where no ImageNet weights exist).
+
+    Returns
+    -------
+    (str or None, list of dict)
+        The name used (None when no listed system has a scored row) and its rows.
+    """
+    for name in MAIN_SYSTEMS.get(key, ()):
+        found = [r for r in rows if r["paper"] == key and "correct" in r
+                 and _system_name(r) in (name, f"{name}_{r['corpus']}")]
+        if not found:
+            continue
+        chosen = []
+        for setting in dict.fromkeys((r["corpus"], r["protocol"]) for r in found):
+            same = [r for r in found if (r["corpus"], r["protocol"]) == setting]
+            chosen += [r for r in same if not r.get("variant")] or same
+        return name, chosen
+    return None, []
 
 
 def z_tests(rows, key):
-    """The paper's main system against each SVM baseline on the same corpus and protocol.
+    """The paper's main system (:func:`main_rows`) against each SVM baseline on the same corpus and protocol.
+
+    Both are scored on the test utterances of the folds they share: every fold when both runs
+    are complete; when one is partial, the folds it has, so that the comparison is paired on
+    the same speakers (marked partial in the table). Under ``experiment.repeats`` a fold counts
+    the mean over its runs of the correct predictions, as its scores do.
 
     Returns
     -------
     list of dict
-        ``main``, ``baseline`` (rows) and, when both runs are complete and scored the
-        same utterances, ``z`` and ``p`` of :func:`keras_ser.metrics.accuracy_z_test`;
-        otherwise ``reason``.
+        ``main``, ``baseline`` (rows) and, when they share folds with the same test
+        utterances, ``folds`` (their names), ``n`` (their test utterances), ``wa_main``,
+        ``wa_baseline`` (accuracy on them) and ``z`` and ``p`` of
+        :func:`keras_ser.metrics.accuracy_z_test`; otherwise ``reason``.
     """
-    main = [r for r in rows if r["paper"] == key and _is_main_system(r, key) and "correct" in r]
     tests = []
-    for a in main:
+    for a in main_rows(rows, key)[1]:
         for b in rows:
             if b["kind"] != "features_svm" or (b["corpus"], b["protocol"]) != (a["corpus"], a["protocol"]):
                 continue
             test = {"main": a, "baseline": b}
-            if not (a["complete"] and b["complete"]):
-                test["reason"] = "not tested: partial run"
-            elif a["pooled"]["n"] != b["pooled"]["n"]:
-                test["reason"] = f"not tested: {a['pooled']['n']} vs {b['pooled']['n']} test utterances"
-            else:
-                test["z"], test["p"] = accuracy_z_test(a["correct"], a["pooled"]["n"], b["correct"], b["pooled"]["n"])
             tests.append(test)
+            folds = sorted(set(a.get("fold_correct", {})) & set(b.get("fold_correct", {})))
+            if not folds:
+                test["reason"] = "not tested: no fold in common"
+                continue
+            sizes = [(name, a["fold_correct"][name][1], b["fold_correct"][name][1]) for name in folds]
+            mismatch = next(((name, n_a, n_b) for name, n_a, n_b in sizes if n_a != n_b), None)
+            if mismatch:
+                test["reason"] = f"not tested: {mismatch[0]} has {mismatch[1]} vs {mismatch[2]} test utterances"
+                continue
+            n = sum(n_a for _, n_a, _ in sizes)
+            correct_a = sum(a["fold_correct"][name][0] for name in folds)
+            correct_b = sum(b["fold_correct"][name][0] for name in folds)
+            test.update(folds=folds, n=n, wa_main=correct_a / n, wa_baseline=correct_b / n)
+            # A mean over runs need not be whole: the test counts it to the nearest utterance.
+            test["z"], test["p"] = accuracy_z_test(int(round(correct_a)), n, int(round(correct_b)), n)
     return tests
+
+
+def _tested_folds(test):
+    """The z-test table's folds cell: "10 / 10", or "2 of 10 (partial): speaker_03, speaker_08"."""
+    a, b = test["main"], test["baseline"]
+    total = a["folds_total"] if a["folds_total"] is not None else b["folds_total"]
+    total = "?" if total is None else total
+    if a["complete"] and b["complete"] and len(test["folds"]) == total:
+        return f"{total} / {total}"
+    return f"{len(test['folds'])} of {total} (partial): " + ", ".join(test["folds"])
 
 
 def markdown(rows, chart_name=None):
@@ -456,23 +517,30 @@ def markdown(rows, chart_name=None):
         if key == "other":
             continue
         tests = z_tests(rows, key)
-        lines += [f"Main system ({MAIN_SYSTEMS[key]}) against the SVM baselines, same corpus and protocol: "
-                  f"one-tailed two-proportion z-test on accuracy (WA), H1: ours is more accurate.", ""]
+        names = MAIN_SYSTEMS[key]
+        used = main_rows(rows, key)[0] or names[0]
+        heading = f"Main system ({names[0]})"
+        if used != names[0]:
+            heading = f"Main system ({names[0]}; no run yet, so its stand-in {used})"
+        lines += [f"{heading} against the SVM baselines, same corpus and protocol: one-tailed two-proportion "
+                  f"z-test on accuracy (WA) over the test utterances of the folds both runs have, "
+                  f"H1: ours is more accurate.", ""]
         if not tests:
-            lines += ["No complete pair in results/ yet (the main system or an SVM baseline on its corpus "
+            lines += ["No pair in results/ yet (the main system or an SVM baseline on its corpus "
                       "and protocol is missing).", ""]
             continue
-        lines += ["| main system | SVM baseline | corpus | WA % ours | WA % baseline | z | p (one-tailed) |",
-                  "| --- | --- | --- | --- | --- | --- | --- |"]
+        lines += ["| main system | SVM baseline | corpus | folds tested | WA % ours | WA % baseline | z "
+                  "| p (one-tailed) |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
         for t in tests:
             a, b = t["main"], t["baseline"]
             if "reason" in t:
-                z, p = t["reason"], ""
-            else:
-                z = f"{t['z']:.2f}"
-                p = f"{t['p']:.3g}" + (f" (< {ALPHA:g})" if t["p"] < ALPHA else "")
-            lines.append(f"| {a['system']} | {b['system']} | {a['corpus_display']} | {_ours(a, 'wa')} | "
-                         f"{_ours(b, 'wa')} | {z} | {p} |")
+                lines.append(f"| {a['system']} | {b['system']} | {a['corpus_display']} | - | - | - | {t['reason']} | |")
+                continue
+            z = f"{t['z']:.2f}"
+            p = f"{t['p']:.3g}" + (f" (< {ALPHA:g})" if t["p"] < ALPHA else "")
+            lines.append(f"| {a['system']} | {b['system']} | {a['corpus_display']} | {_tested_folds(t)} | "
+                         f"{_pct(t['wa_main'])} | {_pct(t['wa_baseline'])} | "
+                         f"{z} | {p} |")
         lines.append("")
     return "\n".join(lines) + "\n"
 

@@ -58,7 +58,7 @@ def _predictions(run):
 
 
 def _table_row(markdown, system):
-    """The cells of ``system``'s row in a paper's table (13 columns; the z-test tables have 7)."""
+    """The cells of ``system``'s row in a paper's table (13 columns; the z-test tables have 8)."""
     rows = [[cell.strip() for cell in line.strip().strip("|").split("|")] for line in markdown.splitlines()
             if line.startswith(f"| {system} |")]
     rows = [cells for cells in rows if len(cells) == 13]
@@ -93,7 +93,7 @@ def test_complete_runs_are_pooled_and_tested_against_the_svm(runs, capsys):
     z, p = accuracy_z_test(sum(r["label"] == r["predicted"] for r in pooled), len(pooled),
                            sum(r["label"] == r["predicted"] for r in svm), len(svm))
     test_line = next(line for line in markdown.splitlines() if line.startswith(f"| {NETWORK} | {SVM} |"))
-    assert f"| {z:.2f} | {p:.3g}" in test_line
+    assert f"| 4 / 4 | " in test_line and f"| {z:.2f} | {p:.3g}" in test_line
     assert "## zhao2019" in markdown and "## tzirakis2021" in markdown and "No run in results/ yet." in markdown
 
 
@@ -246,7 +246,8 @@ def test_a_regression_run_is_reported_with_its_ccc_per_dimension(tmp_path):
 def test_a_main_system_ported_to_the_corpus_is_tested_against_the_svm_but_not_its_variants():
     def row(system, kind="neural", correct=300, corpus="emodb"):
         return {"paper": "tzirakis2021", "system": system, "kind": kind, "corpus": corpus, "protocol": "loso",
-                "complete": True, "pooled": {"n": 535}, "correct": correct}
+                "complete": True, "pooled": {"n": 535}, "correct": correct,
+                "fold_correct": {"speaker_03": (correct - 100, 235), "speaker_08": (100, 300)}}
 
     svm = row("zhao2019_features_egemaps", kind="features_svm", correct=250)
     ported = row("tzirakis2021_semantic_emodb")
@@ -257,3 +258,65 @@ def test_a_main_system_ported_to_the_corpus_is_tested_against_the_svm_but_not_it
         ("tzirakis2021_semantic_emodb", "zhao2019_features_egemaps")]
     expected = accuracy_z_test(300, 535, 250, 535)
     assert (tests[0]["z"], tests[0]["p"]) == pytest.approx(expected)
+
+
+def _z_test_line(markdown, main, baseline):
+    lines = [line for line in markdown.splitlines() if line.startswith(f"| {main} | {baseline} |")]
+    assert len(lines) == 1, lines
+    return [cell.strip() for cell in lines[0].strip().strip("|").split("|")]
+
+
+def test_a_partial_main_system_is_tested_on_the_folds_it_shares_with_the_baseline(runs, tmp_path):
+    complete, partial = runs
+    results = tmp_path / "results"
+    shutil.copytree(partial, results)
+    shutil.copytree(complete / SVM, results / SVM)
+    assert report_main([str(results), "--quiet"]) == 0
+    cells = _z_test_line((results / "README.md").read_text(), NETWORK, SVM)
+    assert cells[3] == "1 of 4 (partial): speaker_03"
+    # The same speaker's test utterances on both sides, counted from the CSVs.
+    ours = _predictions(results / NETWORK / "manifest_corpus")["speaker_03"]
+    svm = _predictions(results / SVM / "manifest_corpus")["speaker_03"]
+    correct = [sum(r["label"] == r["predicted"] for r in rows) for rows in (ours, svm)]
+    z, p = accuracy_z_test(correct[0], len(ours), correct[1], len(svm))
+    assert cells[4:7] == [f"{100 * correct[0] / len(ours):.1f}", f"{100 * correct[1] / len(svm):.1f}", f"{z:.2f}"]
+    assert cells[7].startswith(f"{p:.3g}")
+
+
+def test_a_stand_in_main_system_of_several_runs_a_fold_is_tested_on_its_runs_mean(tmp_path):
+    # zhang2021_dcnn's main system has no run; its speed-1 row (variant random_init, two folds of
+    # three runs each, as committed) stands in for it against the complete eGeMAPS SVM.
+    import json
+
+    repo_results = pathlib.Path(__file__).resolve().parent.parent / "results"
+    stand_in, svm = "zhang2021_dcnn_blstmwa_speed1", "zhao2019_features_egemaps"
+    for name in (stand_in, svm):
+        shutil.copytree(repo_results / name, tmp_path / name)
+    assert report_main([str(tmp_path), "--quiet"]) == 0
+    markdown = (tmp_path / "README.md").read_text()
+    assert f"Main system (zhang2021_dcnn_blstmwa; no run yet, so its stand-in {stand_in})" in markdown
+    cells = _z_test_line(markdown, f"{stand_in} [random_init]", svm)
+    folds = sorted(path.name for path in (tmp_path / stand_in / "emodb__random_init" / "folds").iterdir())
+    assert len(folds) >= 2 and cells[3] == f"{len(folds)} of 10 (partial): " + ", ".join(folds)
+    # zhang2021_dcnn Sec. 3.2 averages its three runs: a fold counts the runs' mean correct predictions.
+    ours, theirs, n = 0.0, 0, 0
+    for fold in folds:
+        fold_dir = tmp_path / stand_in / "emodb__random_init" / "folds" / fold
+        repeats = json.loads((fold_dir / "metrics.json").read_text())["repeats"]
+        assert repeats == 3
+        ours += np.mean([accuracy_score(*_labels(fold_dir / f"repeat_{k}" / "predictions.csv"), normalize=False)
+                         for k in range(1, repeats + 1)])
+        rows = _predictions(tmp_path / svm / "emodb")[fold]
+        theirs += sum(r["label"] == r["predicted"] for r in rows)
+        n += len(rows)
+    z, p = accuracy_z_test(int(round(ours)), n, theirs, n)
+    assert cells[4:7] == [f"{100 * ours / n:.1f}", f"{100 * theirs / n:.1f}", f"{z:.2f}"]
+    assert cells[7].startswith(f"{p:.3g}")
+    # Ours on the tested folds is the row's own WA: the same folds, the same mean over runs.
+    assert _table_row(markdown, f"{stand_in} [random_init]")[6].startswith(f"*[{100 * ours / n:.1f} ± ")
+
+
+def _labels(path):
+    with open(path) as handle:
+        rows = list(csv.DictReader(handle))
+    return [r["label"] for r in rows], [r["predicted"] for r in rows]

@@ -131,7 +131,9 @@ def test_a_fold_needing_files_results_does_not_keep_is_trained_again(mirrored, t
     with pytest.raises(Trained, match="speaker_03"):
         runner.run_experiment(load_recipe(RECIPE, TINY_ARGS), out=tmp_path / "member", folds=["03"],
                               overrides=TINY_ARGS, progress=False, results=mirror)
-    assert "embeddings.npz, which results/ does not keep" in capsys.readouterr().err
+    notes = capsys.readouterr().err
+    assert "fold speaker_03: " in notes and "embeddings.npz, which results/ does not keep" in notes
+    assert "speaker_08" not in notes  # a fold this run does not train is not reported as missing
     fusion = load_recipe("zhang2021_multicnn_fusion")
     assert ResultsMirror(tmp_path).member("zhang2021_multicnn_1d", fusion).require == ("embeddings.npz",)
     fusion["fusion"]["level"] = "score"

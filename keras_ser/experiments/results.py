@@ -354,8 +354,11 @@ class ResultsMirror:
         if RunDir(run_root).labels.is_file():
             copy_file(RunDir(run_root).labels, RunDir(self.root).labels)
 
-    def start(self, run_root, recipe=None, label_names=None, fold_names=()):
+    def start(self, run_root, recipe=None, label_names=None, fold_names=(), selected=None):
         """Check the configuration, then copy into ``run_root`` the folds ``results/`` has and it lacks.
+
+        ``selected`` names the folds this run trains (default: all of ``fold_names``); a fold
+        of ``results/`` that cannot be restored is noted only when the run trains it again.
 
         Returns
         -------
@@ -369,17 +372,19 @@ class ResultsMirror:
             source = stored.fold(name)
             if not source.is_dir() or fold_status(run.root, name, label_names)[0]:
                 continue
+            retrained = selected is None or name in selected
             problem = fold_problem(source, name, label_names)
             if problem is not None:
-                _note(f"fold {name} in {self.root} is not complete ({problem}); not restored (trained "
-                      "again when the run includes it)")
+                if retrained:
+                    _note(f"fold {name} in {self.root} is not complete ({problem}); not restored: training it again")
                 continue
             if self.require:
                 have = [f for f in self.require if (run.fold(name) / f).is_file()]
                 if len(have) < len(self.require):
-                    _note(f"fold {name}: {self.root} has its scores, but this run also needs its "
-                          f"{', '.join(self.require)}, which results/ does not keep; not restored (trained again "
-                          "when the run includes it)")
+                    if retrained:
+                        _note(f"fold {name}: {self.root} has its scores, but this run also needs its "
+                              f"{', '.join(self.require)}, which results/ does not keep; not restored: "
+                              "training it again")
                     continue
             self._restore_fold(run, source, name)
         if self.restored:

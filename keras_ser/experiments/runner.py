@@ -674,7 +674,8 @@ def _run_locked(recipe, run_dir, *, data_dir, folds, strategy, overrides, progre
         all_folds = make_folds(recipe["experiment"]["protocol"], kept, **recipe["experiment"]["protocol_options"])
     chosen = select_folds(all_folds, folds)
     # results/ (keras_ser.experiments.results): folds finished there are copied here and count as done.
-    restored = mirror.start(run_dir.root, recipe, labels, [f.name for f in all_folds]) if mirror else set()
+    restored = (mirror.start(run_dir.root, recipe, labels, [f.name for f in all_folds], {f.name for f in chosen})
+                if mirror else set())
     todo = []
     for fold in chosen:
         if fold.name in restored:

@@ -258,7 +258,6 @@ def load_run(folder, system=None, level=None):
             val_pred += [index[v] for v in predicted]
     pooled = classification_scores(y_true, y_pred, labels)
     row["pooled"] = {k: pooled[k] for k in ("ua", "wa", "macro_f1", "n")}
-    row["correct"] = int(np.sum(np.asarray(y_true) == np.asarray(y_pred)))
     row["std"] = {k: float(np.std([s[k] for s in fold_scores if s.get(k) is not None]))
                   for k in ("ua", "wa", "macro_f1")}
     if val_true:
@@ -275,8 +274,8 @@ def _mean_of_runs(row, fold_metrics, labels):
 
     zhang2021_dcnn Sec. 3.2: "for each speaker, we test three times and take the average
     accuracy as the speaker's result". The row's UA / WA / F1 become the mean over the runs
-    of each run's pooled scores, and its validation UA likewise; the z-test counts the runs'
-    mean number of correct test predictions. The scores of the runs' mean probabilities (the
+    of each run's pooled scores, and its validation UA likewise; the z-test counts each fold's
+    mean over its runs of correct test predictions. The scores of the runs' mean probabilities (the
     folds' ``predictions.csv``: an ensemble of the runs, usually more accurate than one) are
     kept as ``row["ensemble"]``.
     """
@@ -284,7 +283,6 @@ def _mean_of_runs(row, fold_metrics, labels):
     n = row["pooled"]["n"]
     row["ensemble"] = row["pooled"]
     row["pooled"] = {"ua": test["ua"], "wa": test["wa"], "macro_f1": test["macro_f1"], "n": n}
-    row["correct"] = int(round(test["wa"] * n))
     # Each fold's mean over its runs of the correct count (a run's WA times the fold's utterances).
     for m in fold_metrics:
         runs = [r["scores"] for r in m["per_repeat"]]
@@ -396,7 +394,7 @@ def main_rows(rows, key):
         The name used (None when no listed system has a scored row) and its rows.
     """
     for name in MAIN_SYSTEMS.get(key, ()):
-        found = [r for r in rows if r["paper"] == key and "correct" in r
+        found = [r for r in rows if r["paper"] == key and "fold_correct" in r
                  and _system_name(r) in (name, f"{name}_{r['corpus']}")]
         if not found:
             continue

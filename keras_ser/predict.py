@@ -286,7 +286,9 @@ class Predictor:
         if broken:
             raise DataError(f"waveform row(s) {broken} have NaN or infinite samples")
         peaks = np.max(np.abs(waveforms), axis=1, keepdims=True)
-        waveforms = np.where(peaks > WAVEFORM_PEAK_LIMIT, waveforms / peaks, waveforms)
+        loud = peaks > WAVEFORM_PEAK_LIMIT
+        # Only rows past the limit are divided: a silent row's zero peak must not be.
+        waveforms = np.divide(waveforms, peaks, out=waveforms.copy(), where=loud)
         silent = [i for i, row in enumerate(waveforms) if rms_dbfs(row) < SILENCE_FLOOR_DBFS]
         if silent:
             raise DataError(f"waveform row(s) {silent} are silent: RMS below the silence floor "

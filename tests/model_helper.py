@@ -181,7 +181,7 @@ def run_model_test(
     _check_mixed_precision(name, model, overrides, num_classes, input_data, targets, loss, tmp_path)
 
     if padding is not None:
-        probe = keras.Model(model.inputs, model.get_layer(padding["layer"]).output)
+        probe = keras.Model(model.input, model.get_layer(padding["layer"]).output)
         padded = probe(padding["padded_input"], training=False)
         for a, b in zip(_flat(probe(input_data, training=False)), _flat(padded)):
             np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)

@@ -207,7 +207,7 @@ def test_bvlc_loader_matches_numpy_caffe_forward(tmp_path):
     assert expected == 60_965_224 == model.count_params()
 
     image = rng.uniform(0, 255, (227, 227, 3)).astype("float32")
-    fc7_probe = keras.Model(model.inputs, model.get_layer("fc7").output)
+    fc7_probe = keras.Model(model.input, model.get_layer("fc7").output)
     fc7 = np.asarray(fc7_probe(image[None], training=False))[0]
     reference = caffe_alexnet_reference(image, params, upto="fc7")
     assert np.count_nonzero(reference) > 100
@@ -237,7 +237,7 @@ def test_fine_tuning_head_is_not_loaded():
     # The source's fc8 (1000 classes) does not fit the 7-class classifier, which stays fresh.
     assert model.get_layer("predictions").kernel.shape == (8, 7)
     image = np.random.default_rng(7).uniform(0, 255, (67, 67, 3)).astype("float32")
-    probe = keras.Model(model.inputs, model.get_layer("fc7").output)
+    probe = keras.Model(model.input, model.get_layer("fc7").output)
     _assert_close(np.asarray(probe(image[None]))[0], caffe_alexnet_reference(image, params, upto="fc7"))
 
 

@@ -127,7 +127,7 @@ def test_embedding_extractor_reads_the_fold_model(tmp_path, waveform, emodb_wavs
     with pytest.raises(ParameterError, match="speaker_03"):
         get_extractor(f"embedding:{run}")
     ex = get_extractor(f"embedding:{run}", fold="speaker_03")
-    reference = keras.Model(model.inputs, model.get_layer("embedding").output)(frontend(waveform[None])).numpy()
+    reference = keras.Model(model.input, model.get_layer("embedding").output)(frontend(waveform[None])).numpy()
     np.testing.assert_allclose(ex.extract_batch([waveform])[0], reference[0], rtol=1e-5, atol=1e-6)
     table = extract(ex, emodb_wavs[:2], progress=False)
     assert table.features.shape == (2, 5) and table.feature_names[0] == "embedding_0"

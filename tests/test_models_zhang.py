@@ -135,10 +135,10 @@ def test_multicnn_1d_utterance_masks_padding_segments(tmp_path):
         padding={"layer": "predictions", "padded_input": padded},
     )
     # The utterance score is the mean of the segment model's scores (zhang2021_multicnn Sec. 2.3).
-    segment_embeddings = np.asarray(model.get_layer("zhang2021_cnn1d_125")(x.reshape(6, 125, 1), training=False))
+    segment_embeddings = np.asarray(model.get_layer("zhang2021_cnn1d_125")(keras.ops.convert_to_tensor(x.reshape(6, 125, 1)), training=False))
     segment_embeddings = segment_embeddings.reshape(2, 3, 6)
     per_segment = np.asarray(model.get_layer("segment_classifier")(segment_embeddings))
-    embedding = keras.Model(model.inputs, model.get_layer("embedding").output)
+    embedding = keras.Model(model.input, model.get_layer("embedding").output)
     np.testing.assert_allclose(np.asarray(embedding(x)), segment_embeddings, rtol=1e-6, atol=1e-6)
     np.testing.assert_allclose(np.asarray(model(padded, training=False)), per_segment.mean(1), rtol=1e-5, atol=1e-6)
 
@@ -299,10 +299,11 @@ def test_semantic_fusion_models(name, tmp_path):
 def test_single_modality_models(name, tmp_path):
     audio, words = _semantic_inputs()
     targets = _rng().uniform(-1, 1, (2, 3, 3)).astype("float32")
+    # A one-modality model keeps the list structure of the two-modality one (a one-element list).
     if name.endswith("only"):
-        data, expected = words, _lstm(5, 4) + _dense(4, 3)
+        data, expected = [words], _lstm(5, 4) + _dense(4, 3)
     else:
-        data, expected = audio, _cnn_params() + _lstm(4, 4) + _dense(4, 3)
+        data, expected = [audio], _cnn_params() + _lstm(4, 4) + _dense(4, 3)
     run_model_test(
         name, input_data=data, targets=targets, expected_output_shape=(2, 3, 3), overrides=dict(_SMALL_TZIRAKIS),
         expected_params=expected, loss="mse", tmp_path=tmp_path,

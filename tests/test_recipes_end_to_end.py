@@ -176,7 +176,7 @@ def test_two_stage_head_reads_fc7_sequences_of_the_fine_tuned_dcnn(manifest, tmp
     ids, _, probabilities = _predictions(fold_dir)
     for uid, row in zip(ids, probabilities):
         segments = np.asarray(predictor.frontend(audio.load(uid, sr=predictor.sample_rate)[None]))[0]
-        sequence = np.asarray(fc7(segments, training=False))
+        sequence = np.asarray(fc7(keras.ops.convert_to_tensor(segments), training=False))
         np.testing.assert_allclose(np.asarray(head(sequence[None], training=False))[0], row, atol=1e-5)
     # The saved chain (front end -> DCNN fc7 per segment -> head) gives the same scores.
     np.testing.assert_allclose(predictor.predict_files(ids[:2]), probabilities[:2], atol=1e-5)

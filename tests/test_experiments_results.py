@@ -237,7 +237,9 @@ def test_score_level_fusion_resumes_from_the_members_scores_alone(tmp_path, emod
     trained.clear()
     assert main(argv + ["--out", str(tmp_path / "second")]) == 0
     assert trained == []
-    assert capsys.readouterr().err.count("4 finished fold(s) restored") == 3
+    err = capsys.readouterr().err
+    assert err.count("4 finished fold(s) restored") == 3
+    assert "fused fold(s) restored" not in err  # every fold is fused again from the restored scores
     second = tmp_path / "second" / "score" / "folds" / "speaker_03" / "predictions.csv"
     assert second.read_bytes() == fused  # the same fusion from the restored scores
     row = next(r for r in collect(tmp_path / "results") if r["system"] == "zhang2021_multicnn_fusion (score-level)")
@@ -314,6 +316,42 @@ def test_a_member_run_on_its_own_takes_the_folds_a_fusion_trained_for_it(tmp_pat
     trained.clear()
     train("zhang2021_multicnn_3d", "3d", "experiment.seed=7")
     assert len(trained) == 4
+
+
+def test_feature_level_fusion_reports_the_folds_fused_in_another_run_directory(tmp_path, emodb_dir, score_stand_in,
+                                                                              capsys):
+    # Each fold of a long feature-level fusion run may be trained in its own run directory (another
+    # machine, another day); results/ keeps the fused scores but not the members' embeddings.
+    trained = score_stand_in
+    train, results = _stand_in_trainer(tmp_path, emodb_dir)
+    args = ("--results-variant", "features", "fusion.level=feature", "zhang2021_multicnn_2d:model.weights=none")
+    train("zhang2021_multicnn_fusion", "first", *args, "--folds", "03")
+    stored = results / "zhang2021_multicnn_fusion" / "manifest_corpus__features" / "feature"
+    first_fold = (stored / "folds" / "speaker_03" / "predictions.csv").read_bytes()
+    trained.clear()
+    capsys.readouterr()
+
+    train("zhang2021_multicnn_fusion", "second", *args, "--folds", "08")
+    assert sorted(trained) == [(m, "speaker_08") for m in ("zhang2021_multicnn_1d", "zhang2021_multicnn_2d",
+                                                           "zhang2021_multicnn_3d")]
+    assert "1 feature-level fused fold(s) restored from" in capsys.readouterr().err
+    for reports_dir in (tmp_path / "second" / "feature", stored):
+        report = json.loads((reports_dir / "results.json").read_text())
+        assert report["folds_done"] == ["speaker_03", "speaker_08"] and report["folds_total"] == 4
+        assert "(2 of 4 folds done)" in (reports_dir / "results.md").read_text()
+    assert (stored / "folds" / "speaker_03" / "predictions.csv").read_bytes() == first_fold
+    # The pooled scores are those of both folds' predictions together.
+    from keras_ser.experiments.run_dir import read_predictions
+    from keras_ser.metrics import classification_scores
+
+    labels = json.loads((stored / "labels.json").read_text())
+    y_true, y_pred = [], []
+    for fold in ("speaker_03", "speaker_08"):
+        _, true, predicted, _ = read_predictions(stored / "folds" / fold / "predictions.csv")
+        y_true += [labels.index(v) for v in true]
+        y_pred += [labels.index(v) for v in predicted]
+    expected = classification_scores(y_true, y_pred, labels)
+    assert report["pooled"]["ua"] == pytest.approx(expected["ua"]) and report["pooled"]["n"] == len(y_true) == 4
 
 
 def test_scores_config_differences_compare_recipes_not_overrides():

@@ -184,7 +184,19 @@ def member_runs(recipe, overrides=()):
     return runs
 
 
-def fuse_members(recipe, run_dir, members, *, corpus, data_dir=None):
+def fusion_levels(recipe):
+    """The fusion levels ``recipe`` reports: ``("score",)``, ``("feature",)`` or both."""
+    level = recipe["fusion"]["level"]
+    return ("score", "feature") if level == "both" else (level,)
+
+
+def fusable_folds(recipe, members):
+    """The folds every member of ``recipe`` has finished (member name -> its ``results.json``)."""
+    first = members[recipe["fusion"]["members"][0]]
+    return [f for f in first["folds_done"] if all(f in r["folds_done"] for r in members.values())]
+
+
+def fuse_members(recipe, run_dir, members, *, corpus, data_dir=None, restored=None):
     """Fuse the folds every member has finished; write the levels' reports and the combined results.
 
     Parameters
@@ -197,6 +209,9 @@ def fuse_members(recipe, run_dir, members, *, corpus, data_dir=None):
         Member name -> its ``results.json`` content.
     corpus, data_dir : str
         The members' corpus (feature-level fusion reads the training labels).
+    restored : dict, optional
+        Level -> folds already fused in ``run_dir/<level>/folds`` whose members this run
+        does not have (copied from ``results/``): reported with the folds fused here.
 
     Returns
     -------
@@ -208,8 +223,8 @@ def fuse_members(recipe, run_dir, members, *, corpus, data_dir=None):
     first = members[fusion["members"][0]]
     label_names = first["labels"]
     # Only folds every member has finished can be fused (an interrupted member resumes later).
-    fold_names = [f for f in first["folds_done"] if all(f in r["folds_done"] for r in members.values())]
-    levels = ("score", "feature") if fusion["level"] == "both" else (fusion["level"],)
+    fold_names = fusable_folds(recipe, members)
+    levels = fusion_levels(recipe)
     summary = {}
     for fold_name in fold_names:
         parts = [_member_fold(run_dir / "members" / name, fold_name, label_names) for name in fusion["members"]]
@@ -260,7 +275,8 @@ def fuse_members(recipe, run_dir, members, *, corpus, data_dir=None):
         extra = {"fusion": {"level": level, "tune_on": fusion["tune_on"] if level == "score" else None,
                             "members": fusion["members"], "per_fold": summary.get(level, {})},
                  "folds_total": first["folds_total"]}
-        results[level] = reports.write_reports(level_dir, recipe, label_names, fold_names, extra=extra)
+        reported = sorted(set(fold_names) | set((restored or {}).get(level, ())))
+        results[level] = reports.write_reports(level_dir, recipe, label_names, reported, extra=extra)
     combined = {"recipe": recipe["recipe"]["name"], "corpus": corpus, "levels": results,
                 "members": {name: {k: r.get(k) for k in ("pooled", "fold_mean")} for name, r in members.items()}}
     write_json(run_dir / "results.json", combined)

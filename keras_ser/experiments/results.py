@@ -44,7 +44,9 @@ needs only its members' ``predictions.csv`` / ``val_predictions.csv``, which ``r
 keeps, also in the member's own run (``results/<member>/<corpus>[__variant]``, when its
 recipe resolves to the member's: :meth:`ResultsMirror.member`); feature-level fusion needs
 each member fold's ``embeddings.npz``, which it does not, so a fusion recipe with
-feature-level fusion says so and retrains those member folds. The other way round, a
+feature-level fusion says so and retrains those member folds. The fused folds' scores are
+kept, so a fusion run that fuses some folds reports them with every fold fused before in
+``results/`` (:meth:`ResultsMirror.restore_fused`). The other way round, a
 member's recipe run on its own borrows the folds a fusion run trained for it
 (``results/<fusion>/<corpus>[__variant]/members/<member>``, when the configurations match:
 :meth:`ResultsMirror.for_run`).
@@ -460,3 +462,31 @@ class ResultsMirror:
         """Copy the run's reports and folds as they are (a fusion run, whose reports the fusion writes)."""
         return mirror_tree(run_root, self.root)
 
+    def restore_fused(self, run_root, levels, label_names, skip=()):
+        """Copy into fusion run ``run_root`` the fused folds ``results/`` has and it lacks.
+
+        ``skip`` names the folds this run fuses itself (its members have them).
+
+        A feature-level fold needs its members' ``embeddings.npz``, which ``results/`` does
+        not keep, so a run directory can fuse again only the folds whose members it trained;
+        the folds fused elsewhere keep their scores in ``results/<fusion>/.../<level>/`` and
+        count as done, so the level's reports cover every fused fold, not only this
+        directory's.
+
+        Returns
+        -------
+        dict
+            Level -> sorted names of the folds restored.
+        """
+        restored = {}
+        for level in levels:
+            stored, run = RunDir(self.root / level), RunDir(pathlib.Path(run_root) / level)
+            for name in stored.fold_names():
+                if (name not in skip and fold_problem(stored.fold(name), name, label_names) is None
+                        and fold_problem(run.fold(name), name, label_names) is not None):
+                    self._restore_fold(run, stored.fold(name), name)
+                    restored.setdefault(level, []).append(name)
+        for level, names in restored.items():
+            _note(f"{len(names)} {level}-level fused fold(s) restored from {self.root / level} "
+                  f"({', '.join(names)}): their scores are reported, their members are not in this run directory")
+        return restored

@@ -418,8 +418,13 @@ def _run_fusion(recipe, run_dir, *, corpus, data_dir, folds, strategy, overrides
                                        out=run_dir / "members" / name, folds=folds, strategy=strategy,
                                        overrides=own, progress=progress, skip_bad=skip_bad, jobs=jobs,
                                        results=mirror.member(name, recipe) if mirror else None)
-    fused = fusion.fuse_members(recipe, run_dir, members, corpus=corpus, data_dir=data_dir)
+    restored = {}
     if mirror:  # results/ (keras_ser.experiments.results)
+        labels = read_json(RunDir(run_dir).labels)
+        restored = mirror.restore_fused(run_dir, fusion.fusion_levels(recipe), labels,
+                                        skip=fusion.fusable_folds(recipe, members))
+    fused = fusion.fuse_members(recipe, run_dir, members, corpus=corpus, data_dir=data_dir, restored=restored)
+    if mirror:
         mirror.mirror(run_dir)
     return fused
 

@@ -170,6 +170,11 @@ def corpus_fingerprint(utterances):
             raise DataError(f"{u.path} (utterance {u.id}): {error.strerror}") from None
         records.append([str(u.id), str(u.path), u.label, u.speaker, stat.st_size, stat.st_mtime_ns, digest])
     records.sort(key=lambda r: r[0])
+    return fingerprint_of(records)
+
+
+def fingerprint_of(records):
+    """A corpus fingerprint of utterance ``records``: their ``sha256`` beside them."""
     return {"sha256": hashlib.sha256(json.dumps(records).encode()).hexdigest(), "utterances": records}
 
 

@@ -497,13 +497,11 @@ class ResultsMirror:
     def restore_fused(self, run_root, levels, label_names, skip=()):
         """Copy into fusion run ``run_root`` the fused folds ``results/`` has and it lacks.
 
-        ``skip`` names the folds this run fuses itself (its members have them).
-
         A feature-level fold needs its members' ``embeddings.npz``, which ``results/`` does
         not keep, so a run directory can fuse again only the folds whose members it trained;
         the folds fused elsewhere keep their scores in ``results/<fusion>/.../<level>/`` and
         count as done, so the level's reports cover every fused fold, not only this
-        directory's.
+        directory's. ``skip`` names the folds this run fuses itself (its members have them).
 
         Returns
         -------

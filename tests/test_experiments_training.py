@@ -164,3 +164,36 @@ def test_validation_pass_scores_segments_per_utterance(tmp_path):
     assert expected != pytest.approx(segment_level)  # the data tell the two levels apart
     assert history["val_ua"] == pytest.approx([expected] * 2)
     assert history["val_accuracy"] == pytest.approx([np.mean(scores.argmax(-1) == y_utt[owner])] * 2)
+
+
+def test_a_fold_drops_the_retracing_warning_that_new_models_trigger():
+    # TensorFlow counts traces per code object, so the step functions of a run's new models (one
+    # per fold, plus wrappers) read as retraces of one function. A fresh detector of TensorFlow's
+    # own (the process-wide one stops after two warnings) writes the real warning.
+    import logging
+
+    import tensorflow as tf
+    from tensorflow.python.eager.polymorphic_function import polymorphic_function
+
+    messages = []
+    handler = logging.Handler()
+    handler.emit = lambda record: messages.append(record.getMessage())
+
+    def trace_five_times():
+        detector = polymorphic_function._FrequentTracingDetector()
+        for _ in range(polymorphic_function.FREQUENT_TRACING_WARNING_THRESHOLD):
+            detector.called_with_tracing("one_step_on_data_distributed", omit_warning=False)
+
+    tf.get_logger().addHandler(handler)
+    try:
+        trace_five_times()
+        assert any("triggered tf.function retracing" in m for m in messages)
+        messages.clear()
+        with training.fold_context({}, None, None):
+            trace_five_times()
+            tf.get_logger().warning("another TensorFlow warning")
+        assert messages == ["another TensorFlow warning"]
+        trace_five_times()  # the filter ends with the fold
+        assert any("triggered tf.function retracing" in m for m in messages)
+    finally:
+        tf.get_logger().removeHandler(handler)

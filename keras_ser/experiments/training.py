@@ -308,13 +308,34 @@ def load_callback_factory(spec):
     return target
 
 
+class _NewModelTraces(logging.Filter):
+    """Drops TensorFlow's "triggered tf.function retracing" warning.
+
+    TensorFlow counts the traces of a ``tf.function`` by its Python code object, not by the
+    model it steps: Keras' train / test / predict steps and :class:`ValidationPass`'s step
+    have one code object for every model of a run (each fold's network, its embedding and
+    resize wrappers), so the first trace of each new model counts against the warning's
+    threshold of five, and a LOSO run warns from its second or third fold on. Its advice
+    (reuse the function, fix the input shapes) does not apply to models trained one after
+    the other.
+    """
+
+    def filter(self, record):
+        return "triggered tf.function retracing" not in record.getMessage()
+
+
 @contextlib.contextmanager
 def fold_context(recipe, fold, fold_dir):
-    """Within the block, :func:`fit_model` passes ``(recipe, fold, fold_dir)`` to the callback factories."""
+    """Within the block, :func:`fit_model` passes ``(recipe, fold, fold_dir)`` to the callback factories,
+    and TensorFlow's retracing warning, a false alarm for a run's new models, is dropped (:class:`_NewModelTraces`).
+    """
     token = _FOLD.set((recipe, fold, fold_dir))
+    quiet = _NewModelTraces()
+    tf.get_logger().addFilter(quiet)
     try:
         yield
     finally:
+        tf.get_logger().removeFilter(quiet)
         _FOLD.reset(token)
 
 

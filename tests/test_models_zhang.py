@@ -135,7 +135,8 @@ def test_multicnn_1d_utterance_masks_padding_segments(tmp_path):
         padding={"layer": "predictions", "padded_input": padded},
     )
     # The utterance score is the mean of the segment model's scores (zhang2021_multicnn Sec. 2.3).
-    segment_embeddings = np.asarray(model.get_layer("zhang2021_cnn1d_125")(keras.ops.convert_to_tensor(x.reshape(6, 125, 1)), training=False))
+    segments = keras.ops.convert_to_tensor(x.reshape(6, 125, 1))
+    segment_embeddings = np.asarray(model.get_layer("zhang2021_cnn1d_125")(segments, training=False))
     segment_embeddings = segment_embeddings.reshape(2, 3, 6)
     per_segment = np.asarray(model.get_layer("segment_classifier")(segment_embeddings))
     embedding = keras.Model(model.input, model.get_layer("embedding").output)

@@ -13,7 +13,8 @@ import pytest
 from keras_ser.errors import DataError
 from keras_ser.experiments import results as results_module
 from keras_ser.experiments import runner
-from keras_ser.experiments.results import MIRRORED_FILES, ResultsMirror, config_differences, corpus_differences
+from keras_ser.experiments.results import (MIRRORED_FILES, ResultsMirror, config_differences, corpus_differences,
+                                           portable_config)
 from keras_ser.train import main
 from test_train import TINY_ARGS
 
@@ -59,9 +60,12 @@ def test_mirror_holds_exactly_the_small_report_files(mirrored):
     assert (run / "folds" / "speaker_03" / "embeddings.npz").is_file()
     assert all(name.rsplit("/", 1)[-1] in MIRRORED_FILES for name in _files(stored))
     assert max(p.stat().st_size for p in stored.rglob("*")) < 200_000
-    # Byte-identical copies of the run directory's files.
+    # Byte-identical copies of the run directory's files; config.json without the corpus files' times.
     for name in _files(stored):
-        assert (stored / name).read_bytes() == (run / name).read_bytes(), name
+        if name == "config.json":
+            assert json.loads((stored / name).read_text()) == portable_config(json.loads((run / name).read_text()))
+        else:
+            assert (stored / name).read_bytes() == (run / name).read_bytes(), name
     assert json.loads((stored / "results.json").read_text())["folds_done"] == list(FOLDS)
 
 
@@ -160,13 +164,6 @@ def test_config_and_corpus_differences():
     edited = {"corpus_fingerprint": {"utterances": [["u1", "/b/u1.wav", "anger", "03", 10, 7, "00fe"]]}}
     assert corpus_differences(stored, digested) == []
     assert corpus_differences(digested, edited) == ["u1: content changed (/b/u1.wav)"]
-    # A run directory started before digests (times recorded) resumes with today's records (no time).
-    from keras_ser.experiments.resume import corpus_changes
-
-    today = {"utterances": [["u1", "/a/u1.wav", "anger", "03", 10, None, "00ff"]]}
-    assert corpus_changes(stored["corpus_fingerprint"], today) == []
-    assert corpus_changes(stored["corpus_fingerprint"], {"utterances": [["u1", "/a/u1.wav", "anger", "03", 11, None,
-                                                                           "00ff"]]}) == ["u1: file size changed (/a/u1.wav)"]
 
 
 def test_a_changed_corpus_is_refused(mirrored, tmp_path):
@@ -181,34 +178,33 @@ def test_a_changed_corpus_is_refused(mirrored, tmp_path):
         ResultsMirror(copy / RECIPE / "emodb").check_config(run)
 
 
-def test_a_corpus_copied_anew_does_not_rewrite_the_results_config(mirrored, tmp_path, emodb_dir):
-    # The fingerprint holds no modification times: the shared corpus is copied anew (new times,
-    # same bytes) on every machine, and results/'s config.json must not change with it.
-    import os
-    import types
-
-    from keras_ser.experiments.resume import corpus_fingerprint
-
+def test_a_corpus_copied_anew_does_not_rewrite_the_results_config(mirrored, tmp_path):
     run, results = mirrored
-    records = json.loads((results / RECIPE / "emodb" / "config.json").read_text())["corpus_fingerprint"]["utterances"]
+    stored = results / RECIPE / "emodb" / "config.json"
+    records = json.loads(stored.read_text())["corpus_fingerprint"]["utterances"]
     assert len(records) == 535 and all(r[5] is None and len(r[6]) == 32 for r in records)
+    run_records = json.loads((run / "config.json").read_text())["corpus_fingerprint"]["utterances"]
+    assert [r[:5] + r[6:] for r in run_records] == [r[:5] + r[6:] for r in records]
+    assert all(isinstance(r[5], int) for r in run_records)  # the run directory keeps the times
 
-    copies = []
-    for k, wav in enumerate(sorted((emodb_dir / "wav").glob("03*.wav"))[:2]):
-        copy = tmp_path / wav.name
-        shutil.copyfile(wav, copy)
-        copies.append(types.SimpleNamespace(id=wav.stem, path=copy, label="anger", speaker="03"))
-    before = corpus_fingerprint(copies)
-    for u in copies:
-        os.utime(u.path, ns=(10**18, 10**18))
-    assert corpus_fingerprint(copies) == before
-    # A file whose bytes changed (same size) is still told apart.
-    data = bytearray(copies[0].path.read_bytes())
-    data[-1] ^= 1
-    copies[0].path.write_bytes(bytes(data))
-    after = corpus_fingerprint(copies)
-    assert corpus_differences({"corpus_fingerprint": before}, {"corpus_fingerprint": after}) == [
-        f"{copies[0].id}: content changed ({copies[0].path})"]
+    # The same run on a corpus copied anew: every file has a new time, the same content.
+    copy = tmp_path / "results"
+    shutil.copytree(results, copy)
+    before = (copy / RECIPE / "emodb" / "config.json").read_bytes()
+    moved = tmp_path / "run"
+    moved.mkdir()
+    config = json.loads(before)
+    for k, record in enumerate(config["corpus_fingerprint"]["utterances"]):
+        record[5] = 1796459579520115000 + k
+    (moved / "config.json").write_text(json.dumps(config))
+    mirror = ResultsMirror(copy / RECIPE / "emodb")
+    mirror.check_config(moved)
+    assert (copy / RECIPE / "emodb" / "config.json").read_bytes() == before
+    # A file whose content changed is still refused.
+    config["corpus_fingerprint"]["utterances"][0][6] = "0" * 32
+    (moved / "config.json").write_text(json.dumps(config))
+    with pytest.raises(DataError, match="content changed"):
+        mirror.check_config(moved)
 
 
 def test_results_dir_names_a_manifest_by_its_file():

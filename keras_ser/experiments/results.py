@@ -21,7 +21,9 @@ How a run uses it (:class:`ResultsMirror`):
   the corpus files' paths and modification times, the strategy and the folds chosen
   may differ, so a run moves between machines; so may the recipe's descriptive text (its
   citation, description and the paper's figures), and a recipe key added to the schema since
-  counts as its default (:func:`keras_ser.experiments.resume.config_differences`);
+  counts as its default (:func:`keras_ser.experiments.resume.config_differences`). The
+  ``config.json`` kept there records no modification times where a content digest
+  identifies the file (:func:`portable_config`): a corpus copied anew does not rewrite it;
 * folds finished in ``results/`` and not in the run directory are copied into it and
   count as done: the runner does not train them again, and reports cover them. They have
   no MODEL DIR, so ``predict`` / ``export`` / ``embedding:RUN_DIR`` can use only folds
@@ -66,6 +68,7 @@ Example
 'results/zhao2018_attention_blstm_fcn/emodb'
 """
 
+import json
 import pathlib
 import re
 import shutil
@@ -73,10 +76,10 @@ import sys
 
 from keras_ser.errors import DataError, ParameterError
 from keras_ser.experiments import reports
-from keras_ser.experiments.resume import RESUMABLE_KEYS, corpus_changes
+from keras_ser.experiments.resume import RESUMABLE_KEYS, corpus_changes, fingerprint_of
 from keras_ser.experiments.resume import config_differences as run_dir_differences
-from keras_ser.experiments.run_dir import (RESTORED_MARKER, RunDir, atomic_path, fold_status, read_json,
-                                           scores_problem)
+from keras_ser.experiments.run_dir import (RESTORED_MARKER, RunDir, atomic_path, fold_status, json_default,
+                                           read_json, scores_problem)
 
 #: Run-level files copied to ``results/``.
 RUN_FILES = ("config.json", "labels.json", "results.json", "results.md", "confusion.png")
@@ -192,8 +195,32 @@ def fold_problem(fold_dir, name, label_names):
     return scores_problem(fold_dir / "metrics.json", fold_dir / "predictions.csv", name, label_names)
 
 
+def portable_config(config):
+    """``config`` as ``results/`` keeps it: without the corpus files' modification times.
+
+    A fingerprint record ``[id, path, label, speaker, size, mtime_ns, digest]`` with a digest
+    gets ``None`` for its time (:func:`corpus_differences` compares size and digest): times
+    change whenever the corpus is copied, and would rewrite every ``config.json`` of
+    ``results/`` on each machine. Its ``sha256`` is recomputed over the records kept.
+    Records without a digest (runs older than digests) keep their time.
+
+    Examples
+    --------
+    >>> config = {"corpus_fingerprint": {"utterances": [["u1", "/a/u1.wav", "anger", "03", 10, 5, "00ff"]]}}
+    >>> portable_config(config)["corpus_fingerprint"]["utterances"]
+    [['u1', '/a/u1.wav', 'anger', '03', 10, None, '00ff']]
+    """
+    fingerprint = config.get("corpus_fingerprint")
+    if not fingerprint or not any(len(r) > 6 and r[5] is not None for r in fingerprint["utterances"]):
+        return config
+    records = [r[:5] + [None] + r[6:] if len(r) > 6 else r for r in fingerprint["utterances"]]
+    return {**config, "corpus_fingerprint": fingerprint_of(records)}
+
+
 def copy_file(source, target):
     """Copy ``source`` to ``target`` atomically, unless ``target`` already holds the same bytes.
+
+    A run's ``config.json`` is written as :func:`portable_config` gives it.
 
     Returns
     -------
@@ -203,6 +230,11 @@ def copy_file(source, target):
     """
     source, target = pathlib.Path(source), pathlib.Path(target)
     data = source.read_bytes()
+    if source.name == "config.json":
+        config = json.loads(data)
+        portable = portable_config(config)
+        if portable is not config:
+            data = json.dumps(portable, indent=2, default=json_default).encode()
     if target.is_file() and target.read_bytes() == data:
         return False
     with atomic_path(target) as tmp:

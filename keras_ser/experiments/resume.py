@@ -148,16 +148,13 @@ def corpus_fingerprint(utterances):
     The content is a digest of the file's bytes, not its modification time: a copy of the
     corpus on another machine (or a restored backup) keeps its content and loses its times,
     and a run must resume there; a file edited in place keeps its size and changes its digest.
-    No time is recorded, so a corpus copied anew leaves ``config.json`` (and its copy in
-    ``results/``) unchanged.
 
     Returns
     -------
     dict
         ``sha256`` of the records and ``utterances``: ``[id, path, label, speaker,
-        size, None, digest]`` per utterance, sorted by id (the sixth field held the file's
-        ``mtime_ns`` before records held digests; it stays, empty, so that old and new
-        records keep their layout).
+        size, mtime_ns, digest]`` per utterance, sorted by id (``mtime_ns`` is recorded,
+        not compared).
 
     Raises
     ------
@@ -167,12 +164,17 @@ def corpus_fingerprint(utterances):
     records = []
     for u in utterances:
         try:
-            size = os.stat(u.path).st_size
+            stat = os.stat(u.path)
             digest = file_digest(u.path)
         except OSError as error:
             raise DataError(f"{u.path} (utterance {u.id}): {error.strerror}") from None
-        records.append([str(u.id), str(u.path), u.label, u.speaker, size, None, digest])
+        records.append([str(u.id), str(u.path), u.label, u.speaker, stat.st_size, stat.st_mtime_ns, digest])
     records.sort(key=lambda r: r[0])
+    return fingerprint_of(records)
+
+
+def fingerprint_of(records):
+    """A corpus fingerprint of utterance ``records``: their ``sha256`` beside them."""
     return {"sha256": hashlib.sha256(json.dumps(records).encode()).hexdigest(), "utterances": records}
 
 
@@ -183,7 +185,7 @@ def corpus_changes(old, new, *, paths=True):
     digest where both records have a digest. Records written before fingerprints held
     digests ([id, path, label, speaker, size, mtime_ns]) are compared by size and
     modification time when ``paths`` (a run directory, resumed where it was written, where
-    an unchanged file keeps its time) and both records have a time, by size alone otherwise.
+    an unchanged file keeps its time) and by size alone otherwise.
 
     Parameters
     ----------
@@ -213,10 +215,8 @@ def corpus_changes(old, new, *, paths=True):
             continue  # another file: its content is not this one's
         if len(before) > 6 and len(after) > 6:
             what, content = "content", (4, 6)
-        elif paths and before[5] is not None and after[5] is not None:
-            what, content = "file size or modification time", (4, 5)
         else:
-            what, content = "file size", (4,)
+            what, content = ("file size or modification time", (4, 5)) if paths else ("file size", (4,))
         if [before[k] for k in content] != [after[k] for k in content]:
             changes.append(f"{i}: {what} changed ({after[1]})")
     return changes

@@ -24,7 +24,10 @@ Reads every run that ``python -m keras_ser.train --results RESULTS_DIR`` mirrore
   (:func:`keras_ser.metrics.accuracy_z_test`, zhao2019 Sec. IV-C), on the test
   utterances of the folds both runs have: all of them when both are complete, else the
   folds the partial run has, marked "k of n folds (partial)". A paper whose main system
-  has no run yet is represented by the stand-in listed after it in :data:`MAIN_SYSTEMS`.
+  has no run yet is represented by the stand-in listed after it in :data:`MAIN_SYSTEMS`;
+* for each paper, its shipped recipes for a corpus that results/ has runs on but with no
+  run of their own there (:func:`recipes_without_run`), so that a row not run yet is seen
+  missing rather than silently absent.
 
 Every number is recomputed from the folds' ``metrics.json`` and ``predictions.csv``, so
 the table never disagrees with the files committed beside it.
@@ -52,7 +55,7 @@ from keras_ser.experiments.results import VARIANT_SEPARATOR, fold_problem
 from keras_ser.experiments.run_dir import (RunDir, atomic_path, corpus_display_name, read_json, read_predictions,
                                            repeat_dir, write_text)
 from keras_ser.metrics import accuracy_z_test, classification_scores, regression_scores
-from keras_ser.recipe import recipe_repeats
+from keras_ser.recipe import available_recipes, load_recipe, recipe_repeats
 
 #: Paper key -> (the file number that opened ``[recipe] paper`` in runs recorded before the recipes
 #: named papers by key, citation).
@@ -340,6 +343,48 @@ def collect(results_root):
     return rows
 
 
+def recipes_without_run(rows, names=None):
+    """The shipped recipes, per paper, for a corpus ``rows`` have runs on but with no run of their own.
+
+    Parameters
+    ----------
+    rows : list of dict
+        From :func:`collect`.
+    names : sequence of str, optional
+        The recipes to look at (default :func:`keras_ser.recipe.available_recipes`).
+
+    Returns
+    -------
+    dict
+        Paper key -> list of ``(recipe name, corpus, paper table / row)``, in recipe-name order:
+        the table and row its run would show (:func:`_paper_row`).
+    """
+    corpora = {r["corpus"] for r in rows}
+    ran = {(r["recipe"]["recipe"]["name"], r["corpus"]) for r in rows}
+    missing = {}
+    for name in available_recipes() if names is None else names:
+        recipe = load_recipe(name)
+        corpus = recipe["experiment"]["corpus"]
+        if corpus not in corpora or (name, corpus) in ran:
+            continue
+        reported = _paper_row(recipe, corpus)
+        table = (_without_file_number(reported.get("table", "-")) if reported
+                 else (recipe["recipe"].get("description") or "-"))
+        missing.setdefault(paper_key(recipe), []).append((name, corpus, table))
+    return missing
+
+
+def _without_run_text(missing):
+    """The paragraph listing a paper's recipes with no run (:func:`recipes_without_run`), or ``[]``."""
+    if not missing:
+        return []
+    by_corpus = {}
+    for name, corpus, table in missing:
+        by_corpus.setdefault(corpus, []).append(f"`{name}` ({table})")
+    return [" ".join(f"Recipes for {corpus_display_name(corpus)} with no run in results/ yet: "
+                     f"{', '.join(entries)}." for corpus, entries in by_corpus.items()), ""]
+
+
 def _pct(value):
     return "-" if value is None else f"{100 * value:.1f}"
 
@@ -480,13 +525,14 @@ def markdown(rows, chart_name=None):
         lines += [f"![ours against the paper's figure]({chart_name})", ""]
     header = ("| system | paper table / row | corpus | protocol | folds | UA % | WA % | F1 % | val UA % "
               "| paper's figure | weights | precision | wall time |")
+    without_run = recipes_without_run(rows)
     for key, (_, citation) in list(PAPERS.items()) + [("other", ("", "recipes of no listed paper"))]:
         paper_rows = _ordered([r for r in rows if r["paper"] == key], key)
         if key == "other" and not paper_rows:
             continue
         lines += [f"## {key}", "", f"{citation}.", ""]
         if not paper_rows:
-            lines += ["No run in results/ yet.", ""]
+            lines += ["No run in results/ yet.", ""] + _without_run_text(without_run.get(key))
             continue
         regression = [r for r in paper_rows if "regression" in r]
         paper_rows = [r for r in paper_rows if "regression" not in r]
@@ -501,6 +547,7 @@ def markdown(rows, chart_name=None):
                              f"{_folds(r)} | {_ccc(r)} | {paper_figure} | {_wall(r)} |")
             lines.append("")
         if not paper_rows:
+            lines += _without_run_text(without_run.get(key))
             continue
         lines += [header, "| " + " | ".join(["---"] * 13) + " |"]
         for r in paper_rows:
@@ -512,6 +559,7 @@ def markdown(rows, chart_name=None):
                 f"{r['weights']} | {r['precision']} | {_wall(r)} |"
             )
         lines.append("")
+        lines += _without_run_text(without_run.get(key))
         if key == "other":
             continue
         tests = z_tests(rows, key)

@@ -16,7 +16,7 @@ from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score
 
 from keras_ser.metrics import accuracy_z_test
 from keras_ser.report import main as report_main
-from keras_ser.report import paper_key, weights_used, z_tests
+from keras_ser.report import PAPERS, paper_key, weights_used, z_tests
 from keras_ser.recipe import load_recipe
 from keras_ser.train import main as train_main
 from test_train import TINY_ARGS
@@ -322,3 +322,40 @@ def _labels(path):
     with open(path) as handle:
         rows = list(csv.DictReader(handle))
     return [r["label"] for r in rows], [r["predicted"] for r in rows]
+
+
+def _section(markdown, key):
+    return markdown.split(f"\n## {key}\n", 1)[1].split("\n## ", 1)[0]
+
+
+def _listed(section):
+    lines = [line for line in section.splitlines() if line.startswith("Recipes for EMO-DB-2s with no run in results/")]
+    assert len(lines) <= 1, lines
+    return re.findall(r"`([^`]+)` \((.*?)\)(?=, `|\.$)", lines[0]) if lines else []
+
+
+def test_recipes_for_a_corpus_run_here_but_without_a_run_are_listed_under_their_paper(tmp_path):
+    repo_results = pathlib.Path(__file__).resolve().parent.parent / "results"
+    for name in ("zhang2021_dcnn_blstmwa_speed1", "zhao2019_features_egemaps"):
+        shutil.copytree(repo_results / name, tmp_path / name)
+    assert report_main([str(tmp_path), "--quiet"]) == 0
+    markdown = (tmp_path / "README.md").read_text()
+    dcnn = dict(_listed(_section(markdown, "zhang2021_dcnn")))
+    assert dcnn["zhang2021_dcnn_blstmwa_no_pretraining"] == "Table 4, Without Pre-training"
+    assert "zhang2021_dcnn_blstmwa" in dcnn and "zhang2021_dcnn_blstmwa_speed1" not in dcnn
+    zhao2019 = dict(_listed(_section(markdown, "zhao2019")))
+    assert "zhao2019_attention_blstm_fcn" in zhao2019 and "zhao2019_features_egemaps" not in zhao2019
+    # A paper with no run at all still lists its recipes for the corpus; other corpora's are not listed.
+    tzirakis = _section(markdown, "tzirakis2021")
+    assert "No run in results/ yet." in tzirakis
+    assert "tzirakis2021_semantic_emodb" in dict(_listed(tzirakis))
+    listed = [name for key in PAPERS for name, _ in _listed(_section(markdown, key))]
+    assert "zhao2019_attention_blstm_fcn_fau" not in listed and "tzirakis2021_semantic" not in listed
+    for name in listed:
+        assert load_recipe(name)["experiment"]["corpus"] == "emodb"
+        assert not (tmp_path / name).exists()
+    # Once run, a recipe leaves the list.
+    shutil.copytree(repo_results / "zhao2019_attention_blstm_fcn", tmp_path / "zhao2019_attention_blstm_fcn")
+    assert report_main([str(tmp_path), "--quiet"]) == 0
+    zhao2019 = dict(_listed(_section((tmp_path / "README.md").read_text(), "zhao2019")))
+    assert "zhao2019_attention_blstm_fcn" not in zhao2019 and "zhao2019_attention_blstm_fcn_mel30" in zhao2019

@@ -1,5 +1,8 @@
 """keras_ser.experiments.checkpoints: a fit interrupted after an epoch and run again ends as an uninterrupted one."""
 
+import json
+import time
+
 import keras
 import numpy as np
 import pytest
@@ -186,19 +189,47 @@ def test_a_fold_stopped_in_its_second_fit_resumes_to_the_uninterrupted_result(ma
     whole = tmp_path / "whole" / "folds" / "speaker_03"
 
     out = tmp_path / "resumed"
+    began = time.monotonic()
     status, fits = _fold_run(manifest, out, interrupt_fit=2)
+    interrupted_s = time.monotonic() - began
     fold = out / "folds" / "speaker_03"
     assert status == 130 and fits == [[1, 2], [1]]
     assert sorted(p.name for p in (fold / "checkpoints").iterdir()) == ["fit_1.npz", "fit_2.npz"]
     capsys.readouterr()
+    # Each checkpoint records its fit's training time; stand in hours for it, as a long fit would have.
+    earlier = {}
+    for name, hours in (("fit_1.npz", 2), ("fit_2.npz", 1)):
+        seconds = _meta(fold / "checkpoints" / name)["fit_seconds"]
+        assert 0 < seconds < interrupted_s
+        _set_meta(fold / "checkpoints" / name, fit_seconds=3600.0 * hours)
+        earlier[name] = 3600.0 * hours
 
+    began = time.monotonic()
     status, fits = _fold_run(manifest, out)
+    resumed_s = time.monotonic() - began
     # Stage 1 is loaded, not trained; the encoder goes on from its second epoch; the DNN trains.
     assert status == 0 and fits == [[2, 3], [1, 2]], fits
     assert "fit_1.npz: finished fit restored at epoch 2" in capsys.readouterr().err
     assert (fold / "predictions.csv").read_bytes() == (whole / "predictions.csv").read_bytes()
     assert (fold / "history.json").read_text() == (whole / "history.json").read_text()
     assert not (fold / "checkpoints").exists()
+    # The fold's wall time counts the training done before the interruption (the restored
+    # checkpoints' time) and this process's.
+    wall_s = json.loads((fold / "metrics.json").read_text())["wall_s"]
+    assert sum(earlier.values()) < wall_s < sum(earlier.values()) + resumed_s
+
+
+def _meta(path):
+    with np.load(path, allow_pickle=False) as saved:
+        return json.loads(str(saved["meta"]))
+
+
+def _set_meta(path, **changes):
+    with np.load(path, allow_pickle=False) as saved:
+        arrays = {key: saved[key] for key in saved.files}
+    arrays["meta"] = np.array(json.dumps(dict(json.loads(str(arrays["meta"])), **changes)))
+    with open(path, "wb") as handle:
+        np.savez(handle, **arrays)
 
 
 def test_the_interval_is_a_recipe_setting_that_a_run_may_change_on_resume():

@@ -20,6 +20,12 @@ the history so far, and the epoch, from which the training rows' shuffle order i
 atomically; a checkpoint saved for another network, other settings or other training rows
 is set aside with a note and the fit starts afresh. The runner deletes a fold's checkpoints
 once the fold is finished (they hold weights, which results/ never does).
+
+Each checkpoint also records the seconds its fit has trained, across the processes that
+trained it; a fold's ``wall_s`` adds those of the checkpoints it restored
+(:attr:`FitTimes.restored_s`), so that a fold resumed after an interruption reports the
+time its training took, not only the part after the resume (the epochs after the last save
+that were lost and trained again count once).
 """
 
 import contextlib
@@ -40,8 +46,22 @@ from keras_ser.errors import ParameterError
 #: The sub-folder of a fold (or run) folder that holds its fits' checkpoints.
 CHECKPOINTS_DIR = "checkpoints"
 
-#: [directory, seconds between saves, fits started so far] of the network being trained.
+#: The :class:`FitTimes` of the network being trained.
 _CHECKPOINTS = contextvars.ContextVar("keras_ser_fit_checkpoints", default=None)
+
+
+class FitTimes:
+    """What a :func:`fit_checkpoints` block has: its folder, save interval, fits so far and restored time.
+
+    Attributes
+    ----------
+    restored_s : float
+        Seconds of training recorded in the checkpoints restored within the block: the
+        earlier processes' part of its fits, which this process did not train again.
+    """
+
+    def __init__(self, directory, interval_s):
+        self.directory, self.interval_s, self.fits, self.restored_s = pathlib.Path(directory), interval_s, 0, 0.0
 
 
 @contextlib.contextmanager
@@ -56,6 +76,11 @@ def fit_checkpoints(directory, minutes):
         Save at the end of an epoch once this many minutes have passed since the fit
         started or was last saved; 0 saves after every epoch.
 
+    Yields
+    ------
+    FitTimes
+        Its ``restored_s`` is read once the block's fits have run.
+
     Raises
     ------
     ParameterError
@@ -63,9 +88,10 @@ def fit_checkpoints(directory, minutes):
     """
     if isinstance(minutes, bool) or not isinstance(minutes, (int, float)) or not minutes >= 0:
         raise ParameterError(f"experiment.checkpoint_minutes must be a number >= 0, got {minutes!r}")
-    token = _CHECKPOINTS.set([pathlib.Path(directory), 60.0 * minutes, 0])
+    times = FitTimes(directory, 60.0 * minutes)
+    token = _CHECKPOINTS.set(times)
     try:
-        yield
+        yield times
     finally:
         _CHECKPOINTS.reset(token)
 
@@ -94,11 +120,12 @@ def remove_checkpoints(folder):
 
 def next_fit_checkpoint(model, identity, stopper=None):
     """The :class:`FitCheckpoint` of the next fit inside :func:`fit_checkpoints`; None outside it."""
-    context = _CHECKPOINTS.get()
-    if context is None:
+    times = _CHECKPOINTS.get()
+    if times is None:
         return None
-    context[2] += 1
-    return FitCheckpoint(context[0] / f"fit_{context[2]}.npz", context[1], model, identity, stopper)
+    times.fits += 1
+    return FitCheckpoint(times.directory / f"fit_{times.fits}.npz", times.interval_s, model, identity, stopper,
+                         times=times)
 
 
 def _note(message):
@@ -128,15 +155,19 @@ class FitCheckpoint(keras.callbacks.Callback):
         JSON-able description of the fit (settings, rows, shuffle seed); a saved state
         with another identity is not used.
     stopper : keras.callbacks.EarlyStopping or None
+    times : FitTimes, optional
+        Told the training time a restored checkpoint records.
     """
 
-    def __init__(self, path, interval_s, model, identity, stopper=None):
+    def __init__(self, path, interval_s, model, identity, stopper=None, times=None):
         super().__init__()
-        self.path, self.interval_s, self.stopper = pathlib.Path(path), float(interval_s), stopper
+        self.path, self.interval_s, self.stopper, self.times = pathlib.Path(path), float(interval_s), stopper, times
         # Through JSON, as it is stored: tuples become lists, and so on.
         self.identity = json.loads(json.dumps(dict(identity, variables=_variable_shapes(model.variables))))
         self.record, self.initial_epoch, self._epochs, self._stopper_state = {}, 0, 0, None
         self._last_save, self._saved = None, False
+        # Seconds trained before this process took the fit over (from the restored checkpoint).
+        self._earlier_s, self._began = 0.0, None
 
     # ------------------------------------------------------------------ restore
 
@@ -163,6 +194,10 @@ class FitCheckpoint(keras.callbacks.Callback):
         self._assign(optimizer.variables, arrays, "optimizer")
         self.record = meta["record"]
         self.initial_epoch = self._epochs = meta["epochs"]
+        # Checkpoints written before fit_seconds was recorded count as no time.
+        self._earlier_s = float(meta.get("fit_seconds", 0.0))
+        if self.times is not None:
+            self.times.restored_s += self._earlier_s
         if self.stopper is not None and meta["stopper"] is not None:
             state = dict(meta["stopper"])
             count = state.pop("best_weights")
@@ -190,7 +225,7 @@ class FitCheckpoint(keras.callbacks.Callback):
         if self._stopper_state is not None:
             for key, value in self._stopper_state.items():
                 setattr(self.stopper, key, value)
-        self._last_save = time.monotonic()
+        self._last_save = self._began = time.monotonic()
 
     def on_epoch_end(self, epoch, logs=None):
         for key, value in (logs or {}).items():
@@ -220,7 +255,7 @@ class FitCheckpoint(keras.callbacks.Callback):
                        "best_weights": None if best_weights is None else len(best_weights)}
             arrays.update({f"best/{i}": np.asarray(w) for i, w in enumerate(best_weights or [])})
         meta = {"identity": self.identity, "epochs": self._epochs, "done": bool(done), "record": self.record,
-                "stopper": stopper}
+                "stopper": stopper, "fit_seconds": self._earlier_s + time.monotonic() - self._began}
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
         with open(tmp, "wb") as handle:

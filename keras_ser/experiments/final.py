@@ -173,7 +173,7 @@ def train_final(recipe, run_dir, label_names, folds, *, store=None, strategy=Non
         x = pad_stack(features, mask_value(recipe["model"]))
     fold = Fold(FINAL, utterances, (), ())
     with fold_context(recipe, fold, final_dir), strategy.scope(), \
-            fit_checkpoints(final_dir / CHECKPOINTS_DIR, recipe["experiment"]["checkpoint_minutes"]):
+            fit_checkpoints(final_dir / CHECKPOINTS_DIR, recipe["experiment"]["checkpoint_minutes"]) as times:
         model = build_model(recipe, label_names, store.frontend)
         history, epochs_run, _ = fit_model(
             with_input_resize(model, resize, x.shape[1:]), train, (x, y), None,
@@ -189,7 +189,7 @@ def train_final(recipe, run_dir, label_names, folds, *, store=None, strategy=Non
     info = {"epochs": epochs, "epochs_run": epochs_run, "fold_best_epochs": best,
             "epochs_rule": "median of the finished folds' best_epoch, rounded half up",
             "n_train": len(utterances), "speakers": sorted({str(u.speaker) for u in utterances}),
-            "standardize": recipe["frontend"].get("standardize"), "wall_s": round(time.time() - start, 2)}
+            "standardize": recipe["frontend"].get("standardize"), "wall_s": round(time.time() - start + times.restored_s, 2)}
     # Written last: the final model counts only once this is there.
     write_json(run_dir / FINAL_INFO, info)
     remove_checkpoints(final_dir)

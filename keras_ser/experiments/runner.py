@@ -198,11 +198,12 @@ def _train_network(recipe, fold, label_names, folder, *, seed, store, frontend, 
     # Experiment trackers' callback factories see this fold (training.register_callback_factory);
     # the fits keep their state in checkpoints/ until the network is finished.
     with fold_context(recipe, fold, folder), \
-            fit_checkpoints(folder / CHECKPOINTS_DIR, recipe["experiment"]["checkpoint_minutes"]):
+            fit_checkpoints(folder / CHECKPOINTS_DIR, recipe["experiment"]["checkpoint_minutes"]) as times:
         out = runner(recipe, fold, label_names, folder, store, strategy)
     metrics = dict(_fold_summary(fold), **(extra or {}),
                    **write(recipe, fold, label_names, folder, out, frontend, store.sample_rate))
-    metrics["wall_s"] = round(time.time() - start, 2)
+    # With the training that earlier processes did before an interruption (checkpoints.FitTimes).
+    metrics["wall_s"] = round(time.time() - start + times.restored_s, 2)
     # The sums of convolution gradients are split between threads: another count may change the last bits.
     metrics["cpu_threads"] = tf.config.threading.get_intra_op_parallelism_threads() or len(os.sched_getaffinity(0))
     # Written last: the fold (or run) counts as finished only once it is there (run_dir.fold_status).

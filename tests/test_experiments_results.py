@@ -386,6 +386,13 @@ def test_feature_level_fusion_reports_the_folds_fused_in_another_run_directory(t
     expected = classification_scores(y_true, y_pred, labels)
     assert report["pooled"]["ua"] == pytest.approx(expected["ua"]) and report["pooled"]["n"] == len(y_true) == 4
 
+    # The next fold in the same directory: fold 03, restored by the run before, is still reported.
+    train("zhang2021_multicnn_fusion", "second", *args, "--folds", "09")
+    for reports_dir in (tmp_path / "second" / "feature", stored):
+        report = json.loads((reports_dir / "results.json").read_text())
+        assert report["folds_done"] == ["speaker_03", "speaker_08", "speaker_09"]
+        assert "(3 of 4 folds done)" in (reports_dir / "results.md").read_text()
+
 
 def test_scores_config_differences_compare_recipes_not_overrides():
     from keras_ser.experiments.results import scores_config_differences

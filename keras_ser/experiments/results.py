@@ -502,20 +502,22 @@ class ResultsMirror:
         the folds fused elsewhere keep their scores in ``results/<fusion>/.../<level>/`` and
         count as done, so the level's reports cover every fused fold, not only this
         directory's. ``skip`` names the folds this run fuses itself (its members have them).
+        A fold an earlier run of this directory restored is not copied again, and counts.
 
         Returns
         -------
         dict
-            Level -> sorted names of the folds restored.
+            Level -> sorted names of the folds restored, now or by an earlier run.
         """
         restored = {}
         for level in levels:
             stored, run = RunDir(self.root / level), RunDir(pathlib.Path(run_root) / level)
             for name in stored.fold_names():
-                if (name not in skip and fold_problem(stored.fold(name), name, label_names) is None
-                        and fold_problem(run.fold(name), name, label_names) is not None):
+                if name in skip or fold_problem(stored.fold(name), name, label_names) is not None:
+                    continue
+                if fold_problem(run.fold(name), name, label_names) is not None:
                     self._restore_fold(run, stored.fold(name), name)
-                    restored.setdefault(level, []).append(name)
+                restored.setdefault(level, []).append(name)
         for level, names in restored.items():
             _note(f"{len(names)} {level}-level fused fold(s) restored from {self.root / level} "
                   f"({', '.join(names)}): their scores are reported, their members are not in this run directory")

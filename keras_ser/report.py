@@ -173,6 +173,13 @@ def _paper_row(recipe, corpus, level=None):
     return next((r for r in rows if ours in str(r.get("corpus", "")).lower()), rows[0])
 
 
+def _paper_table(recipe, reported):
+    """The "paper table / row" cell: the reported row's table, else the recipe's description."""
+    if reported:
+        return _without_file_number(reported.get("table", "-"))
+    return recipe["recipe"].get("description") or "-"
+
+
 def _paper_figure(row):
     """``("UA 87.9 +- 6.9, ...", value for the chart, its measure)`` of a reported row."""
     if row is None:
@@ -234,8 +241,7 @@ def load_run(folder, system=None, level=None):
         "weights": weights_used(recipe), "precision": precision_used(parent_config),
     }
     reported = _paper_row(recipe, corpus, level)
-    row["paper_table"] = (_without_file_number(reported.get("table", "-")) if reported
-                          else (recipe["recipe"].get("description") or "-"))
+    row["paper_table"] = _paper_table(recipe, reported)
     row["paper_corpus"] = reported.get("corpus", "") if reported else ""
     row["paper_figure"], row["paper_value"], row["paper_measure"] = _paper_figure(reported)
     if not done:
@@ -367,9 +373,7 @@ def recipes_without_run(rows, names=None):
         corpus = recipe["experiment"]["corpus"]
         if corpus not in corpora or (name, corpus) in ran:
             continue
-        reported = _paper_row(recipe, corpus)
-        table = (_without_file_number(reported.get("table", "-")) if reported
-                 else (recipe["recipe"].get("description") or "-"))
+        table = _paper_table(recipe, _paper_row(recipe, corpus))
         missing.setdefault(paper_key(recipe), []).append((name, corpus, table))
     return missing
 

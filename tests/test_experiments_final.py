@@ -1,6 +1,7 @@
 """train --final: the deployable model on every speaker (keras_ser.experiments.final), on tiny real runs."""
 
 import json
+import time
 
 import keras
 import numpy as np
@@ -129,3 +130,60 @@ def test_final_is_refused_for_other_kinds_and_before_any_fold(tmp_path, emodb_di
     (tmp_path / "empty").mkdir()
     with pytest.raises(ParameterError, match="no finished fold"):
         final_epochs(tmp_path / "empty", ["speaker_03"])
+
+
+class _StopAfterFirstEpoch(keras.callbacks.Callback):
+    """Raises KeyboardInterrupt (as Ctrl-C does) at the end of the first epoch it sees."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        raise KeyboardInterrupt
+
+
+def test_interrupted_final_model_resumes_to_the_uninterrupted_one(tmp_path, emodb_dir, capsys):
+    import shutil
+
+    from test_experiments_checkpoints import _meta, _set_meta
+
+    # checkpoint_minutes=0: a checkpoint after every epoch, as a long final fit has every 10 minutes.
+    # Without early stopping the fold's best epoch, and so the final model's epochs, is 3.
+    args = ["--final", "train.epochs=3", "train.early_stopping=false", "experiment.checkpoint_minutes=0"]
+    whole = tmp_path / "whole"
+    assert _run(whole, "03", args) == 0
+    assert json.loads((whole / "final" / "final.json").read_text())["epochs"] == 3
+
+    # The same finished fold, its final model stopped after one epoch.
+    run = tmp_path / "resumed"
+    shutil.copytree(whole / "folds", run / "folds")
+    shutil.copy(whole / "config.json", run / "config.json")
+    trained = []
+
+    def stop_final(recipe, fold, fold_dir):
+        trained.append(fold.name)
+        return [_StopAfterFirstEpoch()] if fold.name == "final" else []
+
+    training.register_callback_factory(stop_final)
+    try:
+        assert _run(run, "03", args) == 130
+    finally:
+        training.unregister_callback_factory(stop_final)
+    assert trained == ["final"]  # the finished fold is not trained again
+    checkpoint = run / "final" / "checkpoints" / "fit_1.npz"
+    assert not (run / "final" / "final.json").exists() and checkpoint.is_file()
+    _set_meta(checkpoint, fit_seconds=3600.0)  # stands in for an hour of training before the stop
+    assert _meta(checkpoint)["epochs"] == 1
+    capsys.readouterr()
+
+    began = time.monotonic()
+    assert _run(run, "03", args) == 0
+    resumed_s = time.monotonic() - began
+    assert "fit_1.npz: interrupted fit restored at epoch 1" in capsys.readouterr().err
+    # The same model to the bit: history, weights, and what it predicts.
+    assert (run / "final" / "history.json").read_text() == (whole / "final" / "history.json").read_text()
+    resumed = keras.saving.load_model(run / "final" / "model" / "model.keras")
+    uninterrupted = keras.saving.load_model(whole / "final" / "model" / "model.keras")
+    for a, b in zip(uninterrupted.get_weights(), resumed.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert not (run / "final" / "checkpoints").exists()
+    # Its wall time counts the hour trained before the stop and this process's training.
+    wall_s = json.loads((run / "final" / "final.json").read_text())["wall_s"]
+    assert 3600.0 < wall_s < 3600.0 + resumed_s

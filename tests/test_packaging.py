@@ -282,6 +282,17 @@ def test_requirements_txt_pins_everything_the_tests_need():
     assert "--no-deps -e ." in (ROOT / ".ci" / "run").read_text()
 
 
+def test_ci_runs_the_readme_quick_start_test_command_verbatim():
+    import re
+
+    blocks = re.findall(r"```bash\n(.*?)\n\s*```", (ROOT / "README.md").read_text(), re.S)
+    commands = [b.strip() for b in blocks if "python -m pytest" in b and "python3 -m venv" in b]
+    assert len(commands) == 1, commands
+    assert commands[0] in (ROOT / ".ci" / "run").read_text().splitlines()
+    # -qq: the pip configuration of some machines logs a warning per missing local index entry.
+    assert "pip install -qq" in commands[0]
+
+
 def test_readme_states_the_python_that_setup_cfg_requires():
     import re
 

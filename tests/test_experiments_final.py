@@ -177,7 +177,7 @@ def test_interrupted_final_model_resumes_to_the_uninterrupted_one(tmp_path, emod
     assert _run(run, "03", args) == 0
     resumed_s = time.monotonic() - began
     assert "fit_1.npz: interrupted fit restored at epoch 1" in capsys.readouterr().err
-    # The same model to the bit: history, weights, and what it predicts.
+    # The same model to the bit: history and weights.
     assert (run / "final" / "history.json").read_text() == (whole / "final" / "history.json").read_text()
     resumed = keras.saving.load_model(run / "final" / "model" / "model.keras")
     uninterrupted = keras.saving.load_model(whole / "final" / "model" / "model.keras")

@@ -132,17 +132,10 @@ def test_final_is_refused_for_other_kinds_and_before_any_fold(tmp_path, emodb_di
         final_epochs(tmp_path / "empty", ["speaker_03"])
 
 
-class _StopAfterFirstEpoch(keras.callbacks.Callback):
-    """Raises KeyboardInterrupt (as Ctrl-C does) at the end of the first epoch it sees."""
-
-    def on_epoch_end(self, epoch, logs=None):
-        raise KeyboardInterrupt
-
-
 def test_interrupted_final_model_resumes_to_the_uninterrupted_one(tmp_path, emodb_dir, capsys):
     import shutil
 
-    from test_experiments_checkpoints import _meta, _set_meta
+    from test_experiments_checkpoints import _Epochs, _meta, _set_meta
 
     # checkpoint_minutes=0: a checkpoint after every epoch, as a long final fit has every 10 minutes.
     # Without early stopping the fold's best epoch, and so the final model's epochs, is 3.
@@ -159,7 +152,7 @@ def test_interrupted_final_model_resumes_to_the_uninterrupted_one(tmp_path, emod
 
     def stop_final(recipe, fold, fold_dir):
         trained.append(fold.name)
-        return [_StopAfterFirstEpoch()] if fold.name == "final" else []
+        return [_Epochs([], stop=1)] if fold.name == "final" else []  # Ctrl-C after epoch 1
 
     training.register_callback_factory(stop_final)
     try:

@@ -78,6 +78,10 @@ MAIN_SYSTEMS = {
     "tzirakis2021": ("tzirakis2021_semantic",),
 }
 
+#: SVM runs that dissect a trained system rather than stand beside it as a baseline: the z-tests
+#: leave them out (zhang2021_dcnn_fc7_svm reads the DCNN-BLSTMwA's own fc7 and attention vector).
+DIAGNOSTICS = ("zhang2021_dcnn_fc7_svm",)
+
 #: Model names whose network starts from an ImageNet backbone in the paper (weights: ``backbone_weights``).
 BACKBONE_MODELS = ("zhang2021_multicnn_2d", "zhang2021_dcnn", "zhang2021_alexnet")
 
@@ -458,6 +462,8 @@ def main_rows(rows, key):
 def z_tests(rows, key):
     """The paper's main system (:func:`main_rows`) against each SVM baseline on the same corpus and protocol.
 
+    The SVM runs of :data:`DIAGNOSTICS` are not baselines and are left out.
+
     Both are scored on the test utterances of the folds they share: every fold when both runs
     are complete; when one is partial, the folds it has, so that the comparison is paired on
     the same speakers (marked partial in the table). Under ``experiment.repeats`` a fold counts
@@ -474,7 +480,8 @@ def z_tests(rows, key):
     tests = []
     for a in main_rows(rows, key)[1]:
         for b in rows:
-            if b["kind"] != "features_svm" or (b["corpus"], b["protocol"]) != (a["corpus"], a["protocol"]):
+            if (b["kind"] != "features_svm" or _system_name(b) in DIAGNOSTICS
+                    or (b["corpus"], b["protocol"]) != (a["corpus"], a["protocol"])):
                 continue
             test = {"main": a, "baseline": b}
             tests.append(test)

@@ -181,6 +181,29 @@ def test_two_stage_head_reads_fc7_sequences_of_the_fine_tuned_dcnn(manifest, tmp
     # The saved chain (front end -> DCNN fc7 per segment -> head) gives the same scores.
     np.testing.assert_allclose(predictor.predict_files(ids[:2]), probabilities[:2], atol=1e-5)
 
+    # zhang2021_dcnn_fc7_svm reads either stage of the fold's network: the DCNN's fc7 averaged
+    # over the segments, or the stage-2 vector Z that the DNN classifies.
+    from keras_ser.extraction.embeddings import EmbeddingExtractor
+
+    waveforms = [audio.load(uid, sr=predictor.sample_rate) for uid in ids[:2]]
+    sequences = np.stack([np.asarray(fc7(predictor.frontend(w[None])[0], training=False)) for w in waveforms])
+    assert not np.allclose(sequences[:, 0], sequences[:, 1])  # the mean is over distinct segments
+    np.testing.assert_allclose(EmbeddingExtractor(out, fold="speaker_03", layer="fc7").extract_batch(waveforms),
+                               sequences.mean(axis=1), rtol=1e-5, atol=1e-5)
+    z = keras.Model(head.inputs[0], head.get_layer("attention").output)
+    np.testing.assert_allclose(
+        EmbeddingExtractor(out, fold="speaker_03", layer="attention").extract_batch(waveforms),
+        np.asarray(z(sequences, training=False)), rtol=1e-5, atol=1e-5)
+    with pytest.raises(ParameterError, match="no layer named 'fc9'"):
+        EmbeddingExtractor(out, fold="speaker_03", layer="fc9")
+    svm_out = tmp_path / "dcnn_svm"
+    status = main(["--recipe", "zhang2021_dcnn_fc7_svm", "--corpus", corpus, "--out", str(svm_out),
+                   "--folds", "03", "--no-progress", f"features.name=embedding:{out}"])
+    assert status == 0
+    params = json.loads((svm_out / "folds" / "speaker_03" / "metrics.json").read_text())["params"]
+    assert params["features"].startswith("fc7 of ") and params["dimension"] == 8
+    assert params["standardize"] == "global"
+
 
 def test_speed_perturbed_variable_length_training_and_svm_on_stored_speaker_embeddings(manifest, tmp_path):
     from keras_ser.data import load_corpus, make_folds

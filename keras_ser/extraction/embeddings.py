@@ -37,7 +37,11 @@ class EmbeddingExtractor:
         (policy ``"explicit"``). In leave-one-speaker-out evaluation use the fold's
         own network, which never saw the fold's test speaker.
     layer : str
-        Name of the layer whose output is the representation.
+        Name of the layer whose output is the representation. A layer of a nested
+        model is found too: in a zhang2021_dcnn model (the DCNN applied to every
+        segment, then the stage-2 network), ``"fc7"`` gives the fine-tuned DCNN's fc7
+        of every segment (averaged over the segments) and ``"attention"`` the stage-2
+        utterance vector Z.
 
     Waveforms are expected at the front end's ``sample_rate`` (``frontend.json``).
     A model trained on per-speaker standardised features
@@ -71,10 +75,9 @@ class EmbeddingExtractor:
         self._adapted = False
         self.sample_rate = int(frontend_config.get("sample_rate", 16000))
         model = keras.saving.load_model(self.model_dir / "model.keras", compile=False)
-        try:
-            output = model.get_layer(layer).output
-        except ValueError:
-            raise ParameterError(f"model in {self.model_dir} has no layer named {layer!r}") from None
+        output = _layer_output(model, layer)
+        if output is None:
+            raise ParameterError(f"model in {self.model_dir} has no layer named {layer!r}")
         self.model = keras.Model(model.inputs, output)
         self.dimension = int(output.shape[-1])
         self.feature_names = [f"embedding_{i}" for i in range(self.dimension)]
@@ -128,3 +131,30 @@ class EmbeddingExtractor:
             batch = np.stack([np.asarray(waveforms[i], np.float32) for i in indices])
             out[indices] = self._embed(batch)
         return out
+
+
+def _layer_output(model, name):
+    """The symbolic output of the layer ``name`` of ``model`` or of a model nested in it, or None.
+
+    A nested model is rebuilt up to that layer and called on what feeds it in ``model``;
+    one wrapped in ``TimeDistributed`` (zhang2021_dcnn's DCNN over the segments) stays
+    wrapped, so its output keeps the segment axis.
+    """
+    import keras
+
+    if name in {layer.name for layer in model.layers}:
+        return model.get_layer(name).output
+    for layer in model.layers:
+        wrapped = isinstance(layer, keras.layers.TimeDistributed)
+        inner = layer.layer if wrapped else layer
+        if not isinstance(inner, keras.Model):
+            continue
+        output = _layer_output(inner, name)
+        if output is None:
+            continue
+        part = keras.Model(inner.inputs[0] if len(inner.inputs) == 1 else inner.inputs, output)
+        # What feeds the layer in this model's graph: a nested Functional's own ``input`` property
+        # returns its inner inputs instead, so the base class's property is read.
+        feed = keras.Operation.input.fget(layer)
+        return (keras.layers.TimeDistributed(part) if wrapped else part)(feed)
+    return None

@@ -62,6 +62,20 @@ def test_deltas_interior_is_eq2():
         ops.deltas(x[:, :3], width=5)
 
 
+def test_deltas_of_a_constant_are_exactly_zero_so_a_silent_segment_image_is_blank():
+    # A silent stretch has a constant log-mel (its floor); filtering it directly leaves ~1e-7 of
+    # round-off in the delta channels, which minmax_scale stretched to 0-255 noise.
+    floor = np.full((1, 64, 64), -57.245293, np.float32)
+    for order, nested in ((1, True), (2, True), (2, False)):
+        assert not np.any(ops.deltas(floor, order=order, nested=nested).numpy())
+    images = ops.minmax_scale(ops.stack_deltas(floor, (0, 1, 2), 5, True)[:, None]).numpy()
+    assert not np.any(images)
+    # The 2-second copy padded to zhang2021_dcnn's 3 s: the last of the 8 segments is all padding.
+    wave = np.random.default_rng(0).standard_normal(32000).astype(np.float32)
+    segments = FrontEnd("zhang2021_dcnn", image_size=None)(wave[None]).numpy()[0]
+    assert segments.shape[0] == 8 and not np.any(segments[-1]) and segments[0].std() > 10
+
+
 def test_segment_and_stack_match_numpy():
     x = np.arange(2 * 200 * 3, dtype=np.float32).reshape(2, 200, 3)
     seg = ops.segment(x, 64, 32).numpy()

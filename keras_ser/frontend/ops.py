@@ -284,6 +284,11 @@ def deltas(features, order=1, width=5, nested=True):
 
 def _savgol(x, width, order):
     interior, left, right = _delta_matrices(width, order)
+    # Each row of these derivative filters sums to zero, so filtering x less its first frame
+    # gives the same deltas, and exact zeros where x is constant: the float32 round-off
+    # (~1e-7) of filtering the constant itself would be stretched by minmax_scale over the
+    # whole image range, turning a silent segment's delta channels into noise.
+    x = x - x[..., :1, :]
     frames = tf.shape(x)[-2]
     body = 0.0
     for k in range(width):

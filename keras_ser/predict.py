@@ -161,6 +161,7 @@ class Predictor:
         import keras
 
         from keras_ser.frontend import FrontEnd
+        from keras_ser.frontend.presets import revision_note
 
         self.model_dir = pathlib.Path(model_dir)
         missing = [name for name in MODEL_FILES if not (self.model_dir / name).is_file()]
@@ -178,6 +179,9 @@ class Predictor:
             self.frontend = FrontEnd.from_config(read_json(self.model_dir / "frontend.json"))
         except ParameterError as error:
             raise DataError(f"{self.model_dir / 'frontend.json'}: {error}") from None
+        note = revision_note(self.model_dir, self.meta.get("frontend_revision"), self.frontend.settings)
+        if note:
+            print(f"note: {note}", file=sys.stderr)
         model_file = self.model_dir / "model.keras"
         try:
             self.model = keras.saving.load_model(model_file, compile=False)

@@ -15,6 +15,7 @@ from keras_ser.experiments import results as results_module
 from keras_ser.experiments import runner
 from keras_ser.experiments.results import (MIRRORED_FILES, ResultsMirror, config_differences, corpus_differences,
                                            portable_config)
+from keras_ser.frontend import presets
 from keras_ser.train import main
 from test_train import TINY_ARGS
 
@@ -95,6 +96,21 @@ def test_a_changed_config_is_refused_naming_the_keys(mirrored, tmp_path, no_trai
     assert "different configuration" in error
     assert "recipe.train.epochs: 2 -> 3" in error and "recipe.train.patience: 20 -> 4" in error
     assert "overrides" in error
+
+
+def test_a_front_end_revision_since_the_run_refuses_its_folds(mirrored, tmp_path, no_training, monkeypatch,
+                                                              capsys):
+    run, results = mirrored
+    # zhao2019's front end computes no deltas: revision 1, in the config and in the saved network's meta.
+    assert json.loads((results / RECIPE / "emodb" / "config.json").read_text())["frontend_revision"] == 1
+    assert json.loads((run / "folds" / "speaker_03" / "model" / "meta.json").read_text())["frontend_revision"] == 1
+    copied = tmp_path / "results"
+    shutil.copytree(results, copied)
+    change = presets.Revision(3, "0000000", "a change to every front end", lambda settings: True)
+    monkeypatch.setattr(presets, "REVISIONS", presets.REVISIONS + (change,))
+    assert _train(tmp_path / "other", copied) == 2
+    error = capsys.readouterr().err
+    assert "frontend_revision: 1 -> 3 (the front end's code has changed" in error
 
 
 def test_a_damaged_fold_in_results_is_trained_again_and_replaced(mirrored, tmp_path, monkeypatch, capsys):

@@ -77,6 +77,19 @@ def test_overrides_are_compared_through_the_recipe_they_resolve_to(tmp_path):
                                               "seed": 1})
 
 
+def test_a_run_recorded_before_front_end_revisions_resumes_only_under_revision_1(tmp_path):
+    legacy = {"recipe": {"recipe": {"name": "r"}}, "seed": 1}  # no frontend_revision: revision 1
+    resume.check_config(tmp_path, legacy)
+    resume.check_config(tmp_path, dict(legacy, frontend_revision=1))
+    assert read_json(tmp_path / "config.json")["frontend_revision"] == 1
+    with pytest.raises(ParameterError, match=r"frontend_revision: 1 -> 2 \(the front end's code has changed .*"
+                                             r"keras_ser\.frontend\.presets\.REVISIONS"):
+        resume.check_config(tmp_path, dict(legacy, frontend_revision=2))
+    resume.check_config(tmp_path / "other", legacy)
+    with pytest.raises(ParameterError, match=r'frontend_revision: "\(absent\)" -> 2'):
+        resume.check_config(tmp_path / "other", dict(legacy, frontend_revision=2))
+
+
 def test_corpus_changes_compares_paths_and_times_only_for_a_run_directory():
     record = ["u1", "/a/u1.wav", "anger", "03", 10, 5, "00ff"]
     old = {"utterances": [record, ["u2", "/a/u2.wav", "fear", "08", 20, 5, "0a0a"]]}

@@ -13,7 +13,7 @@ from keras_ser import audio
 from keras_ser.errors import ParameterError
 from keras_ser.frontend import ops
 from keras_ser.frontend.layers import Deltas, FrontEnd, LogMel, ResizeImages
-from keras_ser.frontend.presets import DEFAULTS, PRESETS, TABLE
+from keras_ser.frontend.presets import DEFAULTS, PRESETS, TABLE, numerics_revision, resolve
 
 
 def test_zhao2019_pad_crop_policy(waves):
@@ -155,6 +155,21 @@ def test_resize_images_layer_config_and_validation():
     for bad in (0, -3, 2.5, True, "227"):
         with pytest.raises(ParameterError, match="size must be a positive integer"):
             ResizeImages(bad)
+
+
+@pytest.mark.parametrize("preset, settings", [(name, {}) for name in PRESETS] + [
+    ("zhao2018", {"delta_orders": 0}), ("zhang2021_2d", {"channels": 1}), ("zhang2021_2d", {"channels": 2}),
+    ("zhao2019", {"delta_orders": 1})])
+def test_numerics_revision_follows_the_code_each_revision_changed(preset, settings, monkeypatch):
+    # Revision 2 changed the delta filter (ops._savgol): a front end is at revision 2 exactly when
+    # computing its output runs that filter.
+    filtered = []
+    savgol = ops._savgol
+    monkeypatch.setattr(ops, "_savgol", lambda *args: filtered.append(1) or savgol(*args))
+    frontend = FrontEnd(preset, **settings)
+    frontend(tf.random.normal([1, frontend.sample_rate * 2], seed=1))
+    assert frontend.numerics_revision == (2 if filtered else 1)
+    assert numerics_revision(resolve(preset, **settings)) == frontend.numerics_revision
 
 
 def test_preset_table_is_the_presets_with_citations():

@@ -164,6 +164,28 @@ def test_broken_model_dir_names_the_file(tmp_path, model_dirs):
         Predictor(broken)
 
 
+def test_a_model_trained_under_another_front_end_revision_is_named(tmp_path, model_dirs, capsys):
+    from keras_ser.predict import Predictor
+
+    Predictor(model_dirs["segments"])  # its own revision (2: the segments have a delta channel)
+    assert "front-end revision" not in capsys.readouterr().err
+    saved_before = tmp_path / "saved_before"
+    shutil.copytree(model_dirs["segments"], saved_before)
+    meta = json.loads((saved_before / "meta.json").read_text())
+    del meta["frontend_revision"]  # a MODEL DIR saved before revisions were recorded: revision 1
+    (saved_before / "meta.json").write_text(json.dumps(meta))
+    Predictor(saved_before)
+    error = capsys.readouterr().err
+    assert f"the network in {saved_before} was trained on front-end revision 1" in error
+    assert "computes revision 2 for its settings (revision 2 (91aec90): deltas of a constant stretch" in error
+    # The log-mel front end without deltas is the same in both revisions: nothing to say.
+    utterance = tmp_path / "utterance"
+    shutil.copytree(model_dirs["utterance"], utterance)
+    (utterance / "meta.json").write_text(json.dumps({"pooling": "none"}))
+    Predictor(utterance)
+    assert "front-end revision" not in capsys.readouterr().err
+
+
 def test_cli_table_and_json(model_dirs, wavs, capsys, tmp_path):
     from keras_ser.predict import Predictor, main
 

@@ -44,6 +44,12 @@ DESCRIPTIVE_KEYS = ("recipe.recipe.paper", "recipe.recipe.description", "recipe.
                     "recipe.experiment.checkpoint_minutes") + tuple(
     f"recipe.{table}.verbose" for table, keys in SCHEMA.items() if "verbose" in keys)
 
+#: Top-level keys that configs recorded before them lack, and the value such a run had (no front-end
+#: fix had changed its inputs: revision 1 of :data:`keras_ser.frontend.presets.REVISIONS`).
+RECORDED_DEFAULTS = {"frontend_revision": 1}
+_REVISED = ("the front end's code has changed what these settings compute since the recorded folds were computed "
+            "(keras_ser.frontend.presets.REVISIONS); finish them with a checkout of the code that computed them")
+
 
 # ---------------------------------------------------------------------------- lock
 
@@ -292,12 +298,12 @@ def _flatten(value, prefix=""):
     return {prefix: value}
 
 
-def _recipe_default(key):
-    """The schema default of dotted config key ``recipe.<section>.<key>``, or a sentinel."""
+def _recorded_default(key):
+    """Dotted config key ``key``'s value where it was not recorded (schema default, :data:`RECORDED_DEFAULTS`)."""
     parts = key.split(".")
     if len(parts) == 3 and parts[0] == "recipe" and parts[2] in SCHEMA.get(parts[1], {}):
         return SCHEMA[parts[1]][parts[2]][1]
-    return _ABSENT
+    return RECORDED_DEFAULTS.get(key, _ABSENT)
 
 
 _ABSENT = "(absent)"
@@ -331,7 +337,8 @@ def config_differences(stored, current, ignored=RESUMABLE_KEYS):
     nor the overrides that the resolved ``recipe`` holds (all but fusion members' scoped ones).
     A recipe key that one side lacks counts as its schema default
     (:data:`keras_ser.recipe.SCHEMA`), so a run recorded before a key was added to the schema
-    resumes as long as the key keeps its default.
+    resumes as long as the key keeps its default; a top-level key counts as its
+    :data:`RECORDED_DEFAULTS` value (``frontend_revision``: 1).
 
     Returns
     -------
@@ -358,10 +365,11 @@ def config_differences(stored, current, ignored=RESUMABLE_KEYS):
     a, b = comparable(stored), comparable(current)
     lines = []
     for key in sorted(set(a) | set(b)):
-        default = _recipe_default(key)
+        default = _recorded_default(key)
         old, new = a.get(key, default), b.get(key, default)
         if old != new:
-            lines.append(f"{key}: {json.dumps(a.get(key, _ABSENT))} -> {json.dumps(b.get(key, _ABSENT))}")
+            why = f" ({_REVISED})" if key == "frontend_revision" else ""
+            lines.append(f"{key}: {json.dumps(a.get(key, _ABSENT))} -> {json.dumps(b.get(key, _ABSENT))}{why}")
     return lines
 
 

@@ -3,7 +3,8 @@
 A run directory (``runs/<recipe>`` by default) holds::
 
     .lock                          held by the one process running on the directory
-    config.json                    recipe, overrides, corpus, seed, corpus fingerprint (checked on resume)
+    config.json                    recipe, overrides, corpus, seed, corpus fingerprint, front-end revision
+                                   (checked on resume)
     labels.json                    class names in output order
     results.json, results.md       reports (keras_ser.experiments.reports)
     confusion.png, curves.png
@@ -253,13 +254,17 @@ def read_regression_predictions(path):
 
 
 def write_model_dir(model_dir, model, frontend, label_names, meta):
-    """Save a fold's MODEL DIR: ``model.keras``, ``frontend.json``, ``labels.json``, ``meta.json``."""
+    """Save a fold's MODEL DIR: ``model.keras``, ``frontend.json``, ``labels.json``, ``meta.json``.
+
+    ``meta.json`` also records the front end's numerics revision the network was trained on
+    (``frontend_revision``; :func:`keras_ser.frontend.presets.revision_note`).
+    """
     model_dir = pathlib.Path(model_dir)
     with atomic_path(model_dir / "model.keras") as tmp:
         model.save(tmp)
     write_json(model_dir / "frontend.json", frontend.get_config())
     write_json(model_dir / "labels.json", list(label_names))
-    write_json(model_dir / "meta.json", meta)
+    write_json(model_dir / "meta.json", dict(meta, frontend_revision=frontend.numerics_revision))
 
 
 def corpus_display_name(corpus):

@@ -83,6 +83,7 @@ from keras_ser.experiments.run_dir import (MODEL_FILES, RunDir, atomic_path, def
 from keras_ser.experiments.svm import run_svm_fold
 from keras_ser.experiments.training import continuous_track, fold_context, label_index, set_seed
 from keras_ser.experiments.two_stage import run_two_stage_fold
+from keras_ser.frontend.presets import numerics_revision, resolve
 from keras_ser.metrics import classification_scores, regression_scores
 from keras_ser.recipe import load_recipe, recipe_repeats
 
@@ -515,6 +516,24 @@ def _resolved_precision(recipe):
     return resolved
 
 
+def _frontend_revision(recipe):
+    """The front end's numerics revision that this run's inputs follow
+    (:func:`keras_ser.frontend.presets.numerics_revision`), or None when it uses no TensorFlow front end.
+
+    Neural and two-stage runs: their ``[frontend]``. A ``features_svm`` run on ``embedding:RUN_DIR``:
+    the front end of the run it reads (its ``config.json``), which this code computes anew.
+    """
+    kind = recipe["experiment"]["kind"]
+    if kind in ("neural", "two_stage"):
+        return numerics_revision(resolve(**recipe["frontend"]))
+    name = recipe.get("features", {}).get("name", "")
+    if kind == "features_svm" and name.startswith("embedding:"):
+        source = RunDir(name[len("embedding:"):]).config
+        if source.is_file():
+            return numerics_revision(resolve(**read_json(source)["recipe"]["frontend"]))
+    return None
+
+
 def screen_corpus(utterances, skip_bad=False):
     """Check every file of a corpus once, before folds are made.
 
@@ -661,6 +680,9 @@ def _run_locked(recipe, run_dir, *, data_dir, folds, strategy, overrides, progre
 
     if recipe["experiment"]["kind"] in ("neural", "two_stage"):
         config["precision"] = _resolved_precision(recipe)
+    revision = _frontend_revision(recipe)
+    if revision is not None:
+        config["frontend_revision"] = revision
     utterances = load_corpus(corpus, data_dir)
     test_corpus = recipe["experiment"]["test_corpus"]
     test_utterances = load_corpus(test_corpus, data_dir) if test_corpus else []

@@ -12,6 +12,7 @@ an extractor is built.
 """
 
 import json
+import sys
 
 import numpy as np
 
@@ -60,6 +61,7 @@ class EmbeddingExtractor:
         import keras
 
         from keras_ser.frontend import FrontEnd
+        from keras_ser.frontend.presets import revision_note
 
         self.model_dir, _ = resolve_model_dir(run_dir, fold, policy="explicit")
         meta_path = self.model_dir / "meta.json"
@@ -69,6 +71,9 @@ class EmbeddingExtractor:
             raise DataError(f"model directory {self.model_dir} has no frontend.json")
         frontend_config = json.loads(frontend_path.read_text())
         self.frontend = FrontEnd.from_config(frontend_config)
+        note = revision_note(self.model_dir, self.meta.get("frontend_revision"), self.frontend.settings)
+        if note:
+            print(f"note: {note}", file=sys.stderr)
         # Its stored statistics are the fold's test speaker's: every other speaker needs its own,
         # so such an extractor embeds nothing before adapt_to_speaker.
         self.speaker_standardized = frontend_config.get("standardize") == "speaker"

@@ -43,7 +43,7 @@ from keras_ser.errors import ParameterError
 from keras_ser.frontend.ops import (deltas, fix_length, frame_settings, log_mel, mel_filterbank, minmax_scale,
                                     normalize, pad_to_min, preemphasis, resize_images, segment, stack_deltas,
                                     stack_segments)
-from keras_ser.frontend.presets import DEFAULTS, PRESETS
+from keras_ser.frontend.presets import DEFAULTS, PRESETS, numerics_revision, resolve
 from keras_ser.frontend.standardize import standardize_utterance
 
 _LOG_MEL_KEYS = ("sample_rate", "n_mels", "fmin", "fmax", "htk", "win_ms", "hop_ms", "n_fft", "window", "mel_norm", "log", "top_db")
@@ -198,9 +198,7 @@ class FrontEnd(keras.layers.Layer):
         if preset is not None and preset not in PRESETS:
             raise ParameterError(f"unknown FrontEnd preset {preset!r}; available: {sorted(PRESETS)}")
         self.preset = preset
-        settings = dict(DEFAULTS)
-        settings.update(PRESETS.get(preset, {}))
-        settings.update(kwargs)
+        settings = resolve(preset, **kwargs)
         if settings["image_range"] is not None:
             settings["image_range"] = [float(v) for v in settings["image_range"]]
         self.settings = settings
@@ -228,6 +226,12 @@ class FrontEnd(keras.layers.Layer):
         """STFT hop in samples."""
         s = self.settings
         return frame_settings(s["sample_rate"], s["win_ms"], s["hop_ms"], s["n_fft"])[1]
+
+    @property
+    def numerics_revision(self):
+        """The revision of the front end's code that this front end's output follows
+        (:func:`keras_ser.frontend.presets.numerics_revision`)."""
+        return numerics_revision(self.settings)
 
     def split_resize(self):
         """This front end as ``(front end without its image resize, that resize)``.

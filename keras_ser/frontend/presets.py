@@ -36,6 +36,12 @@ scaling). zhang2021_multicnn does not give the sample rate of its spectrogram in
 16 kHz (the rate all other papers resample to, and >= 2 x its 8 kHz upper band edge)
 is used.
 
+Revisions: a fix to the front end's code can change its output for unchanged settings, which
+a run's configuration alone would not show. :data:`REVISIONS` lists such changes and
+:func:`numerics_revision` gives the revision that applies to a front end's settings (1: none
+applies); a run records it (``frontend_revision`` in ``config.json``) and refuses to resume
+folds computed under another (:mod:`keras_ser.experiments.resume`).
+
 Plain data: imports nothing from keras_ser, NumPy, TensorFlow or Keras.
 """
 
@@ -114,3 +120,104 @@ DEFAULTS = dict(
     sequence_frames=None, pad_end=False, standardize=None, feature_mean=None, feature_std=None,
     max_seconds=None,
 )
+
+
+def resolve(preset=None, **settings):
+    """Every setting of ``FrontEnd(preset, **settings)``: :data:`DEFAULTS`, then the preset's, then ``settings``.
+
+    Names are not validated here (:class:`keras_ser.frontend.FrontEnd` does that).
+
+    Examples
+    --------
+    >>> resolve("zhao2018", n_mels=64)["delta_orders"], resolve("zhao2018", n_mels=64)["n_mels"]
+    (2, 64)
+    """
+    resolved = dict(DEFAULTS)
+    resolved.update(PRESETS.get(preset, {}))
+    resolved.update(settings)
+    return resolved
+
+
+def computes_deltas(settings):
+    """True when a front end with these resolved settings (:func:`resolve`) computes delta features."""
+    if settings["representation"] == "log_mel":
+        return bool(settings["delta_orders"])
+    return settings["representation"] == "mel_segments" and settings["channels"] > 1
+
+
+@dataclasses.dataclass(frozen=True)
+class Revision:
+    """A change to what the front end computes for unchanged settings.
+
+    Attributes
+    ----------
+    number : int
+        Revisions count from 2 (1 is the front end before any of them).
+    commit : str
+        The keras_ser commit that made the change.
+    change : str
+        What changed.
+    affects : callable
+        ``affects(settings) -> bool`` on resolved settings: whether the change alters the output.
+    """
+
+    number: int
+    commit: str
+    change: str
+    affects: object
+
+
+#: The front end's revisions, oldest first.
+REVISIONS = (
+    Revision(2, "91aec90",
+             "deltas of a constant stretch (a silent segment, zero padding) are exact zeros instead of float32 "
+             "round-off, which image_range scaling stretched into full-range noise images",
+             computes_deltas),
+)
+
+
+def numerics_revision(settings):
+    """The newest of :data:`REVISIONS` that changed the output of a front end with these settings; 1 if none.
+
+    Parameters
+    ----------
+    settings : dict
+        Resolved settings (:func:`resolve`, or ``FrontEnd.settings``).
+
+    Examples
+    --------
+    >>> numerics_revision(resolve("zhang2021_dcnn")), numerics_revision(resolve("zhao2019"))
+    (2, 1)
+    """
+    return max([1] + [revision.number for revision in REVISIONS if revision.affects(settings)])
+
+
+
+def revision_note(model_dir, trained, settings):
+    """Why a saved network reads inputs unlike those it was trained on under this code, or None.
+
+    Parameters
+    ----------
+    model_dir : path-like
+        Where the network is (named in the note).
+    trained : int or None
+        The revision it was trained on (its MODEL DIR's ``meta.json`` ``frontend_revision``;
+        None, saved before revisions were recorded, counts as 1).
+    settings : dict
+        Its front end's resolved settings (``FrontEnd.settings``).
+
+    Examples
+    --------
+    >>> revision_note("m", 2, resolve("zhang2021_dcnn")) is None
+    True
+    >>> revision_note("m", None, resolve("zhang2021_dcnn"))[:52]
+    'the network in m was trained on front-end revision 1'
+    """
+    trained, current = trained or 1, numerics_revision(settings)
+    if trained == current:
+        return None
+    low, high = sorted((trained, current))
+    changes = "; ".join(f"revision {r.number} ({r.commit}): {r.change}" for r in REVISIONS if low < r.number <= high)
+    return (f"the network in {model_dir} was trained on front-end revision {trained}, and this code computes "
+            f"revision {current} for its settings ({changes}): it reads inputs unlike those it was trained on; "
+            "a checkout of the code it was trained with reproduces its scores")

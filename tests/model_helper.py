@@ -55,17 +55,14 @@ def register_tiny_logmel_model():
 EMODB_LABELS = ["anger", "boredom", "disgust", "fear", "happiness", "neutral", "sadness"]
 
 
-def write_model_dir(path, model, frontend, pooling, labels=EMODB_LABELS, **meta):
-    """Write a MODEL DIR (model, front end, labels, meta) as a finished fold would, without training.
-
-    ``meta`` adds to or replaces ``meta.json``'s entries (``frontend_revision``: the front end's own).
-    """
+def write_model_dir(path, model, frontend, pooling, labels=EMODB_LABELS):
+    """Write a MODEL DIR (model, front end, labels, meta) as a finished fold would, without training."""
     path.mkdir(parents=True)
     model.save(path / "model.keras")
     (path / "frontend.json").write_text(json.dumps(frontend.get_config()))
     (path / "labels.json").write_text(json.dumps(list(labels)))
-    (path / "meta.json").write_text(json.dumps(dict({"recipe": "tiny", "fold": "f", "pooling": pooling,
-                                                     "frontend_revision": frontend.numerics_revision}, **meta)))
+    (path / "meta.json").write_text(json.dumps({"recipe": "tiny", "fold": "f", "pooling": pooling,
+                                                "frontend_revision": frontend.numerics_revision}))
 
 
 def _check_keras_round_trip(model, path, input_data):

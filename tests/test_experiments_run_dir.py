@@ -316,3 +316,18 @@ def test_a_real_sigint_during_a_fold_ends_the_process_with_130_and_no_traceback(
     lines = [line for line in err.splitlines() if line.startswith("interrupted")]
     assert "Traceback" not in err and len(lines) == 1 and "1 finished fold (speaker_03)" in lines[0]
     assert not (out / ".lock").exists()
+
+
+def test_an_embedding_svm_records_the_front_end_revision_of_the_network_it_reads(tmp_path):
+    from keras_ser.frontend import FrontEnd
+
+    recipe = load_recipe("zhang2021_dcnn_fc7_svm")
+    assert runner._frontend_revision(dict(recipe, features={"name": f"embedding:{tmp_path / 'none'}"})) is None
+    run = tmp_path / "run"  # a RUN_DIR: its recipe's [frontend]
+    write_json(RunDir(run).config, {"recipe": {"frontend": {"preset": "zhang2021_dcnn"}}})
+    assert runner._frontend_revision(dict(recipe, features={"name": f"embedding:{run}"})) == 2
+    model = tmp_path / "model"  # a MODEL DIR: its frontend.json
+    write_json(model / "frontend.json", FrontEnd("zhang2021_2d", channels=1).get_config())
+    assert runner._frontend_revision(dict(recipe, features={"name": f"embedding:{model}"})) == 1
+    assert runner._frontend_revision(load_recipe("zhao2018_attention_blstm_fcn")) == 2
+    assert runner._frontend_revision(load_recipe("zhao2019_features_egemaps")) is None

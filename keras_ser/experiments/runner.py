@@ -520,17 +520,20 @@ def _frontend_revision(recipe):
     """The front end's numerics revision that this run's inputs follow
     (:func:`keras_ser.frontend.presets.numerics_revision`), or None when it uses no TensorFlow front end.
 
-    Neural and two-stage runs: their ``[frontend]``. A ``features_svm`` run on ``embedding:RUN_DIR``:
-    the front end of the run it reads (its ``config.json``), which this code computes anew.
+    Neural and two-stage runs: their ``[frontend]``. A ``features_svm`` run on ``embedding:PATH``:
+    the front end of the network it reads (a MODEL DIR's ``frontend.json``, a RUN_DIR's
+    ``config.json``), which this code computes anew.
     """
     kind = recipe["experiment"]["kind"]
     if kind in ("neural", "two_stage"):
         return numerics_revision(resolve(**recipe["frontend"]))
     name = recipe.get("features", {}).get("name", "")
     if kind == "features_svm" and name.startswith("embedding:"):
-        source = RunDir(name[len("embedding:"):]).config
-        if source.is_file():
-            return numerics_revision(resolve(**read_json(source)["recipe"]["frontend"]))
+        source = pathlib.Path(name[len("embedding:"):])
+        if (source / "frontend.json").is_file():  # every resolved setting
+            return numerics_revision(read_json(source / "frontend.json"))
+        if RunDir(source).config.is_file():
+            return numerics_revision(resolve(**read_json(RunDir(source).config)["recipe"]["frontend"]))
     return None
 
 

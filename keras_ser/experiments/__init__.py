@@ -10,8 +10,10 @@ said per module, plus the rest of :mod:`keras_ser`; all imports at module level)
 * :mod:`~keras_ser.experiments.resume`: the run lock, the corpus fingerprint, the
   environment record and the config checks that decide whether a run may resume
   (imports ``run_dir``);
+* :mod:`~keras_ser.experiments.clock`: elapsed time that leaves out the stretches the
+  process was stopped, for ``wall_s`` (imports nothing of this package);
 * :mod:`~keras_ser.experiments.checkpoints`: a fit's epoch checkpoints, from which an
-  interrupted fold goes on (imports nothing of this package);
+  interrupted fold goes on (imports ``clock``);
 * :mod:`~keras_ser.experiments.training`: optimiser, loss, class weights, the
   validation-pass callback, ``fit``, seeding, training-array helpers (imports
   ``checkpoints``);

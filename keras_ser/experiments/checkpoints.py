@@ -22,10 +22,11 @@ is set aside with a note and the fit starts afresh. The runner deletes a fold's 
 once the fold is finished (they hold weights, which results/ never does).
 
 Each checkpoint also records the seconds its fit has trained, across the processes that
-trained it; a fold's ``wall_s`` adds those of the checkpoints it restored
-(:attr:`FitTimes.restored_s`), so that a fold resumed after an interruption reports the
-time its training took, not only the part after the resume (the epochs after the last save
-that were lost and trained again count once).
+trained it (on :mod:`keras_ser.experiments.clock`, which leaves out stops); a fold's
+``wall_s`` adds those of the checkpoints it restored (:attr:`FitTimes.restored_s`), so
+that a fold resumed after an interruption reports the time its training took, not only the
+part after the resume (the epochs after the last save that were lost and trained again
+count once).
 """
 
 import contextlib
@@ -42,6 +43,7 @@ import keras
 import numpy as np
 
 from keras_ser.errors import ParameterError
+from keras_ser.experiments.clock import active_clock
 
 #: The sub-folder of a fold (or run) folder that holds its fits' checkpoints.
 CHECKPOINTS_DIR = "checkpoints"
@@ -225,7 +227,8 @@ class FitCheckpoint(keras.callbacks.Callback):
         if self._stopper_state is not None:
             for key, value in self._stopper_state.items():
                 setattr(self.stopper, key, value)
-        self._last_save = self._began = time.monotonic()
+        self._last_save = time.monotonic()
+        self._began = active_clock().now()
 
     def on_epoch_end(self, epoch, logs=None):
         for key, value in (logs or {}).items():
@@ -255,7 +258,7 @@ class FitCheckpoint(keras.callbacks.Callback):
                        "best_weights": None if best_weights is None else len(best_weights)}
             arrays.update({f"best/{i}": np.asarray(w) for i, w in enumerate(best_weights or [])})
         meta = {"identity": self.identity, "epochs": self._epochs, "done": bool(done), "record": self.record,
-                "stopper": stopper, "fit_seconds": self._earlier_s + time.monotonic() - self._began}
+                "stopper": stopper, "fit_seconds": self._earlier_s + active_clock().now() - self._began}
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
         with open(tmp, "wb") as handle:

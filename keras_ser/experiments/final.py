@@ -33,13 +33,13 @@ see it as a fold named ``"final"``.
 
 import math
 import sys
-import time
 
 import numpy as np
 
 from keras_ser.data.splits import Fold
 from keras_ser.errors import ParameterError
 from keras_ser.experiments.checkpoints import CHECKPOINTS_DIR, clear_folder, fit_checkpoints, remove_checkpoints
+from keras_ser.experiments.clock import Stopwatch
 from keras_ser.experiments.neural import (FeatureStore, build_model, cached_frontend, flatten_segments, mask_value,
                                           pad_stack, per_fold_statistics)
 from keras_ser.experiments.run_dir import (FINAL_INFO, FINAL_MODEL, fold_status, read_json, write_json,
@@ -155,7 +155,7 @@ def train_final(recipe, run_dir, label_names, folds, *, store=None, strategy=Non
     if len(best) < len(folds):
         print(f"note: the final model's {epochs} epochs come from {len(best)} of {len(folds)} folds "
               f"({', '.join(best)})", file=sys.stderr)
-    start = time.time()
+    watch = Stopwatch()
     set_seed(recipe["experiment"]["seed"])
     store = store or FeatureStore(cached_frontend(recipe["frontend"]))
     strategy = strategy or tf.distribute.get_strategy()
@@ -189,7 +189,7 @@ def train_final(recipe, run_dir, label_names, folds, *, store=None, strategy=Non
     info = {"epochs": epochs, "epochs_run": epochs_run, "fold_best_epochs": best,
             "epochs_rule": "median of the finished folds' best_epoch, rounded half up",
             "n_train": len(utterances), "speakers": sorted({str(u.speaker) for u in utterances}),
-            "standardize": recipe["frontend"].get("standardize"), "wall_s": round(time.time() - start + times.restored_s, 2)}
+            "standardize": recipe["frontend"].get("standardize"), **watch.record(times.restored_s)}
     # Written last: the final model counts only once this is there.
     write_json(run_dir / FINAL_INFO, info)
     remove_checkpoints(final_dir)

@@ -58,7 +58,6 @@ import os
 import pathlib
 import shutil
 import sys
-import time
 
 import numpy as np
 import tensorflow as tf
@@ -72,6 +71,7 @@ from keras_ser.distribute import get_strategy
 from keras_ser.errors import DataError, ParameterError
 from keras_ser.experiments import fusion, reports, word_vectors
 from keras_ser.experiments.checkpoints import CHECKPOINTS_DIR, clear_folder, fit_checkpoints, remove_checkpoints
+from keras_ser.experiments.clock import Stopwatch
 from keras_ser.experiments.neural import FeatureStore, cached_frontend, run_neural_fold, run_regression_fold
 from keras_ser.experiments.parallel import check_jobs, run_folds
 from keras_ser.experiments.precision import describe_policy, resolve_precision
@@ -189,7 +189,7 @@ def repeat_seed(seed, repeat):
 def _train_network(recipe, fold, label_names, folder, *, seed, store, frontend, strategy, extra=None):
     """Train one network on ``fold`` with ``seed``; write its files into ``folder``, ``metrics.json`` last."""
     folder.mkdir(parents=True, exist_ok=True)
-    start = time.time()
+    watch = Stopwatch()
     set_seed(seed)
     if regression(recipe):
         runner, write = run_regression_fold, _write_regression_fold
@@ -204,7 +204,7 @@ def _train_network(recipe, fold, label_names, folder, *, seed, store, frontend, 
     metrics = dict(_fold_summary(fold), **(extra or {}),
                    **write(recipe, fold, label_names, folder, out, frontend, store.sample_rate))
     # With the training that earlier processes did before an interruption (checkpoints.FitTimes).
-    metrics["wall_s"] = round(time.time() - start + times.restored_s, 2)
+    metrics.update(watch.record(times.restored_s))
     # The sums of convolution gradients are split between threads: another count may change the last bits.
     metrics["cpu_threads"] = tf.config.threading.get_intra_op_parallelism_threads() or len(os.sched_getaffinity(0))
     # Written last: the fold (or run) counts as finished only once it is there (run_dir.fold_status).
@@ -230,10 +230,10 @@ def run_fold(recipe, fold, label_names, fold_dir, *, store=None, frontend=None, 
                                strategy=strategy, results_fold=results_fold)
         return _train_network(recipe, fold, label_names, fold_dir, seed=seed, store=store, frontend=frontend,
                               strategy=strategy)
-    start = time.time()
+    watch = Stopwatch()
     set_seed(seed)
     metrics = dict(_fold_summary(fold), **run_svm_fold(recipe, fold, label_names, fold_dir, progress=progress))
-    metrics["wall_s"] = round(time.time() - start, 2)
+    metrics.update(watch.record())
     write_json(fold_dir / "metrics.json", metrics)
     return metrics
 
@@ -287,7 +287,7 @@ def run_repeats(recipe, fold, label_names, fold_dir, *, store=None, frontend=Non
       ``n``; ``ensemble_scores`` the scores of the mean probabilities; ``per_repeat`` each
       run's ``repeat``, ``seed``, full ``scores`` and epochs; ``model_repeat`` the run
       whose model, history and embeddings the fold folder holds, with its ``epochs_run``,
-      ``best_epoch`` and ``validation_scores``; ``wall_s`` the sum of the runs';
+      ``best_epoch`` and ``validation_scores``; ``wall_s`` (and ``stopped_s``) the sums of the runs';
     * ``model/``, ``history.json``, ``embeddings.npz``: those of the run with the best
       validation UA (the first run on a tie or without validation speakers), hard-linked
       (``meta.json`` rewritten with its ``repeat`` and ``seed``). ``predict`` and ``export``
@@ -354,13 +354,17 @@ def run_repeats(recipe, fold, label_names, fold_dir, *, store=None, frontend=Non
         _fold_summary(fold), repeats=repeats, scores=scores,
         ensemble_scores=classification_scores([index[v] for v in labels], predicted, label_names),
         per_repeat=[{key: run[key] for key in ("repeat", "seed", "scores", "epochs_run", "best_epoch",
-                                               "validation_scores", "wall_s", "cpu_threads") if key in run}
+                                               "validation_scores", "wall_s", "stopped_s", "cpu_threads")
+                     if key in run}
                     for run in runs],
         model_repeat=chosen + 1,
         **({"restored_repeats": restored} if restored else {}),
         **{key: runs[chosen][key] for key in _MODEL_RUN_KEYS if key in runs[chosen]},
         wall_s=round(float(sum(run.get("wall_s", 0.0) for run in runs)), 2),
     )
+    stopped = sum(run.get("stopped_s", 0.0) for run in runs)
+    if stopped:
+        metrics["stopped_s"] = round(float(stopped), 2)
     # Written last: the fold counts as finished only once it is there (run_dir.fold_status).
     write_json(fold_dir / "metrics.json", metrics)
     return metrics

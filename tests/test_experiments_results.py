@@ -165,8 +165,12 @@ def test_config_and_corpus_differences():
               "corpus_fingerprint": {"utterances": [["u1", "/a/u1.wav", "anger", "03", 10, 5]]}}
     current = {"recipe": {"train": {"epochs": 3, "lr": 1e-3}, "model": {"units": 4}}, "seed": 1,
                "data_dir": "/b", "folds": ["08"]}
-    assert config_differences(stored, current) == ["recipe.model.units: \"(absent)\" -> 4",
+    assert config_differences(stored, current) == ["recipe.model.units: (absent) -> 4",
                                                    "recipe.train.epochs: 2 -> 3"]
+    # A schema key a run did not record counts as its default, and the refusal says so.
+    older = {"recipe": {"train": {"epochs": 2}}}
+    assert config_differences(older, {"recipe": {"train": {"epochs": 2, "precision": "mixed_bfloat16"}}}) == [
+        'recipe.train.precision: (not recorded: "float32") -> "mixed_bfloat16"']
     moved = {"corpus_fingerprint": {"utterances": [["u1", "/elsewhere/u1.wav", "anger", "03", 10, 99]]}}
     assert corpus_differences(stored, moved) == []
     assert corpus_differences(stored, {}) == []  # a config written before fingerprints were

@@ -1,4 +1,4 @@
-"""keras_ser.experiments.resume: the environment record and the config checks of a resumed run.
+"""keras_ser.experiments.resume (the config checks of a resumed run) and the environment record it lets change.
 
 The lock and the corpus fingerprint are exercised through the runner in
 test_experiments_run_dir.py.
@@ -11,11 +11,12 @@ import tensorflow as tf
 
 from keras_ser.errors import ParameterError
 from keras_ser.experiments import resume
+from keras_ser.experiments.environment import run_environment
 from keras_ser.experiments.run_dir import read_json
 
 
 def test_config_records_the_environment_and_a_resume_may_change_it(tmp_path, monkeypatch):
-    environment = resume.run_environment(["GPU:0"])
+    environment = run_environment(["GPU:0"])
     assert environment["tensorflow"] == tf.__version__
     assert environment["python"] == platform.python_version()
     assert environment["machine"]["gpus"] == ["GPU:0"] and environment["machine"]["cpu_count"] >= 1
@@ -86,7 +87,8 @@ def test_a_run_recorded_before_front_end_revisions_resumes_only_under_revision_1
                                              r"keras_ser\.frontend\.presets\.REVISIONS"):
         resume.check_config(tmp_path, dict(legacy, frontend_revision=2))
     resume.check_config(tmp_path / "other", legacy)
-    with pytest.raises(ParameterError, match=r'frontend_revision: "\(absent\)" -> 2'):
+    # The refusal shows what the unrecorded key counts as.
+    with pytest.raises(ParameterError, match=r'frontend_revision: \(not recorded: 1\) -> 2 \(the front end'):
         resume.check_config(tmp_path / "other", dict(legacy, frontend_revision=2))
 
 

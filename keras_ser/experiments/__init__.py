@@ -7,9 +7,10 @@ said per module, plus the rest of :mod:`keras_ser`; all imports at module level)
   writers, fold status and model-directory resolution (imports nothing of this package,
   nor Keras; :mod:`keras_ser.predict`, :mod:`keras_ser.export` and
   :mod:`keras_ser.extraction` read runs through it);
-* :mod:`~keras_ser.experiments.resume`: the run lock, the corpus fingerprint, the
-  environment record and the config checks that decide whether a run may resume
-  (imports ``run_dir``);
+* :mod:`~keras_ser.experiments.resume`: the run lock, the corpus fingerprint and the
+  config checks that decide whether a run may resume (imports ``run_dir``);
+* :mod:`~keras_ser.experiments.environment`: the versions, commit and machine a run
+  records (imports nothing of this package);
 * :mod:`~keras_ser.experiments.clock`: elapsed time that leaves out the stretches the
   process was stopped, for ``wall_s`` (imports nothing of this package);
 * :mod:`~keras_ser.experiments.checkpoints`: a fit's epoch checkpoints, from which an

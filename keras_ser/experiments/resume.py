@@ -6,8 +6,7 @@ configuration and corpus it was started with: :func:`check_config` compares the 
 run's ``config.json`` with the recorded one (:func:`config_differences`, which lets the
 keys of :data:`RESUMABLE_KEYS` and the descriptive text of :data:`DESCRIPTIVE_KEYS`
 change) and the corpus with its :func:`corpus_fingerprint` (paths, labels, speakers, file
-sizes and content digests). :func:`run_environment` records the versions, commit and
-machine each call ran on.
+sizes and content digests).
 
 Imports :mod:`~keras_ser.experiments.run_dir` only, of this package (not Keras).
 """
@@ -15,12 +14,9 @@ Imports :mod:`~keras_ser.experiments.run_dir` only, of this package (not Keras).
 import contextlib
 import fcntl
 import hashlib
-import importlib.metadata
 import json
 import os
 import pathlib
-import platform
-import subprocess
 import sys
 import time
 
@@ -228,67 +224,6 @@ def corpus_changes(old, new, *, paths=True):
     return changes
 
 
-def _version(*distributions):
-    for name in distributions:
-        try:
-            return importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            continue
-    return None
-
-
-def _git_commit(directory):
-    try:
-        done = subprocess.run(["git", "-C", str(directory), "rev-parse", "HEAD"], capture_output=True, text=True,
-                              timeout=10)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return done.stdout.strip() if done.returncode == 0 else None
-
-
-def _cpu_model(cpuinfo="/proc/cpuinfo"):
-    try:
-        with open(cpuinfo, encoding="utf-8", errors="replace") as handle:
-            for line in handle:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or None
-
-
-def run_environment(gpus=()):
-    """What a run's numbers depend on besides its recipe: versions, source commit, machine.
-
-    Parameters
-    ----------
-    gpus : sequence of str
-        Names of the GPUs TensorFlow sees (the caller has TensorFlow imported; this module does not).
-
-    Returns
-    -------
-    dict
-        ``keras_ser``, ``tensorflow``, ``keras``, ``numpy`` and ``python`` versions, the git
-        commit of the keras_ser checkout (None outside one), and the machine (architecture,
-        CPU model, CPU count, GPUs).
-
-    Examples
-    --------
-    >>> sorted(run_environment())
-    ['git_commit', 'keras', 'keras_ser', 'machine', 'numpy', 'python', 'tensorflow']
-    """
-    return {
-        "keras_ser": _version("keras_ser", "keras-ser"),
-        "tensorflow": _version("tensorflow", "tensorflow-cpu"),
-        "keras": _version("keras"),
-        "numpy": _version("numpy"),
-        "python": platform.python_version(),
-        "git_commit": _git_commit(pathlib.Path(__file__).resolve().parents[2]),
-        "machine": {"architecture": platform.machine(), "cpu": _cpu_model(), "cpu_count": os.cpu_count(),
-                    "gpus": list(gpus)},
-    }
-
-
 def _flatten(value, prefix=""):
     if isinstance(value, dict) and value:
         out = {}
@@ -307,6 +242,13 @@ def _recorded_default(key):
 
 
 _ABSENT = "(absent)"
+
+
+def _shown(flat, key, default):
+    """``key``'s value in a flattened config as a refusal shows it; if absent, what it counts as."""
+    if key in flat:
+        return json.dumps(flat[key])
+    return _ABSENT if default == _ABSENT else f"(not recorded: {json.dumps(default)})"
 
 
 def _descriptive(key):
@@ -369,7 +311,7 @@ def config_differences(stored, current, ignored=RESUMABLE_KEYS):
         old, new = a.get(key, default), b.get(key, default)
         if old != new:
             why = f" ({_REVISED})" if key == "frontend_revision" else ""
-            lines.append(f"{key}: {json.dumps(a.get(key, _ABSENT))} -> {json.dumps(b.get(key, _ABSENT))}{why}")
+            lines.append(f"{key}: {_shown(a, key, default)} -> {_shown(b, key, default)}{why}")
     return lines
 
 

@@ -72,11 +72,12 @@ from keras_ser.errors import DataError, ParameterError
 from keras_ser.experiments import fusion, reports, word_vectors
 from keras_ser.experiments.checkpoints import CHECKPOINTS_DIR, clear_folder, fit_checkpoints, remove_checkpoints
 from keras_ser.experiments.clock import Stopwatch
+from keras_ser.experiments.environment import run_environment
 from keras_ser.experiments.neural import FeatureStore, cached_frontend, run_neural_fold, run_regression_fold
 from keras_ser.experiments.parallel import check_jobs, run_folds
 from keras_ser.experiments.precision import describe_policy, resolve_precision
 from keras_ser.experiments.results import ResultsMirror, mirror_repeat, restore_repeat
-from keras_ser.experiments.resume import RunLock, check_config, corpus_fingerprint, run_environment
+from keras_ser.experiments.resume import RunLock, check_config, corpus_fingerprint
 from keras_ser.experiments.run_dir import (MODEL_FILES, RunDir, atomic_path, default_root, fold_status, read_json,
                                            read_predictions, repeat_dir, repeat_restored, repeat_status, write_json,
                                            write_model_dir, write_predictions, write_regression_predictions)

@@ -149,9 +149,13 @@ def weights_used(recipe):
     else:
         name, options = recipe.get("model", {}).get("name", ""), recipe.get("model", {})
     weights = _recorded_weights(options)
-    if name.startswith(BACKBONE_MODELS) or weights is not None:
-        return _weights_text(weights)
-    return "n/a"
+    if not (name.startswith(BACKBONE_MODELS) or weights is not None):
+        return "n/a"
+    text = _weights_text(weights)
+    # A random start other than Keras' defaults (zhang2021_dcnn Table 4's, alexnet_initializers).
+    initializer = options.get("initializer", "keras")
+    return f"random init, {initializer} initializer (no ImageNet weights)" if (
+        text == RANDOM_INIT and initializer != "keras") else text
 
 
 def precision_used(config):

@@ -25,6 +25,7 @@ from keras_ser.layers.image import (
 )
 from keras_ser.models import backbones
 from keras_ser.models.backbones import alexnet, fc7_model
+from keras_ser.models.multicnn import zhang2021_cnn2d
 
 CAFFE_SHAPES = {
     "conv1": (11, 11, 3, 96),
@@ -290,6 +291,47 @@ def test_weight_errors_are_clear(tmp_path):
     garbage.write_bytes(b"not numpy")
     with pytest.raises(DataError, match="garbage.npy"):
         backbones.load_bvlc_alexnet_weights(small, garbage)
+
+
+#: bvlc_alexnet's fillers as Caffe's models/bvlc_alexnet/train_val.prototxt writes them:
+#: layer -> (Gaussian kernel std, constant bias); fc8 is the layer "predictions" here.
+PROTOTXT_FILLERS = {"conv1": (0.01, 0.0), "conv2": (0.01, 0.1), "conv3": (0.01, 0.0), "conv4": (0.01, 0.1),
+                    "conv5": (0.01, 0.1), "fc6": (0.005, 0.1), "fc7": (0.005, 0.1), "predictions": (0.01, 0.0)}
+
+
+def _initialized(initializer, seed=0):
+    keras.utils.set_random_seed(seed)
+    return alexnet(50, input_shape=(67, 67, 3), filters=(8, 16, 16, 16, 16), fc_units=(64, 64),
+                   initializer=initializer)
+
+
+def test_caffe_initializer_uses_bvlc_alexnets_fillers():
+    model = _initialized("caffe")
+    for name, (std, bias) in PROTOTXT_FILLERS.items():
+        kernel, biases = model.get_layer(name).get_weights()
+        assert kernel.size >= 1000, name  # enough draws for a 10% check of the spread
+        assert np.std(kernel) == pytest.approx(std, rel=0.1), name
+        assert abs(np.mean(kernel)) < 4 * std / math.sqrt(kernel.size), name
+        np.testing.assert_array_equal(biases, np.full_like(biases, bias), err_msg=name)
+    again = _initialized("caffe")
+    for a, b in zip(model.get_weights(), again.get_weights()):
+        np.testing.assert_array_equal(a, b)  # the seed decides the start
+
+
+def test_keras_and_standard_normal_initializers():
+    glorot, normal = _initialized("keras"), _initialized("standard_normal")
+    for name in PROTOTXT_FILLERS:
+        kernel, biases = glorot.get_layer(name).get_weights()
+        fan_in, fan_out = np.prod(kernel.shape[:-1]), np.prod(kernel.shape[:-2]) * kernel.shape[-1]
+        # Glorot uniform: U(-l, l) with l = sqrt(6 / (fan_in + fan_out)), std l / sqrt(3).
+        assert np.std(kernel) == pytest.approx(math.sqrt(2.0 / (fan_in + fan_out)), rel=0.1), name
+        kernel, normal_biases = normal.get_layer(name).get_weights()
+        assert np.std(kernel) == pytest.approx(1.0, rel=0.1), name
+        assert not biases.any() and not normal_biases.any(), name
+    with pytest.raises(ParameterError, match="initializer must be one of keras, caffe, standard_normal"):
+        alexnet(initializer="he_normal")
+    with pytest.raises(ParameterError, match="takes 'keras' only"):
+        zhang2021_cnn2d(7, backbone="vgg16", initializer="caffe")
 
 
 def test_vgg16_fc7_model_parameter_count():

@@ -83,7 +83,7 @@ def test_3d_cnn_table3_and_table6_geometry():
         assert [model.get_layer(n).units for n in ("fc3", "fc4")] == [256, 256]
 
 
-def test_002_defaults():
+def test_zhang2021_dcnn_defaults():
     head = models.build("zhang2021_dcnn_blstmwa", num_classes=7)
     lstm = 2 * _lstm(4096, 128)
     expected = lstm + 256 + _dense(256, 512) + _dense(512, 256) + _dense(256, 256) + _dense(256, 7)
@@ -98,7 +98,7 @@ def test_002_defaults():
     assert baseline.get_layer("embedding").units == 512 and baseline.get_layer("embedding").dropout == 0.5
 
 
-def test_003_settings():
+def test_tzirakis2021_settings():
     paper = models.build("tzirakis2021_semantic")
     code = models.build("tzirakis2021_semantic_code")
     assert [paper.get_layer(f"conv{i}").filters for i in (1, 2, 3)] == [50, 125, 125]
@@ -216,9 +216,11 @@ def test_multicnn_3d_utterance(tmp_path):
     )
 
 
-@pytest.mark.parametrize("name, channels", [("zhang2021_dcnn_c1", 1), ("zhang2021_dcnn_c2", 2)])
-def test_dcnn_channels(name, channels, tmp_path):
-    overrides = dict(image_size=67, backbone_size=67, filters=(4, 8, 8, 8, 8), fc_units=(8, 8))
+@pytest.mark.parametrize("name, channels, initializer", [("zhang2021_dcnn_c1", 1, "keras"),
+                                                         ("zhang2021_dcnn_c2", 2, "caffe")])
+def test_dcnn_channels(name, channels, initializer, tmp_path):
+    overrides = dict(image_size=67, backbone_size=67, filters=(4, 8, 8, 8, 8), fc_units=(8, 8),
+                     initializer=initializer)
     expected = (11 * 11 * 3 * 4 + 4) + (25 * 2 * 8 + 8) + (9 * 8 * 8 + 8) + 2 * (9 * 4 * 8 + 8)
     expected += _dense(8, 8) + _dense(8, 8) + _dense(8, 4)
     x = _rng().uniform(0, 255, (2, 67, 67, channels)).astype("float32")

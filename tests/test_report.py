@@ -151,6 +151,9 @@ def test_paper_and_weights_come_from_the_recipe():
     recipe = load_recipe("zhang2021_dcnn_blstmwa")
     recipe["stage1"]["model_options"]["weights"] = "none"
     assert weights_used(recipe) == "random init (no ImageNet weights)"
+    # Table 4's row starts from Caffe's fillers, and says so.
+    assert weights_used(load_recipe("zhang2021_dcnn_blstmwa_no_pretraining")) == (
+        "random init, caffe initializer (no ImageNet weights)")
     assert weights_used(load_recipe("zhao2018_attention_blstm_fcn")) == "n/a"
 
 

@@ -44,11 +44,14 @@ def zhang2021_dcnn(num_classes=7, *, channels=3, image_size=227, weights=None, n
     weights : None, "none", "imagenet" or path to ``bvlc_alexnet.npy``
         ``"imagenet"`` (the recipes' default) is Table 4's "with pre-training" and needs
         ``bvlc_alexnet.npy`` in Keras' model cache; ``None`` / ``"none"`` is Table 4's
-        "without pre-training" (random start).
+        "without pre-training" (random start, from ``initializer``).
     name : str, optional
         Model name (``zhang2021_dcnn_c<channels>`` by default).
     **alexnet_kwargs
-        ``filters``, ``fc_units``, ``dropout``, ``backbone_size`` (small values for tests).
+        ``initializer`` (Keras' defaults unless given: ``"caffe"`` is the start Table 4's
+        row is run from, see
+        :func:`keras_ser.models.backbones.alexnet.alexnet_initializers`), ``filters``,
+        ``fc_units``, ``dropout``, ``backbone_size`` (small values for tests).
 
     Returns
     -------

@@ -30,7 +30,7 @@ import keras
 from keras_ser.errors import DataError, ParameterError
 from keras_ser.layers import CycleChannels, FoldSegments, MaskedGlobalPooling, PaddingMask, UnfoldSegments
 from keras_ser.models.backbones import resolve_weights
-from keras_ser.models.backbones.alexnet import alexnet_layers, load_bvlc_alexnet_weights
+from keras_ser.models.backbones.alexnet import alexnet_initializers, alexnet_layers, load_bvlc_alexnet_weights
 from keras_ser.models.backbones.vgg import resnet50_layers, vgg_layers
 
 #: Table 4: sample length -> number of convolution layers.
@@ -214,6 +214,7 @@ def zhang2021_cnn2d(
     filters=None,
     fc_units=(4096, 4096),
     dropout=0.5,
+    initializer="keras",
     name=None,
 ):
     """2D CNN: an ImageNet CNN fine-tuned on log-mel segment images (zhang2021_multicnn Sec. 2.2 (2), Tables 2, 5).
@@ -244,6 +245,11 @@ def zhang2021_cnn2d(
     filters, fc_units, dropout
         AlexNet widths (Table 2 by default; VGG's fresh fc6/fc7 for a backbone size other
         than 224) and the dropout of fc6/fc7 (and before the classifier).
+    initializer : {"keras", "caffe", "standard_normal"}
+        AlexNet's random start, classifier included
+        (:func:`keras_ser.models.backbones.alexnet.alexnet_initializers`; neither paper
+        gives one for the 2D CNN, zhang2021_dcnn's Table 4 names the standard normal).
+        Other backbones take ``"keras"`` only.
     name : str, optional
         Model name (``zhang2021_cnn2d_<backbone>`` by default).
 
@@ -266,6 +272,9 @@ def zhang2021_cnn2d(
         raise ParameterError(f"backbone must be alexnet, vgg16 or resnet50, got {backbone!r}")
     if channels not in (1, 2, 3):
         raise ParameterError(f"channels must be 1, 2 or 3, got {channels!r}")
+    head_init = alexnet_initializers("fc8", initializer)
+    if backbone != "alexnet" and initializer != "keras":
+        raise ParameterError(f"initializer={initializer!r} is AlexNet's; the {backbone} backbone takes 'keras' only")
     if backbone_size is None:
         backbone_size = 227 if backbone == "alexnet" else 224
     inputs = keras.Input((image_size, image_size, channels), name="image")
@@ -277,7 +286,8 @@ def zhang2021_cnn2d(
     weights = resolve_weights(backbone, weights, "model.weights")
     try:
         if backbone == "alexnet":
-            x = alexnet_layers(x, variant="caffe", filters=filters, fc_units=fc_units, dropout=dropout)
+            x = alexnet_layers(x, variant="caffe", filters=filters, fc_units=fc_units, dropout=dropout,
+                               initializer=initializer)
         elif backbone == "vgg16":
             x = vgg_layers(x, "vgg16", weights=weights, fc_units=fc_units)
         else:
@@ -286,7 +296,7 @@ def zhang2021_cnn2d(
         raise DataError(f"model.weights={weights!r}: {error}; or model.weights=\"none\" to train from "
                         "random initialisation (not the paper's setting)") from error
     x = keras.layers.Dropout(dropout, name="embedding")(x)
-    outputs = keras.layers.Dense(num_classes, activation="softmax", name="predictions")(x)
+    outputs = keras.layers.Dense(num_classes, activation="softmax", name="predictions", **head_init)(x)
     model = keras.Model(inputs, outputs, name=name or f"zhang2021_cnn2d_{backbone}")
     if backbone == "alexnet" and weights is not None:
         load_bvlc_alexnet_weights(model, weights)

@@ -26,6 +26,10 @@ to fc7 at inference); torchvision's classifier reads fc7 directly.
 Keras ships no ImageNet AlexNet, so ``weights="imagenet"`` raises; pass a weight file
 (:func:`load_bvlc_alexnet_weights`, :func:`load_torchvision_alexnet_weights`).
 
+A network trained from scratch starts from ``initializer`` (:func:`alexnet_initializers`):
+Keras' defaults (Glorot-uniform kernels, zero biases), ``bvlc_alexnet``'s own fillers
+(``"caffe"``) or the standard normal that zhang2021_dcnn's Table 4 names.
+
 Every model here takes RGB images in [0, 255]; the variant's own preprocessing (channel
 order, mean, std) is the first layer, :class:`keras_ser.layers.ImagePreprocessing`.
 
@@ -51,6 +55,13 @@ _TORCHVISION = dict(
     groups=(1, 1, 1, 1, 1),
 )
 _KERNELS = (11, 5, 3, 3, 3)
+#: ``bvlc_alexnet``'s fillers (Caffe's models/bvlc_alexnet/train_val.prototxt): the standard
+#: deviation of each Gaussian kernel and the constant bias ("non-zero biases to 0.1 instead of
+#: 1 [...] found necessary for training", its readme). fc8 is the layer ``predictions``.
+_CAFFE_FILLERS = {"conv1": (0.01, 0.0), "conv2": (0.01, 0.1), "conv3": (0.01, 0.0), "conv4": (0.01, 0.1),
+                  "conv5": (0.01, 0.1), "fc6": (0.005, 0.1), "fc7": (0.005, 0.1), "fc8": (0.01, 0.0)}
+#: What :func:`alexnet_initializers` takes.
+INITIALIZERS = ("keras", "caffe", "standard_normal")
 #: AlexNet layer name (fc8 is loaded into the layer ``predictions``) -> torchvision state-dict prefix.
 TORCHVISION_KEYS = {
     "conv1": "features.0",
@@ -72,6 +83,51 @@ def _check_variant(variant):
         raise ParameterError(f"AlexNet variant must be 'caffe' or 'torchvision', got {variant!r}")
 
 
+def alexnet_initializers(layer, initializer="keras"):
+    """The ``kernel_initializer`` / ``bias_initializer`` arguments of AlexNet layer ``layer``.
+
+    Parameters
+    ----------
+    layer : {"conv1", ..., "conv5", "fc6", "fc7", "fc8"}
+        ``"fc8"`` is the classifier (the layer ``predictions``).
+    initializer : {"keras", "caffe", "standard_normal"}
+        ``"keras"``: Keras' defaults, Glorot-uniform kernels and zero biases (no arguments).
+        ``"caffe"``: ``bvlc_alexnet``'s Gaussian kernels, standard deviation 0.01 (0.005 for
+        fc6 and fc7), and biases 0.1 in conv2, conv4, conv5, fc6 and fc7, else 0.
+        ``"standard_normal"``: N(0, 1) kernels and zero biases, zhang2021_dcnn Sec. 3.3 (4)
+        read literally ("randomly initialized with a standard normal distribution", Table
+        4's "without pre-training"). On segment images in [0, 255] such a network's fc7
+        activations average 3.5e9 and its losses 8e11-9e11 (benchmarks/alexnet_initializers.py:
+        zhang2021_dcnn's stage 1 on a batch of 128 EMO-DB segments, 6 classes; Keras' defaults
+        3.9-6.0 over three steps, Caffe's fillers 1.75-1.72, ln 6 = 1.79): this reading cannot
+        train. zhang2021_dcnn_blstmwa_no_pretraining uses ``"caffe"``, the fillers the
+        pre-trained ``bvlc_alexnet`` itself was trained from.
+
+    Returns
+    -------
+    dict
+        Keyword arguments for the layer's constructor (empty for ``"keras"``).
+
+    Examples
+    --------
+    >>> alexnet_initializers("fc6", "caffe")["kernel_initializer"].stddev
+    0.005
+    >>> alexnet_initializers("conv1")
+    {}
+    """
+    if initializer not in INITIALIZERS:
+        raise ParameterError(f"AlexNet initializer must be one of {', '.join(INITIALIZERS)}, got {initializer!r}")
+    if layer not in _CAFFE_FILLERS:
+        raise ParameterError(f"AlexNet has no layer {layer!r}; it has {', '.join(_CAFFE_FILLERS)}")
+    if initializer == "keras":
+        return {}
+    if initializer == "standard_normal":
+        return {"kernel_initializer": keras.initializers.RandomNormal(0.0, 1.0)}
+    stddev, bias = _CAFFE_FILLERS[layer]
+    return {"kernel_initializer": keras.initializers.RandomNormal(0.0, stddev),
+            "bias_initializer": keras.initializers.Constant(bias)}
+
+
 def alexnet_layers(
     inputs,
     *,
@@ -81,6 +137,7 @@ def alexnet_layers(
     dropout=0.5,
     preprocessing=True,
     prefix="",
+    initializer="keras",
 ):
     """Apply AlexNet's layers from the image to fc7 (post-ReLU) on a Keras tensor.
 
@@ -100,6 +157,8 @@ def alexnet_layers(
         Prepend :class:`ImagePreprocessing` of the variant.
     prefix : str
         Prefix for layer names (``conv1`` ... ``fc7``), for nesting several backbones.
+    initializer : {"keras", "caffe", "standard_normal"}
+        The start of a network trained from scratch (:func:`alexnet_initializers`).
 
     Returns
     -------
@@ -107,6 +166,7 @@ def alexnet_layers(
         fc7 activations ``[batch, fc_units[1]]``.
     """
     _check_variant(variant)
+    alexnet_initializers("conv1", initializer)
     spec = _CAFFE if variant == "caffe" else _TORCHVISION
     filters = tuple(spec["filters"] if filters is None else filters)
     if len(filters) != 5 or len(fc_units) != 2:
@@ -126,10 +186,12 @@ def alexnet_layers(
         if index == 1:
             if variant == "torchvision":
                 x = keras.layers.ZeroPadding2D(2, name=f"{prefix}pad1")(x)
-            x = keras.layers.Conv2D(count, 11, strides=4, activation="relu", name=f"{prefix}conv1")(x)
+            x = keras.layers.Conv2D(count, 11, strides=4, activation="relu", name=f"{prefix}conv1",
+                                    **alexnet_initializers("conv1", initializer))(x)
         else:
             x = GroupedConv2D(
-                count, kernel, padding="same", groups=group, activation="relu", name=f"{prefix}conv{index}"
+                count, kernel, padding="same", groups=group, activation="relu", name=f"{prefix}conv{index}",
+                **alexnet_initializers(f"conv{index}", initializer),
             )(x)
         if variant == "caffe" and index in (1, 2):
             x = LocalResponseNormalization(5, 1e-4, 0.75, 1.0, name=f"{prefix}norm{index}")(x)
@@ -139,11 +201,13 @@ def alexnet_layers(
         x = keras.layers.AdaptiveAveragePooling2D((6, 6), name=f"{prefix}avgpool")(x)
     x = keras.layers.Flatten(name=f"{prefix}flatten")(x)
     for index, units in zip((6, 7), fc_units):
+        dense = keras.layers.Dense(units, activation="relu", name=f"{prefix}fc{index}",
+                                   **alexnet_initializers(f"fc{index}", initializer))
         if variant == "torchvision":
             x = keras.layers.Dropout(dropout, name=f"{prefix}drop{index}")(x)
-            x = keras.layers.Dense(units, activation="relu", name=f"{prefix}fc{index}")(x)
+            x = dense(x)
         else:
-            x = keras.layers.Dense(units, activation="relu", name=f"{prefix}fc{index}")(x)
+            x = dense(x)
             # The fc7 *feature* is the ReLU output; dropout after fc7 only acts on the head.
             if index == 6:
                 x = keras.layers.Dropout(dropout, name=f"{prefix}drop{index}")(x)
@@ -160,6 +224,7 @@ def alexnet(
     filters=None,
     fc_units=(4096, 4096),
     dropout=0.5,
+    initializer="keras",
     name=None,
 ):
     """Build AlexNet (Caffe ``bvlc_alexnet`` or torchvision), optionally loading weights.
@@ -183,6 +248,8 @@ def alexnet(
         ``"imagenet"`` raises ``ParameterError``: Keras has no ImageNet AlexNet.
     filters, fc_units, dropout
         Widths and dropout rate (paper values by default; small values for tests).
+    initializer : {"keras", "caffe", "standard_normal"}
+        The random start, before any weights are loaded (:func:`alexnet_initializers`).
     name : str, optional
         Model name; ``"alexnet"`` / ``"alexnet_torchvision"`` by default.
 
@@ -202,11 +269,13 @@ def alexnet(
     if input_shape is None:
         input_shape = (227, 227, 3) if variant == "caffe" else (224, 224, 3)
     inputs = keras.Input(tuple(input_shape), name="image")
-    x = alexnet_layers(inputs, variant=variant, filters=filters, fc_units=fc_units, dropout=dropout)
+    x = alexnet_layers(inputs, variant=variant, filters=filters, fc_units=fc_units, dropout=dropout,
+                       initializer=initializer)
     if include_top:
         if variant == "caffe":
             x = keras.layers.Dropout(dropout, name="embedding")(x)
-        x = keras.layers.Dense(num_classes, activation="softmax", name=HEAD_LAYER)(x)
+        x = keras.layers.Dense(num_classes, activation="softmax", name=HEAD_LAYER,
+                               **alexnet_initializers("fc8", initializer))(x)
     default_name = "alexnet" if variant == "caffe" else "alexnet_torchvision"
     model = keras.Model(inputs, x, name=name or default_name)
     if weights is not None:

@@ -201,16 +201,13 @@ def alexnet_layers(
         x = keras.layers.AdaptiveAveragePooling2D((6, 6), name=f"{prefix}avgpool")(x)
     x = keras.layers.Flatten(name=f"{prefix}flatten")(x)
     for index, units in zip((6, 7), fc_units):
-        dense = keras.layers.Dense(units, activation="relu", name=f"{prefix}fc{index}",
-                                   **alexnet_initializers(f"fc{index}", initializer))
         if variant == "torchvision":
             x = keras.layers.Dropout(dropout, name=f"{prefix}drop{index}")(x)
-            x = dense(x)
-        else:
-            x = dense(x)
-            # The fc7 *feature* is the ReLU output; dropout after fc7 only acts on the head.
-            if index == 6:
-                x = keras.layers.Dropout(dropout, name=f"{prefix}drop{index}")(x)
+        x = keras.layers.Dense(units, activation="relu", name=f"{prefix}fc{index}",
+                               **alexnet_initializers(f"fc{index}", initializer))(x)
+        # The fc7 *feature* is the ReLU output; dropout after fc7 only acts on the head.
+        if variant == "caffe" and index == 6:
+            x = keras.layers.Dropout(dropout, name=f"{prefix}drop{index}")(x)
     return x
 
 

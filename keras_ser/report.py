@@ -154,8 +154,9 @@ def weights_used(recipe):
     text = _weights_text(weights)
     # A random start other than Keras' defaults (zhang2021_dcnn Table 4's, alexnet_initializers).
     initializer = options.get("initializer", "keras")
-    return f"random init, {initializer} initializer (no ImageNet weights)" if (
-        text == RANDOM_INIT and initializer != "keras") else text
+    if text == RANDOM_INIT and initializer != "keras":
+        return f"random init, {initializer} initializer (no ImageNet weights)"
+    return text
 
 
 def precision_used(config):

@@ -166,7 +166,6 @@ def alexnet_layers(
         fc7 activations ``[batch, fc_units[1]]``.
     """
     _check_variant(variant)
-    alexnet_initializers("conv1", initializer)
     spec = _CAFFE if variant == "caffe" else _TORCHVISION
     filters = tuple(spec["filters"] if filters is None else filters)
     if len(filters) != 5 or len(fc_units) != 2:

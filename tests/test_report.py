@@ -288,23 +288,30 @@ def test_a_partial_main_system_is_tested_on_the_folds_it_shares_with_the_baselin
     assert cells[7].startswith(f"{p:.3g}")
 
 
-def test_a_stand_in_main_system_of_several_runs_a_fold_is_tested_on_its_runs_mean(tmp_path):
-    # zhang2021_dcnn's main system has no run; its speed-1 row (variant random_init, two folds of
-    # three runs each, as committed) stands in for it against the complete eGeMAPS SVM.
+@pytest.mark.parametrize("drop_fold", [None, "speaker_16"])
+def test_a_stand_in_main_system_of_several_runs_a_fold_is_tested_on_its_runs_mean(tmp_path, drop_fold):
+    # zhang2021_dcnn's main system has no run; its speed-1 row (variant random_init, ten folds of
+    # three runs each, as committed) stands in for it against the complete eGeMAPS SVM. Dropping a
+    # fold from the copy makes it the partial row it was while the runs went on.
     import json
 
     repo_results = pathlib.Path(__file__).resolve().parent.parent / "results"
     stand_in, svm = "zhang2021_dcnn_blstmwa_speed1", "zhao2019_features_egemaps"
     for name in (stand_in, svm):
         shutil.copytree(repo_results / name, tmp_path / name)
+    run = tmp_path / stand_in / "emodb__random_init"
+    if drop_fold:
+        shutil.rmtree(run / "folds" / drop_fold)
     assert report_main([str(tmp_path), "--quiet"]) == 0
     markdown = (tmp_path / "README.md").read_text()
     assert f"Main system (zhang2021_dcnn_blstmwa; no run yet, so its stand-in {stand_in})" in markdown
     cells = _z_test_line(markdown, f"{stand_in} [random_init]", svm)
     # The finished folds (a fold whose three runs are not all in has no metrics.json of its own yet).
-    run = tmp_path / stand_in / "emodb__random_init"
     folds = sorted(path.parent.name for path in (run / "folds").glob("*/metrics.json"))
-    assert len(folds) >= 2 and cells[3] == f"{len(folds)} of 10 (partial): " + ", ".join(folds)
+    if drop_fold:
+        assert len(folds) == 9 and cells[3] == "9 of 10 (partial): " + ", ".join(folds)
+    else:
+        assert len(folds) == 10 and cells[3] == "10 / 10"
     # zhang2021_dcnn Sec. 3.2 averages its three runs: a fold counts the runs' mean correct predictions.
     ours, theirs, n = 0.0, 0, 0
     for fold in folds:
@@ -319,8 +326,10 @@ def test_a_stand_in_main_system_of_several_runs_a_fold_is_tested_on_its_runs_mea
     z, p = accuracy_z_test(int(round(ours)), n, theirs, n)
     assert cells[4:7] == [f"{100 * ours / n:.1f}", f"{100 * theirs / n:.1f}", f"{z:.2f}"]
     assert cells[7].startswith(f"{p:.3g}")
-    # Ours on the tested folds is the row's own WA: the same folds, the same mean over runs.
-    assert _table_row(markdown, f"{stand_in} [random_init]")[6].startswith(f"*[{100 * ours / n:.1f} ± ")
+    # Ours on the tested folds is the row's own WA: the same folds, the same mean over runs,
+    # bracketed while the row is partial.
+    wa = _table_row(markdown, f"{stand_in} [random_init]")[6]
+    assert wa.startswith(f"*[{100 * ours / n:.1f} ± " if drop_fold else f"{100 * ours / n:.1f} ± ")
 
 
 def _labels(path):
